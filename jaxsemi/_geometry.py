@@ -1,0 +1,251 @@
+"""Band geometry by autodiff and gauge-invariant sums over states.
+
+Per point (k, x) the Hamiltonian and its derivatives ∂𝓗/∂k, ∂𝓗/∂x come from forward-mode
+autodiff; they are rotated into the eigenbasis, and every geometric quantity is a sum over
+states of gauge-invariant products (DESIGN §1):
+
+    Ω_n^{αβ} = i Σ_{m≠n} [⟨n|∂_α𝓗|m⟩⟨m|∂_β𝓗|n⟩ − (α↔β)] / (ε_n − ε_m)²,
+    [R_α]_nm = i⟨n|∂_α𝓗|m⟩ / (ε_m − ε_n)   (n ≠ m),
+    𝓕_nm^{αβ} = i Σ_{l∉a} [⟨n|∂_α𝓗|l⟩⟨l|∂_β𝓗|m⟩ − (α↔β)] / ((ε_n − ε_l)(ε_m − ε_l))  (n, m ∈ a),
+
+the last being Eq. 40 with "+c.c." read as −(α↔β). Derivatives are with respect to k (1/Å)
+and x (Å), so Ω^{kk} is in Å², Ω^{kx} dimensionless, Ω^{xx} in 1/Å². Degenerate pairs
+(|ε_n − ε_m| < DEGENERACY_TOL) are left out of the sums and per-band values are averaged over
+each degenerate group (a per-band curvature is undefined there; the group sum is the trace of
+the group's non-Abelian curvature).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Optional
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from . import _checks
+from ._eigh import DEGENERACY_TOL, eigh as _eigh_matrix
+from ._model import Model
+from .units import HBAR
+
+_KINDS = ("kk", "kx", "xk", "xx")
+
+
+class PointGeometry(NamedTuple):
+    """Eigen-data at one phase-space point.
+
+    energies (n,) eV; states (n, n) columns are eigenvectors; dk, dx (d, n, n) are ∂𝓗/∂k
+    (eV·Å) and ∂𝓗/∂x (eV/Å) in the eigenbasis (dx is None when not requested).
+    """
+
+    energies: jax.Array
+    states: jax.Array
+    dk: jax.Array
+    dx: Optional[jax.Array]
+
+
+def hamiltonian_and_derivatives(model: Model, k, x, wrt_x: bool = True):
+    """𝓗 (n, n), ∂𝓗/∂k (d, n, n) and, if ``wrt_x``, ∂𝓗/∂x (d, n, n) at one point."""
+    p = model.params
+    if wrt_x:
+        def f(kx):
+            h = model.hamiltonian(kx[0], kx[1], p)
+            return h, h
+        jac, h = jax.jacfwd(f, has_aux=True)((k, x))
+        dk, dx = jac
+        return h, jnp.moveaxis(dk, -1, 0), jnp.moveaxis(dx, -1, 0)
+
+    def g(kk):
+        h = model.hamiltonian(kk, x, p)
+        return h, h
+
+    dk, h = jax.jacfwd(g, has_aux=True)(k)
+    return h, jnp.moveaxis(dk, -1, 0), None
+
+
+def point_geometry(model: Model, k, x, wrt_x: bool = True) -> PointGeometry:
+    """Eigen-decomposition and eigenbasis derivative matrices at one point."""
+    h, dk, dx = hamiltonian_and_derivatives(model, k, x, wrt_x)
+    w, u = _eigh_matrix(h)
+    ud = jnp.conj(u.T)
+    rot = lambda m: ud @ m @ u  # noqa: E731
+    return PointGeometry(w, u, jax.vmap(rot)(dk), None if dx is None else jax.vmap(rot)(dx))
+
+
+def _inverse_gaps(w, power: int):
+    """1/(ε_n − ε_m)^power with degenerate pairs (and the diagonal) set to zero."""
+    gap = w[:, None] - w[None, :]
+    mask = jnp.abs(gap) > DEGENERACY_TOL
+    safe = jnp.where(mask, gap, 1.0)
+    return jnp.where(mask, 1.0 / safe**power, 0.0), ~mask
+
+
+def group_average(values, w):
+    """Average a per-band array (n, ...) over groups of degenerate bands."""
+    degenerate = (jnp.abs(w[:, None] - w[None, :]) <= DEGENERACY_TOL).astype(values.dtype)
+    return jnp.tensordot(degenerate / degenerate.sum(1, keepdims=True), values, axes=1)
+
+
+def abelian_curvature(w, a, b):
+    """Ω_n^{αβ} (n, dα, dβ) from eigenbasis derivative matrices a (dα, n, n), b (dβ, n, n)."""
+    g, _ = _inverse_gaps(w, 2)
+    omega = -2.0 * jnp.imag(jnp.einsum("anm,bmn,nm->nab", a, b, g))
+    return group_average(omega, w)
+
+
+def berry_connection_offdiag(w, a):
+    """[R_α]_nm = i a_nm / (ε_m − ε_n) for n ≠ m, zero on the diagonal and degenerate pairs."""
+    inv, _ = _inverse_gaps(w, 1)  # 1/(ε_n − ε_m)
+    return -1j * a * inv[None]
+
+
+def nonabelian_curvature_block(w, a, b, start: int, stop: int):
+    """𝓕_nm^{αβ} (m, m, dα, dβ) of the manifold [start, stop), remote bands only in the sums."""
+    n = w.shape[0]
+    inside = jnp.arange(n)
+    remote = (inside < start) | (inside >= stop)
+    wa = w[start:stop]
+    gap = wa[:, None] - w[None, :]  # (m, n): ε_n − ε_l
+    inv = jnp.where(remote[None, :], 1.0 / jnp.where(remote[None, :], gap, 1.0), 0.0)
+    pa = a[:, start:stop, :] * inv[None]  # (dα, m, n)
+    pb = b[:, start:stop, :] * inv[None]
+    f = 1j * (jnp.einsum("anl,bml->nmab", pa, jnp.conj(pb)) - jnp.einsum("bnl,aml->nmab", pb, jnp.conj(pa)))
+    return f
+
+
+def _pick(geo: PointGeometry, which: str):
+    return geo.dk if which == "k" else geo.dx
+
+
+def parse_kind(kind: str) -> tuple[str, str]:
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    return kind[0], kind[1]
+
+
+def map_points(fn: Callable, k, x, chunk_size: Optional[int] = None):
+    """Apply ``fn(k_i, x_i)`` over broadcast leading axes of k and x (..., d), in chunks."""
+    k, x = jnp.broadcast_arrays(k, x)
+    lead, d = k.shape[:-1], k.shape[-1]
+    flat = (k.reshape(-1, d), x.reshape(-1, d))
+    if chunk_size is None:
+        out = jax.vmap(fn)(*flat)
+    else:
+        out = jax.lax.map(lambda kx: fn(*kx), flat, batch_size=chunk_size)
+    return jax.tree_util.tree_map(lambda o: o.reshape(lead + o.shape[1:]), out)
+
+
+def _prepare(model: Model, k, x):
+    k = _checks.as_points(k, model.dim, "k")
+    x = jnp.zeros_like(k) if x is None else _checks.as_points(x, model.dim, "x")
+    return k, x
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def eigh(model: Model, k, x=None, *, chunk_size: Optional[int] = None):
+    """Band energies (..., n) in eV and eigenvectors (..., n, n) (columns) at points k (..., d)."""
+    k, x = _prepare(model, k, x)
+    return _eigh_jit(model, k, x, chunk_size)
+
+
+@eqx.filter_jit
+def _eigh_jit(model, k, x, chunk_size):
+    return map_points(lambda kk, xx: _eigh_matrix(model.hamiltonian(kk, xx, model.params)), k, x, chunk_size)
+
+
+def velocity_matrix(model: Model, k, x=None, *, chunk_size: Optional[int] = None):
+    """Velocity operator ∂𝓗/∂ħk in the eigenbasis: (..., d, n, n) in Å/fs.
+
+    Its diagonal is the band velocity ∂ε_n/∂ħk; the off-diagonal is the interband velocity.
+    """
+    k, x = _prepare(model, k, x)
+    return _velocity_jit(model, k, x, chunk_size)
+
+
+@eqx.filter_jit
+def _velocity_jit(model, k, x, chunk_size):
+    return map_points(lambda kk, xx: point_geometry(model, kk, xx, False).dk / HBAR, k, x, chunk_size)
+
+
+def force_matrix(model: Model, k, x=None, *, chunk_size: Optional[int] = None):
+    """Force operator −∂𝓗/∂x in the eigenbasis: (..., d, n, n) in eV/Å."""
+    k, x = _prepare(model, k, x)
+    return _force_jit(model, k, x, chunk_size)
+
+
+@eqx.filter_jit
+def _force_jit(model, k, x, chunk_size):
+    return map_points(lambda kk, xx: -point_geometry(model, kk, xx, True).dx, k, x, chunk_size)
+
+
+def berry_connection(model: Model, k, x=None, *, kind: str = "k", chunk_size: Optional[int] = None):
+    """Off-diagonal Berry connection [R_λ]_nm, (..., d, n, n): Å for λ = k, 1/Å for λ = x.
+
+    The diagonal is gauge-dependent and returned as zero.
+    """
+    if kind not in ("k", "x"):
+        raise ValueError(f"kind must be 'k' or 'x', got {kind!r}")
+    k, x = _prepare(model, k, x)
+    return _connection_jit(model, k, x, kind, chunk_size)
+
+
+@eqx.filter_jit
+def _connection_jit(model, k, x, kind, chunk_size):
+    def one(kk, xx):
+        geo = point_geometry(model, kk, xx, kind == "x")
+        return berry_connection_offdiag(geo.energies, _pick(geo, kind))
+
+    return map_points(one, k, x, chunk_size)
+
+
+def berry_curvature(model: Model, k, x=None, *, kind: str = "kk", chunk_size: Optional[int] = None):
+    """Abelian Berry curvature Ω_n^{λ_a μ_b} (Eq. 44) of every band: (..., n, d, d).
+
+    ``kind`` ∈ {"kk", "kx", "xk", "xx"}; ``[..., n, a, b]`` is Ω_n^{λ_a μ_b} with λ, μ the two
+    letters of ``kind``. Units: kk Å², kx and xk dimensionless, xx 1/Å².
+    """
+    first, second = parse_kind(kind)
+    k, x = _prepare(model, k, x)
+    return _curvature_jit(model, k, x, first, second, chunk_size)
+
+
+@eqx.filter_jit
+def _curvature_jit(model, k, x, first, second, chunk_size):
+    wrt_x = "x" in (first, second)
+
+    def one(kk, xx):
+        geo = point_geometry(model, kk, xx, wrt_x)
+        return abelian_curvature(geo.energies, _pick(geo, first), _pick(geo, second))
+
+    return map_points(one, k, x, chunk_size)
+
+
+def nonabelian_curvature(model: Model, k, bands, x=None, *, kind: str = "kk",
+                         chunk_size: Optional[int] = None):
+    """Non-Abelian Berry curvature 𝓕^{λ_a μ_b} of a band manifold (Eqs. 40–41): (..., m, m, d, d).
+
+    ``bands`` is a band index or a contiguous sequence; only the gaps to the remote bands
+    enter, so the result is finite at degeneracies inside the manifold. Its trace is
+    gauge-invariant; the matrix itself is gauge-covariant (eigenbasis of the manifold).
+    """
+    first, second = parse_kind(kind)
+    start, stop = _checks.band_slice(bands, model.n_bands)
+    k, x = _prepare(model, k, x)
+    if _checks.is_concrete(model, k, x):
+        w, _ = eigh(model, k, x, chunk_size=chunk_size)
+        _checks.check_manifold_gap(w.reshape(-1, model.n_bands), start, stop,
+                                   jnp.broadcast_to(k, w.shape[:-1] + (model.dim,)).reshape(-1, model.dim))
+    return _nonabelian_jit(model, k, x, first, second, start, stop, chunk_size)
+
+
+@eqx.filter_jit
+def _nonabelian_jit(model, k, x, first, second, start, stop, chunk_size):
+    wrt_x = "x" in (first, second)
+
+    def one(kk, xx):
+        geo = point_geometry(model, kk, xx, wrt_x)
+        return nonabelian_curvature_block(geo.energies, _pick(geo, first), _pick(geo, second), start, stop)
+
+    return map_points(one, k, x, chunk_size)

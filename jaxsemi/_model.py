@@ -1,0 +1,117 @@
+"""``Model``: a pure JAX Hamiltonian 𝓗(k, x; θ) with its parameters, dimension and lattice."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Optional
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+
+
+@dataclasses.dataclass(frozen=True)
+class bind:
+    """A Hamiltonian function with static keyword options, equal by value.
+
+    ``bind(fn, valley=1)`` behaves like ``functools.partial`` but two equal bindings compare
+    and hash equal, so rebuilding a model with new parameters never triggers a recompile.
+    """
+
+    fn: Callable
+    options: tuple = ()
+
+    def __init__(self, fn: Callable, **options: Any):
+        object.__setattr__(self, "fn", fn)
+        object.__setattr__(self, "options", tuple(sorted(options.items())))
+
+    def __call__(self, k, x, params):
+        return self.fn(k, x, params, **dict(self.options))
+
+
+class Model(eqx.Module):
+    """A crystal Hamiltonian 𝓗(k, x; θ).
+
+    Args:
+        hamiltonian: pure JAX function ``hamiltonian(k, x, params) -> (n, n)`` Hermitian
+            matrix in eV, for one crystal momentum ``k`` (d,) in 1/Å and one position ``x``
+            (d,) in Å. Models without spatial texture ignore ``x``.
+        params: any PyTree of parameters θ (differentiable).
+        dim: spatial dimension d ∈ {1, 2, 3}.
+        lattice: optional (d, d) array whose rows are primitive vectors in Å.
+        name: a label used in reprs and plots.
+
+    ``model(k, x=None)`` evaluates 𝓗 on any batch of points ``k`` (..., d).
+    """
+
+    hamiltonian: Callable = eqx.field(static=True)
+    params: Any
+    dim: int = eqx.field(static=True)
+    lattice: Optional[jax.Array]
+    n_bands: int = eqx.field(static=True)
+    name: str = eqx.field(static=True)
+
+    def __init__(self, hamiltonian: Callable, params: Any, dim: int, lattice=None, *,
+                 name: str = "model"):
+        if dim not in (1, 2, 3):
+            raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
+        if not callable(hamiltonian):
+            raise ValueError("hamiltonian must be a function hamiltonian(k, x, params)")
+        if lattice is not None:
+            lattice = jnp.asarray(lattice, dtype=float)
+            if lattice.shape != (dim, dim):
+                raise ValueError(f"lattice must have shape ({dim}, {dim}), got {lattice.shape}")
+            if _checks.is_concrete(lattice) and abs(np.linalg.det(np.asarray(lattice))) < 1e-12:
+                raise ValueError("lattice vectors are linearly dependent")
+        params = jax.tree_util.tree_map(
+            lambda p: jnp.asarray(p) if isinstance(p, (int, float, complex, np.ndarray, np.generic)) else p,
+            params,
+        )
+        _checks.check_finite(params, "params")
+        zeros = jnp.zeros((dim,))
+        try:
+            shape = jax.eval_shape(hamiltonian, zeros, zeros, params)
+        except Exception as err:  # the function itself is broken: say so clearly
+            raise ValueError(f"hamiltonian(k, x, params) failed for k, x of shape ({dim},): {err}") from err
+        if len(shape.shape) != 2 or shape.shape[0] != shape.shape[1]:
+            raise ValueError(f"hamiltonian must return a square (n, n) matrix, got shape {shape.shape}")
+        self.hamiltonian = hamiltonian
+        self.params = params
+        self.dim = dim
+        self.lattice = lattice
+        self.n_bands = int(shape.shape[0])
+        self.name = name
+        if _checks.is_concrete(params):
+            self._check_hermitian()
+
+    def _check_hermitian(self) -> None:
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            k = rng.uniform(-1.0, 1.0, self.dim)
+            x = rng.uniform(-1.0, 1.0, self.dim)
+            h = self.hamiltonian(jnp.asarray(k), jnp.asarray(x), self.params)
+            _checks.check_hermitian(np.asarray(h), f"k = {k}, x = {x}")
+
+    def __call__(self, k, x=None) -> jax.Array:
+        """𝓗 at points ``k`` (..., d) [1/Å] and ``x`` (..., d) [Å] (default x = 0): (..., n, n) eV."""
+        k = _checks.as_points(k, self.dim, "k")
+        x = jnp.zeros_like(k) if x is None else _checks.as_points(x, self.dim, "x")
+        k, x = jnp.broadcast_arrays(k, x)
+        flat = jax.vmap(lambda kk, xx: self.hamiltonian(kk, xx, self.params))(
+            k.reshape(-1, self.dim), x.reshape(-1, self.dim)
+        )
+        return flat.reshape(k.shape[:-1] + flat.shape[-2:])
+
+    def with_params(self, params: Any) -> "Model":
+        """The same model with new parameters (no checks, no recompilation)."""
+        return eqx.tree_at(lambda m: m.params, self, params)
+
+    @property
+    def reciprocal_lattice(self) -> jax.Array:
+        """(d, d) rows are reciprocal vectors b_i in 1/Å with a_i·b_j = 2π δ_ij."""
+        if self.lattice is None:
+            raise ValueError(f"model {self.name!r} has no lattice (a continuum model)")
+        return 2.0 * jnp.pi * jnp.linalg.inv(self.lattice).T

@@ -1,0 +1,118 @@
+"""k-point grids with integration weights that include 1/(2π)^d.
+
+A ``KGrid`` holds ``points`` (N, d) in 1/Å and ``weights`` (N,) such that
+Σ_i w_i f(k_i) ≈ ∫ dᵈk/(2π)ᵈ f(k).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+
+
+class KGrid(eqx.Module):
+    """Integration points (N, d) [1/Å] and weights (N,) [Å^-d, include 1/(2π)^d]."""
+
+    points: jax.Array
+    weights: jax.Array
+    shape: tuple = eqx.field(static=True, default=())
+
+    def __check_init__(self):
+        if self.points.ndim != 2 or self.weights.shape != self.points.shape[:1]:
+            raise ValueError(
+                f"KGrid needs points (N, d) and weights (N,), got {self.points.shape} and {self.weights.shape}"
+            )
+
+    @property
+    def dim(self) -> int:
+        return self.points.shape[1]
+
+    def __len__(self) -> int:
+        return self.points.shape[0]
+
+
+def _lattice_of(lattice) -> np.ndarray:
+    lat = getattr(lattice, "lattice", lattice)
+    if lat is None:
+        raise ValueError("brillouin_zone needs a lattice; this model is a continuum model (use kgrid.disk)")
+    lat = np.asarray(lat, dtype=float)
+    if lat.ndim != 2 or lat.shape[0] != lat.shape[1] or lat.shape[0] not in (1, 2, 3):
+        raise ValueError(f"lattice must be a (d, d) array of primitive vectors (rows), got {lat.shape}")
+    return lat
+
+
+def reciprocal(lattice) -> np.ndarray:
+    """Rows are reciprocal vectors b_i (1/Å), a_i·b_j = 2π δ_ij."""
+    return 2.0 * np.pi * np.linalg.inv(_lattice_of(lattice)).T
+
+
+def brillouin_zone(lattice, n, shift: float | Sequence[float] = 0.0) -> KGrid:
+    """Uniform Monkhorst–Pack-type grid of the Brillouin zone.
+
+    Args:
+        lattice: (d, d) primitive vectors as rows (Å), or a ``Model`` with a lattice.
+        n: points per reciprocal axis (int or d ints, each ≥ 2).
+        shift: offset of the grid in units of one grid step (0 includes Γ).
+
+    Points are k = Σ_j (i_j + shift_j)/n_j b_j, ordered with the last axis fastest;
+    ``grid.shape`` is ``tuple(n)``.
+    """
+    b = reciprocal(lattice)
+    d = b.shape[0]
+    ns = _checks.check_int_sequence(n, d, "n")
+    shifts = np.broadcast_to(np.asarray(shift, float), (d,))
+    axes = [(np.arange(m) + s) / m for m, s in zip(ns, shifts)]
+    frac = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)
+    points = frac @ b
+    vol = abs(np.linalg.det(b))
+    weights = np.full(points.shape[0], vol / (points.shape[0] * (2 * np.pi) ** d))
+    return KGrid(jnp.asarray(points), jnp.asarray(weights), ns)
+
+
+def disk(radius: float, n_r: int, n_theta: int, *, center=(0.0, 0.0), scale: float | None = None,
+         breaks: Sequence[float] = ()) -> KGrid:
+    """Polar grid on a 2D disk |k − center| ≤ radius for continuum models.
+
+    Radially, Gauss–Legendre nodes in u with |k − center| = scale·sinh(u): nodes are dense
+    within ``scale`` of the centre (set it to the width of the Berry-curvature hot spot,
+    e.g. Δ/v for a massive Dirac cone) and spread out beyond. ``breaks`` are radii where the
+    integrand has a kink or a step (a Fermi surface at kT = 0): the radial rule is split
+    there so that it stays spectrally accurate. Angularly, ``n_theta`` equally spaced
+    angles (exact for trigonometric polynomials of degree < n_theta).
+    """
+    if not radius > 0:
+        raise ValueError(f"radius must be > 0 1/Å, got {radius}")
+    _checks.check_int_sequence((n_r, n_theta), 2, "(n_r, n_theta)")
+    s = float(radius if scale is None else scale)
+    if not s > 0:
+        raise ValueError(f"scale must be > 0 1/Å, got {scale}")
+    cuts = sorted(float(b) for b in breaks if 0 < float(b) < radius)
+    u_edges = np.arcsinh(np.array([0.0, *cuts, radius]) / s)
+    lengths = np.diff(u_edges)
+    counts = np.maximum(2, np.round(n_r * lengths / lengths.sum()).astype(int))
+    us, dus = [], []
+    for (u0, u1), m in zip(zip(u_edges[:-1], u_edges[1:]), counts):
+        x, wx = np.polynomial.legendre.leggauss(int(m))
+        us.append(0.5 * (u1 - u0) * x + 0.5 * (u1 + u0))
+        dus.append(0.5 * (u1 - u0) * wx)
+    u, du = np.concatenate(us), np.concatenate(dus)
+    r = s * np.sinh(u)
+    dr = s * np.cosh(u) * du
+    theta = 2 * np.pi * np.arange(n_theta) / n_theta
+    rr, tt = np.meshgrid(r, theta, indexing="ij")
+    points = np.stack([rr * np.cos(tt), rr * np.sin(tt)], -1).reshape(-1, 2) + np.asarray(center, float)
+    weights = np.repeat(r * dr / (2 * np.pi * n_theta), n_theta)
+    return KGrid(jnp.asarray(points), jnp.asarray(weights), (len(r), n_theta))
+
+
+def line(start, stop, n: int) -> jax.Array:
+    """n points (n, d) on the straight segment from ``start`` to ``stop`` (both included)."""
+    start, stop = np.asarray(start, float), np.asarray(stop, float)
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    return jnp.asarray(start + t * (stop - start))

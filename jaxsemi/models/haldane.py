@@ -1,0 +1,41 @@
+"""Haldane model of the honeycomb lattice."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from .._model import Model, bind
+from ._pauli import from_d
+
+
+def _vectors(a):
+    s3 = np.sqrt(3.0)
+    nn = a * np.array([[0.5, s3 / 2], [0.5, -s3 / 2], [-1.0, 0.0]])  # A → B bonds
+    nnn = np.array([nn[1] - nn[2], nn[2] - nn[0], nn[0] - nn[1]])  # A → A, counter-clockwise set
+    return jnp.asarray(nn), jnp.asarray(nnn)
+
+
+def _haldane(k, x, p, a):
+    nn, nnn = _vectors(a)
+    phase = nn @ k
+    nk = nnn @ k
+    d0 = 2 * p["t2"] * jnp.cos(p["phi"]) * jnp.sum(jnp.cos(nk))
+    dx = p["t1"] * jnp.sum(jnp.cos(phase))
+    dy = -p["t1"] * jnp.sum(jnp.sin(phase))
+    dz = p["mass"] - 2 * p["t2"] * jnp.sin(p["phi"]) * jnp.sum(jnp.sin(nk))
+    return from_d(d0, dx, dy, dz)
+
+
+def haldane(t1, t2, phi, mass, a: float = 1.0) -> Model:
+    """Haldane model: 𝓗 = d₀ + d·σ on the honeycomb lattice (orbital positions in the phases).
+
+    d₀ = 2t₂ cos φ Σᵢ cos(k·bᵢ), d_x − i d_y = t₁ Σⱼ e^{ik·δⱼ}, d_z = M − 2t₂ sin φ Σᵢ sin(k·bᵢ),
+    with nearest-neighbour bonds δⱼ (length ``a``, Å) and second-neighbour vectors bᵢ.
+    Energies t₁, t₂, M in eV; φ in rad. Lattice vectors a(3/2, ±√3/2).
+    The lower band is a Chern band (|C| = 1) for |M| < 3√3 |t₂ sin φ|.
+    """
+    s3 = np.sqrt(3.0)
+    lattice = a * np.array([[1.5, s3 / 2], [1.5, -s3 / 2]])
+    params = {"t1": t1, "t2": t2, "phi": phi, "mass": mass}
+    return Model(bind(_haldane, a=float(a)), params, 2, lattice, name="haldane")

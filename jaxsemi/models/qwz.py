@@ -1,0 +1,23 @@
+"""Qi–Wu–Zhang (QWZ) Chern insulator on the square lattice."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from .._model import Model
+from ._pauli import from_d
+
+
+def _qwz(k, x, p):
+    t = p["t"]
+    return from_d(0.0, t * jnp.sin(k[0]), t * jnp.sin(k[1]), p["m"] + t * (jnp.cos(k[0]) + jnp.cos(k[1])))
+
+
+def qwz(m, t=1.0) -> Model:
+    """𝓗 = t sin k_x σ_x + t sin k_y σ_y + (m + t cos k_x + t cos k_y) σ_z, lattice constant 1 Å.
+
+    Lower-band Chern number (DESIGN convention): −1 for 0 < m/t < 2, +1 for −2 < m/t < 0,
+    0 for |m/t| > 2. Energies m, t in eV.
+    """
+    return Model(_qwz, {"m": m, "t": t}, 2, np.eye(2), name="qwz")
