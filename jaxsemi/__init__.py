@@ -20,9 +20,12 @@ else:
         stacklevel=2,
     )
 
+from . import fit as fit
 from . import kgrid as kgrid
 from . import models as models
+from . import transport as transport
 from . import units as units
+from . import wavepacket as wavepacket
 from ._geometry import berry_connection as berry_connection
 from ._geometry import berry_curvature as berry_curvature
 from ._geometry import eigh as eigh

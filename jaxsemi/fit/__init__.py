@@ -1,0 +1,1 @@
+"""jaxsemi.fit (being built)."""

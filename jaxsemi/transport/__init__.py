@@ -1,0 +1,1 @@
+"""jaxsemi.transport (being built)."""

@@ -1,0 +1,1 @@
+"""jaxsemi.wavepacket (being built)."""
