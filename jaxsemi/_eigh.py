@@ -51,7 +51,8 @@ def eigh_2x2(h: jax.Array) -> tuple[jax.Array, jax.Array]:
 @jax.custom_jvp
 def eigh_general(h: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``jnp.linalg.eigh`` of one matrix with a degeneracy-masked derivative."""
-    return jnp.linalg.eigh(h)
+    w, u = jnp.linalg.eigh(h)
+    return w, u
 
 
 @eigh_general.defjvp

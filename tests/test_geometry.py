@@ -1,0 +1,195 @@
+"""Band geometry: closed forms, sum rules, invariances, degeneracies, gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxsemi as js
+from jaxsemi.models._pauli import from_d
+
+
+def _random_unitary(n, seed):
+    rng = np.random.default_rng(seed)
+    q, r = np.linalg.qr(rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n)))
+    return jnp.asarray(q * (np.diag(r) / np.abs(np.diag(r))))
+
+
+def _two_qwz(k, x, p):
+    """Two coupled QWZ copies: 4 bands, lower pair and upper pair separated by a gap."""
+    def h(m):
+        return from_d(0.0, jnp.sin(k[0]), jnp.sin(k[1]), m + jnp.cos(k[0]) + jnp.cos(k[1]))
+    z = jnp.zeros((2, 2), complex)
+    c = p["c"] * jnp.eye(2)
+    return jnp.block([[h(p["m1"]), c], [c, h(p["m2"])]])
+
+
+@pytest.fixture(scope="module")
+def four_band():
+    return js.Model(_two_qwz, {"m1": 1.0, "m2": 1.5, "c": 0.1}, 2, np.eye(2), name="two_qwz")
+
+
+def _degenerate(k, x, p):
+    """QWZ ⊗ 1₂ in a randomly rotated orbital basis: every band exactly doubly degenerate."""
+    h = jnp.kron(from_d(0.0, jnp.sin(k[0]), jnp.sin(k[1]), p["m"] + jnp.cos(k[0]) + jnp.cos(k[1])), jnp.eye(2))
+    w = _random_unitary(4, 3)
+    return w @ h @ jnp.conj(w.T)
+
+
+@pytest.mark.parametrize("valley", [1, -1])
+def test_dirac_curvature_closed_form(valley):
+    v, delta = 2.0, 0.05
+    model = js.models.massive_dirac(v, delta, valley=valley, tilt=0.7)
+    k = jnp.array([[0.0, 0.0], [0.01, -0.03], [0.2, 0.1]])
+    omega = js.berry_curvature(model, k)
+    e = np.sqrt(v**2 * np.sum(np.asarray(k) ** 2, 1) + delta**2)
+    expected_lower = valley * v**2 * delta / (2 * e**3)  # Xiao, Yao, Niu PRL 99, 236809 (2007)
+    np.testing.assert_allclose(omega[:, 0, 0, 1], expected_lower, rtol=1e-12)
+    np.testing.assert_allclose(omega[:, 1, 0, 1], -expected_lower, rtol=1e-12)
+    np.testing.assert_allclose(omega[:, :, 1, 0], -omega[:, :, 0, 1], rtol=1e-12)
+    np.testing.assert_allclose(omega[:, :, 0, 0], 0.0, atol=1e-12)
+
+
+def test_curvature_sum_rule(four_band, haldane_topological):
+    k = jnp.asarray(np.random.default_rng(0).uniform(-3, 3, (5, 2)))
+    for model in (four_band, haldane_topological):
+        omega = js.berry_curvature(model, k)
+        assert np.max(np.abs(omega)) > 1e-3
+        np.testing.assert_allclose(jnp.sum(omega, axis=-3), 0.0, atol=1e-10)
+
+
+def test_mixed_curvatures_against_d_vector():
+    """All four phase-space curvatures of a textured 2-band model vs Ω₋ = ½ d̂·(∂_a d̂ × ∂_b d̂).
+
+    The reference differentiates only the d-vector (no eigenvectors), an independent route.
+    """
+
+    def d_of(k, x, p):
+        return jnp.stack([
+            p["v"] * k[0] + p["a"] * jnp.sin(p["g"] * x[1]),
+            p["v"] * k[1] + p["a"] * x[0] * k[0],
+            p["delta"] * jnp.cos(p["g"] * x[0]) + 0.3 * k[0] * x[1],
+        ])
+
+    params = {"v": 1.3, "a": 0.2, "g": 0.7, "delta": 0.15}
+    model = js.Model(lambda k, x, p: from_d(0.0, *d_of(k, x, p)), params, 2)
+    rng = np.random.default_rng(1)
+    k, x = rng.uniform(-0.3, 0.3, 2), rng.uniform(-2, 2, 2)
+    dk = jax.jacfwd(d_of, 0)(jnp.asarray(k), jnp.asarray(x), params)  # (3, 2)
+    dx = jax.jacfwd(d_of, 1)(jnp.asarray(k), jnp.asarray(x), params)
+    d = d_of(jnp.asarray(k), jnp.asarray(x), params)
+
+    def ref(a, b):
+        return 0.5 * jnp.einsum("i,ija->ja", d, jnp.cross(a[:, :, None], b[:, None, :], axis=0)) / jnp.linalg.norm(d) ** 3
+
+    for kind, a, b in (("kk", dk, dk), ("kx", dk, dx), ("xk", dx, dk), ("xx", dx, dx)):
+        omega = js.berry_curvature(model, k, x, kind=kind)
+        expected = np.array([[ref(a[:, [i]], b[:, [j]])[0, 0] for j in range(2)] for i in range(2)])
+        np.testing.assert_allclose(omega[0], expected, rtol=1e-10, atol=1e-12, err_msg=kind)
+        np.testing.assert_allclose(omega[1], -expected, rtol=1e-10, atol=1e-12, err_msg=kind)
+    assert abs(expected[0, 1]) > 1e-3
+
+
+def test_basis_rotation_invariance(four_band):
+    w = _random_unitary(4, 7)
+    rotated = js.Model(lambda k, x, p: w @ _two_qwz(k, x, p) @ jnp.conj(w.T), four_band.params, 2, np.eye(2))
+    k = jnp.asarray(np.random.default_rng(2).uniform(-3, 3, (4, 2)))
+    np.testing.assert_allclose(js.berry_curvature(rotated, k), js.berry_curvature(four_band, k), atol=1e-10)
+    np.testing.assert_allclose(
+        js.nonabelian_curvature(rotated, k, [0, 1])[..., 0, 1].trace(axis1=-2, axis2=-1),
+        js.nonabelian_curvature(four_band, k, [0, 1])[..., 0, 1].trace(axis1=-2, axis2=-1),
+        atol=1e-10,
+    )
+    e1, _ = js.eigh(rotated, k)
+    e0, _ = js.eigh(four_band, k)
+    np.testing.assert_allclose(e1, e0, atol=1e-12)
+
+
+def test_nonabelian_trace_equals_abelian_sum(four_band):
+    k = jnp.asarray(np.random.default_rng(4).uniform(-3, 3, (6, 2)))
+    f = js.nonabelian_curvature(four_band, k, [0, 1])
+    omega = js.berry_curvature(four_band, k)
+    np.testing.assert_allclose(jnp.trace(f[..., 0, 1], axis1=-2, axis2=-1), omega[:, 0, 0, 1] + omega[:, 1, 0, 1], atol=1e-10)
+    # Hermitian matrix, antisymmetric in (a, b)
+    np.testing.assert_allclose(f, jnp.conj(jnp.swapaxes(f, 1, 2)), atol=1e-12)
+    np.testing.assert_allclose(f, -jnp.swapaxes(f, -1, -2), atol=1e-12)
+
+
+def test_exact_degeneracy_finite_values_and_gradients():
+    model = js.Model(_degenerate, {"m": 1.0}, 2, np.eye(2))
+    qwz = js.models.qwz(1.0)
+    k = jnp.array([0.4, -1.1])
+    omega_qwz = js.berry_curvature(qwz, k)[0, 0, 1]
+
+    def trace_f(m):
+        f = js.nonabelian_curvature(model.with_params({"m": m}), k, [0, 1])
+        return jnp.real(jnp.trace(f[:, :, 0, 1]))
+
+    np.testing.assert_allclose(trace_f(1.0), 2 * omega_qwz, rtol=1e-10)
+    per_band = js.berry_curvature(model, k)[:, 0, 1]
+    assert np.all(np.isfinite(per_band))
+    np.testing.assert_allclose(per_band[:2], omega_qwz, rtol=1e-10)  # group average
+    grad = jax.grad(trace_f)(1.0)
+    h = 1e-5
+    fd = (trace_f(1.0 + h) - trace_f(1.0 - h)) / (2 * h)
+    assert np.isfinite(grad)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6)
+    grad_qwz = jax.grad(lambda m: 2 * js.berry_curvature(qwz.with_params({"m": m, "t": 1.0}), k)[0, 0, 1])(1.0)
+    np.testing.assert_allclose(grad, grad_qwz, rtol=1e-8)
+
+
+def test_connection_matches_curvature_sum(four_band):
+    """Ω_n = i Σ_m (R_nm^x R_mn^y − R_nm^y R_mn^x) for off-diagonal connections (all pairs gapped)."""
+    k = jnp.array([0.3, 0.9])
+    r = js.berry_connection(four_band, k)
+    omega = js.berry_curvature(four_band, k)[:, 0, 1]
+    rebuilt = jnp.real(1j * (jnp.einsum("nm,mn->n", r[0], r[1]) - jnp.einsum("nm,mn->n", r[1], r[0])))
+    np.testing.assert_allclose(rebuilt, omega, atol=1e-10)
+    np.testing.assert_allclose(jnp.diagonal(r, axis1=-2, axis2=-1), 0.0)
+
+
+def test_velocity_and_force_operators():
+    v, delta, tilt = 1.5, 0.2, 0.4
+    model = js.models.massive_dirac(v, delta, tilt=tilt, texture_G=[0.3, 0.0])
+    k, x = jnp.array([0.1, 0.05]), jnp.array([1.0, 0.0])
+    vel = js.velocity_matrix(model, k, x)
+    d = np.array([v * 0.1, v * 0.05, delta * np.cos(0.3)])
+    e = np.linalg.norm(d)
+    # band velocity ∂ε±/∂ħk = (tilt x̂ ± v² k / e)/ħ
+    np.testing.assert_allclose(vel[0, 1, 1], (tilt + v**2 * 0.1 / e) / js.units.HBAR, rtol=1e-12)
+    np.testing.assert_allclose(vel[0, 0, 0], (tilt - v**2 * 0.1 / e) / js.units.HBAR, rtol=1e-12)
+    force = js.force_matrix(model, k, x)
+    # −∂ε±/∂x = ∓ d_z ∂d_z/∂x / e with ∂d_z/∂x = −Δ G sin(G x)
+    dz_dx = -delta * 0.3 * np.sin(0.3)
+    np.testing.assert_allclose(force[0, 1, 1], -d[2] * dz_dx / e, rtol=1e-12)
+    np.testing.assert_allclose(force[1], 0.0, atol=1e-14)
+
+
+def test_batch_shapes(haldane_topological):
+    k = jnp.zeros((3, 4, 2)) + 0.1
+    assert js.berry_curvature(haldane_topological, k).shape == (3, 4, 2, 2, 2)
+    assert js.berry_curvature(haldane_topological, k, kind="kx").shape == (3, 4, 2, 2, 2)
+    assert js.nonabelian_curvature(haldane_topological, k, 0).shape == (3, 4, 1, 1, 2, 2)
+    e, u = js.eigh(haldane_topological, k)
+    assert e.shape == (3, 4, 2) and u.shape == (3, 4, 2, 2)
+    np.testing.assert_allclose(js.berry_curvature(haldane_topological, k, chunk_size=5),
+                               js.berry_curvature(haldane_topological, k), atol=1e-13)
+
+
+def test_two_band_closed_form_matches_lapack():
+    from jaxsemi._eigh import eigh_2x2, eigh_general
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        a = rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2))
+        h = jnp.asarray(a + a.conj().T)
+        w2, u2 = eigh_2x2(h)
+        wl, ul = eigh_general(h)
+        np.testing.assert_allclose(w2, wl, atol=1e-13)
+        np.testing.assert_allclose(jnp.abs(jnp.einsum("in,in->n", jnp.conj(u2), ul)), 1.0, atol=1e-12)
+        np.testing.assert_allclose(h @ u2, u2 * w2, atol=1e-12)
+    # exactly degenerate and d ∥ −z: finite and unitary
+    for h in (jnp.eye(2, dtype=complex), jnp.diag(jnp.array([-1.0, 1.0])).astype(complex)):
+        w, u = eigh_2x2(h)
+        np.testing.assert_allclose(u @ jnp.conj(u.T), np.eye(2), atol=1e-14)
+        np.testing.assert_allclose(h @ u, u * w, atol=1e-14)
