@@ -38,6 +38,8 @@ from ._model import Model as Model
 from ._model import bind as bind
 from ._statistics import fermi as fermi
 from ._topology import chern_number as chern_number
+from ._sharding import set_devices as set_devices
 from .kgrid import KGrid as KGrid
+from .kgrid import LatticeGrid as LatticeGrid
 
 __version__ = "0.1.0"

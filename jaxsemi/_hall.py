@@ -10,13 +10,13 @@ import jax.numpy as jnp
 
 from . import _checks
 from ._geometry import abelian_curvature, point_geometry
-from ._integrate import chunked_sum
+from ._integrate import grid_sum
 from ._model import Model
 from ._statistics import fermi
-from .kgrid import KGrid
+from .kgrid import AbstractGrid
 
 
-def hall_conductivity(model: Model, mu, grid: KGrid, kT=0.0, x=None, *,
+def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
                       chunk_size: Optional[int] = None) -> jax.Array:
     """σ_xy = −(e²/ħ) Σ_n ∫dk f⁰_n Ω_n^{k_x k_y}, in e²/h (2D) or (e²/h)/Å (3D).
 
@@ -56,6 +56,6 @@ def _hall(model, mu, kT, grid, x, chunk_size):
         occ = fermi(geo.energies[None, :], mus[:, None], kTs[:, None])  # (n_mu, n)
         return occ @ omega
 
-    integral = chunked_sum(per_k, grid.points, grid.weights, chunk_size)
+    integral = grid_sum(per_k, grid, chunk_size)
     # σ/(e²/h) = −(2πħ/e²)(e²/ħ) ∫ f Ω = −2π ∫ dk f Ω
     return (-2.0 * jnp.pi * integral).reshape(mu.shape)

@@ -1,4 +1,10 @@
-"""Chunked sums Σ_i w_i f(k_i) over k-grids with bounded memory."""
+"""Chunked, device-sharded sums Σ_i w_i f(k_i) over k-grids with bounded memory.
+
+The flat point index is split evenly over the devices (padded with zero-weight indices to
+a multiple of devices × chunk); each device scans over its chunks, reading ``chunk_size``
+points at a time from the grid, and the partial sums are combined with a ``psum``. Peak
+memory is set by ``chunk_size`` alone, not by the grid size.
+"""
 
 from __future__ import annotations
 
@@ -7,43 +13,58 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from .kgrid import KGrid
+from . import _sharding
+from .kgrid import AbstractGrid, KGrid
 
 #: Default number of k-points evaluated at once (memory ∝ chunk_size, not grid size).
 DEFAULT_CHUNK = 4096
 
 
+def _weighted(f, points, weights):
+    vals = jax.vmap(f)(points)
+    return jax.tree_util.tree_map(lambda v: jnp.tensordot(weights.astype(v.dtype), v, axes=1), vals)
+
+
+def grid_sum(f: Callable, grid: AbstractGrid, chunk_size: Optional[int] = None):
+    """Σ_i w_i f(k_i) for a per-point function ``f(k) -> PyTree`` over any grid."""
+    n_dev = len(_sharding.devices())
+    per_dev = -(-grid.size // n_dev)
+    chunk = max(1, min(per_dev, chunk_size or DEFAULT_CHUNK))
+    n_chunks = -(-per_dev // chunk)
+
+    def device_sum(first):
+        """Sum over this device's chunks; ``first`` is its first flat index (shape (1,))."""
+        def block(c):
+            idx = first[0] + c * chunk + jnp.arange(chunk)
+            return _weighted(f, *grid.take(idx))
+
+        if n_chunks == 1:
+            return block(0)
+        init = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(block, 0))
+        total, _ = jax.lax.scan(lambda acc, c: (jax.tree_util.tree_map(jnp.add, acc, block(c)), None),
+                                init, jnp.arange(n_chunks))
+        return total
+
+    firsts = jnp.arange(n_dev) * (n_chunks * chunk)
+    if n_dev == 1:
+        return device_sum(firsts)
+    P = jax.sharding.PartitionSpec
+    sharded = jax.shard_map(
+        lambda fs: jax.tree_util.tree_map(lambda v: jax.lax.psum(v, "k"), device_sum(fs)),
+        mesh=_sharding.mesh(), in_specs=P("k"), out_specs=P(), check_vma=False,
+    )
+    return sharded(firsts)
+
+
 def chunked_sum(f: Callable, points: jax.Array, weights: jax.Array, chunk_size: Optional[int] = None):
-    """Σ_i w_i f(k_i) for a per-point function ``f(k) -> PyTree``, ``chunk_size`` points at a time.
+    """Σ_i w_i f(k_i) over explicit ``points`` (N, d) and ``weights`` (N,) (see ``grid_sum``)."""
+    return grid_sum(f, KGrid(points, weights), chunk_size)
 
-    The grid is padded with zero-weight copies of its first point to a whole number of chunks
-    and reduced with a scan, so peak memory is set by ``chunk_size`` alone.
+
+def integrate(f: Callable, grid: AbstractGrid, chunk_size: Optional[int] = None):
+    """∫ dᵈk/(2π)ᵈ f(k) ≈ Σ_i w_i f(k_i) over ``grid``; ``f(k)`` takes one point (d,).
+
+    Runs in chunks of ``chunk_size`` points (default 4096) sharded over all devices, so memory
+    stays bounded for any grid size. Call it inside ``jax.jit`` for speed.
     """
-    n = points.shape[0]
-    chunk = min(n, chunk_size or DEFAULT_CHUNK)
-    n_chunks = -(-n // chunk)
-    pad = n_chunks * chunk - n
-    if pad:
-        points = jnp.concatenate([points, jnp.broadcast_to(points[:1], (pad,) + points.shape[1:])])
-        weights = jnp.concatenate([weights, jnp.zeros((pad,), weights.dtype)])
-    pts = points.reshape((n_chunks, chunk) + points.shape[1:])
-    wts = weights.reshape(n_chunks, chunk)
-
-    def block(p, w):
-        vals = jax.vmap(f)(p)
-        return jax.tree_util.tree_map(lambda v: jnp.tensordot(w.astype(v.dtype), v, axes=1), vals)
-
-    if n_chunks == 1:
-        return block(pts[0], wts[0])
-    init = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(block, pts[0], wts[0]))
-
-    def step(acc, pw):
-        return jax.tree_util.tree_map(jnp.add, acc, block(*pw)), None
-
-    total, _ = jax.lax.scan(step, init, (pts, wts))
-    return total
-
-
-def integrate(f: Callable, grid: KGrid, chunk_size: Optional[int] = None):
-    """∫ dᵈk/(2π)ᵈ f(k) ≈ Σ_i w_i f(k_i) over ``grid``; ``f(k)`` takes one point (d,)."""
-    return chunked_sum(f, grid.points, grid.weights, chunk_size)
+    return grid_sum(f, grid, chunk_size)

@@ -18,7 +18,7 @@ import numpy as np
 from . import _checks
 from ._eigh import eigh as _eigh_matrix
 from ._geometry import abelian_curvature, point_geometry
-from ._integrate import chunked_sum
+from ._integrate import grid_sum
 from ._model import Model
 from .kgrid import brillouin_zone, reciprocal
 
@@ -84,4 +84,4 @@ def _kubo(model, grid, x, start, stop, chunk_size):
         geo = point_geometry(model, k, x, wrt_x=False)
         return jnp.sum(abelian_curvature(geo.energies, geo.dk, geo.dk)[start:stop, 0, 1])
 
-    return chunked_sum(per_k, grid.points, grid.weights, chunk_size)
+    return grid_sum(per_k, grid, chunk_size)

@@ -16,8 +16,31 @@ import numpy as np
 from . import _checks
 
 
-class KGrid(eqx.Module):
-    """Integration points (N, d) [1/Å] and weights (N,) [Å^-d, include 1/(2π)^d]."""
+class AbstractGrid(eqx.Module):
+    """A set of integration points with weights that include 1/(2π)^d.
+
+    Grids are read in chunks by index (``take``), so a sum over any number of points never
+    holds more than one chunk of points in memory.
+    """
+
+    @property
+    def size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def dim(self) -> int:
+        raise NotImplementedError
+
+    def take(self, idx: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Points (m, d) and weights (m,) for flat indices ``idx`` (m,); indices ≥ size weigh 0."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class KGrid(AbstractGrid):
+    """Explicit integration points (N, d) [1/Å] and weights (N,) [Å^-d, include 1/(2π)^d]."""
 
     points: jax.Array
     weights: jax.Array
@@ -30,11 +53,60 @@ class KGrid(eqx.Module):
             )
 
     @property
+    def size(self) -> int:
+        return self.points.shape[0]
+
+    @property
     def dim(self) -> int:
         return self.points.shape[1]
 
-    def __len__(self) -> int:
-        return self.points.shape[0]
+    def take(self, idx):
+        inside = idx < self.size
+        safe = jnp.where(inside, idx, 0)
+        return self.points[safe], jnp.where(inside, self.weights[safe], 0.0)
+
+
+class LatticeGrid(AbstractGrid):
+    """Uniform grid of the Brillouin zone, generated on the fly from the reciprocal basis.
+
+    k = Σ_j (i_j + shift_j)/n_j b_j; memory is O(1) in the number of points. ``points`` and
+    ``weights`` materialise the full arrays (for plots and small grids).
+    """
+
+    basis: jax.Array  # (d, d) rows b_j in 1/Å
+    shift: jax.Array  # (d,) in grid steps
+    shape: tuple = eqx.field(static=True)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def dim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def weight(self) -> jax.Array:
+        """Weight of every point: |det B| / (N (2π)^d)."""
+        return jnp.abs(jnp.linalg.det(self.basis)) / (self.size * (2 * jnp.pi) ** self.dim)
+
+    def take(self, idx):
+        n = jnp.asarray(self.shape)
+        digits = []
+        rest = idx
+        for m in reversed(self.shape):  # last axis fastest
+            digits.append(rest % m)
+            rest = rest // m
+        frac = (jnp.stack(digits[::-1], -1) + self.shift) / n
+        return frac @ self.basis, jnp.where(idx < self.size, self.weight, 0.0)
+
+    @property
+    def points(self) -> jax.Array:
+        return self.take(jnp.arange(self.size))[0]
+
+    @property
+    def weights(self) -> jax.Array:
+        return jnp.full((self.size,), self.weight)
 
 
 def _lattice_of(lattice) -> np.ndarray:
@@ -52,8 +124,8 @@ def reciprocal(lattice) -> np.ndarray:
     return 2.0 * np.pi * np.linalg.inv(_lattice_of(lattice)).T
 
 
-def brillouin_zone(lattice, n, shift: float | Sequence[float] = 0.0) -> KGrid:
-    """Uniform Monkhorst–Pack-type grid of the Brillouin zone.
+def brillouin_zone(lattice, n, shift: float | Sequence[float] = 0.0) -> LatticeGrid:
+    """Uniform Monkhorst–Pack-type grid of the Brillouin zone (generated lazily, O(1) memory).
 
     Args:
         lattice: (d, d) primitive vectors as rows (Å), or a ``Model`` with a lattice.
@@ -67,12 +139,7 @@ def brillouin_zone(lattice, n, shift: float | Sequence[float] = 0.0) -> KGrid:
     d = b.shape[0]
     ns = _checks.check_int_sequence(n, d, "n")
     shifts = np.broadcast_to(np.asarray(shift, float), (d,))
-    axes = [(np.arange(m) + s) / m for m, s in zip(ns, shifts)]
-    frac = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)
-    points = frac @ b
-    vol = abs(np.linalg.det(b))
-    weights = np.full(points.shape[0], vol / (points.shape[0] * (2 * np.pi) ** d))
-    return KGrid(jnp.asarray(points), jnp.asarray(weights), ns)
+    return LatticeGrid(jnp.asarray(b), jnp.asarray(shifts), ns)
 
 
 def disk(radius: float, n_r: int, n_theta: int, *, center=(0.0, 0.0), scale: float | None = None,
