@@ -32,7 +32,10 @@ from ._geometry import eigh as eigh
 from ._geometry import force_matrix as force_matrix
 from ._geometry import nonabelian_curvature as nonabelian_curvature
 from ._geometry import velocity_matrix as velocity_matrix
+from ._adaptive import AdaptiveResult as AdaptiveResult
+from ._adaptive import integrate_adaptive as integrate_adaptive
 from ._hall import hall_conductivity as hall_conductivity
+from ._hall import hall_conductivity_adaptive as hall_conductivity_adaptive
 from ._integrate import integrate as integrate
 from ._model import Model as Model
 from ._model import bind as bind

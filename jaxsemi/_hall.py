@@ -7,9 +7,11 @@ from typing import Optional
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _checks
 from ._geometry import abelian_curvature, point_geometry
+from ._adaptive import AdaptiveResult, bz_domain, integrate_adaptive
 from ._integrate import grid_sum
 from ._model import Model
 from ._statistics import fermi
@@ -46,15 +48,47 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
     return _hall(model, mu_b, kT_b, grid, x, chunk_size)
 
 
+def _occupied_curvature(k, args):
+    """Σ_n f⁰_n Ω_n^{k_x k_y} (Å²) at one k; args = (model, mu, kT, x)."""
+    model, mu, kT, x = args
+    geo = point_geometry(model, k, x, wrt_x=False)
+    omega = abelian_curvature(geo.energies, geo.dk, geo.dk)[:, 0, 1]
+    return fermi(geo.energies, mu, kT) @ omega
+
+
+def hall_conductivity_adaptive(model: Model, mu, domain=None, kT=0.0, x=None, *, rtol: float = 1e-6,
+                               atol: float = 0.0, max_points: int = 5_000_000) -> AdaptiveResult:
+    """σ_xy in e²/h (2D) by adaptive cubature that refines Berry-curvature hot spots.
+
+    Args:
+        model: a 2D model; mu, kT: scalars in eV.
+        domain: ``js.kgrid.bz_domain(model)`` (default for lattice models) or
+            ``js.kgrid.disk_domain(radius, center)`` for continuum models.
+        rtol, atol: target relative / absolute error of σ_xy (e²/h); max_points: budget.
+
+    Returns an ``AdaptiveResult`` (value, error estimate, number of k-points, cells).
+    """
+    if model.dim != 2:
+        raise ValueError(f"hall_conductivity_adaptive needs a 2D model, got dim = {model.dim}")
+    if domain is None:
+        domain = bz_domain(model)
+    mu, kT = jnp.asarray(mu, dtype=float), jnp.asarray(kT, dtype=float)
+    if mu.shape or kT.shape:
+        raise ValueError("hall_conductivity_adaptive takes scalar mu and kT")
+    _checks.check_finite(mu, "mu")
+    _checks.check_kT(kT)
+    x = jnp.zeros(2) if x is None else _checks.as_points(x, 2, "x")
+    res = integrate_adaptive(_occupied_curvature, (model, mu, kT, x), domain, rtol=rtol,
+                             atol=atol / (2 * np.pi), max_points=max_points)
+    return AdaptiveResult(-2 * np.pi * res.value, 2 * np.pi * res.error, res.n_points, res.n_cells)
+
+
 @eqx.filter_jit
 def _hall(model, mu, kT, grid, x, chunk_size):
     mus, kTs = mu.reshape(-1), kT.reshape(-1)
 
     def per_k(k):
-        geo = point_geometry(model, k, x, wrt_x=False)
-        omega = abelian_curvature(geo.energies, geo.dk, geo.dk)[:, 0, 1]  # (n,) Å^2
-        occ = fermi(geo.energies[None, :], mus[:, None], kTs[:, None])  # (n_mu, n)
-        return occ @ omega
+        return jax.vmap(lambda m, t: _occupied_curvature(k, (model, m, t, x)))(mus, kTs)
 
     integral = grid_sum(per_k, grid, chunk_size)
     # σ/(e²/h) = −(2πħ/e²)(e²/ħ) ∫ f Ω = −2π ∫ dk f Ω

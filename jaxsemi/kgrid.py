@@ -183,3 +183,8 @@ def line(start, stop, n: int) -> jax.Array:
     start, stop = np.asarray(start, float), np.asarray(stop, float)
     t = np.linspace(0.0, 1.0, n)[:, None]
     return jnp.asarray(start + t * (stop - start))
+
+
+from ._adaptive import Domain as Domain  # noqa: E402  (adaptive-cubature domains live with the grids)
+from ._adaptive import bz_domain as bz_domain  # noqa: E402
+from ._adaptive import disk_domain as disk_domain  # noqa: E402
