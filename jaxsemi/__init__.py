@@ -20,6 +20,7 @@ else:
         stacklevel=2,
     )
 
+from . import distributed as distributed
 from . import fit as fit
 from . import kgrid as kgrid
 from . import models as models

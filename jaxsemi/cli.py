@@ -1,4 +1,7 @@
-"""Command line: ``jaxsemi demo`` (embedded defaults), ``jaxsemi info``."""
+"""Command line: ``jaxsemi demo`` (embedded defaults), ``jaxsemi bench``, ``jaxsemi info``.
+
+Multi-host: ``jaxsemi --coordinator HOST:PORT --num-processes N --process-id I <command>``.
+"""
 
 from __future__ import annotations
 
@@ -83,6 +86,9 @@ def cmd_info(args) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="jaxsemi", description=__doc__)
+    parser.add_argument("--coordinator", help="multi-host run: coordinator address host:port")
+    parser.add_argument("--num-processes", type=int, help="multi-host run: number of processes")
+    parser.add_argument("--process-id", type=int, help="multi-host run: rank of this process")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="run the embedded demonstration (tables and figures)")
     p_demo.add_argument("--out", default=".", help="folder for figures (default: current folder)")
@@ -91,6 +97,10 @@ def main(argv=None) -> int:
     p_info = sub.add_parser("info", help="versions and devices")
     p_info.set_defaults(func=cmd_info)
     args = parser.parse_args(argv)
+    if args.coordinator or args.num_processes:
+        from . import distributed
+
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     return args.func(args)
 
 

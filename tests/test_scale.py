@@ -103,3 +103,37 @@ def test_memory_does_not_grow_with_grid():
     np.testing.assert_allclose([s1, s2], -1.0, atol=1e-9)
     # 16× more points: explicit arrays alone would add > 750 MB (points + weights + curvatures)
     assert rss2 - rss1 < 100, (rss1, rss2)
+
+
+MULTIHOST = """
+import json, sys
+import jaxsemi as js
+js.distributed.initialize("127.0.0.1:{port}", num_processes=2, process_id=int(sys.argv[1]))
+import jax
+m = js.models.haldane(1.0, 0.1, 1.2, 0.2)
+s = js.hall_conductivity(m, 0.0, js.kgrid.brillouin_zone(m, 37), kT=0.01, chunk_size=64)
+print(json.dumps({{"devices": len(jax.devices()), "local": len(jax.local_devices()), "sigma": float(s)}}))
+js.distributed.shutdown()
+"""
+
+
+@pytest.mark.timeout(300)
+def test_two_process_run_matches_one_process(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "worker.py"
+    script.write_text(MULTIHOST.format(port=port))
+    procs = [subprocess.Popen([sys.executable, str(script), str(r)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    res = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    m = js.models.haldane(1.0, 0.1, 1.2, 0.2)
+    ref = float(js.hall_conductivity(m, 0.0, js.kgrid.brillouin_zone(m, 37), kT=0.01))
+    for r in res:
+        assert r["devices"] == 2 and r["local"] == 1
+        np.testing.assert_allclose(r["sigma"], ref, rtol=1e-12)

@@ -1,11 +1,11 @@
 """Pauli matrices and the 2×2 d-vector form d₀·1 + d·σ."""
 
-import jax.numpy as jnp
+import numpy as np
 
-S0 = jnp.eye(2, dtype=complex)
-SX = jnp.array([[0, 1], [1, 0]], dtype=complex)
-SY = jnp.array([[0, -1j], [1j, 0]], dtype=complex)
-SZ = jnp.array([[1, 0], [0, -1]], dtype=complex)
+S0 = np.eye(2, dtype=complex)
+SX = np.array([[0, 1], [1, 0]], dtype=complex)
+SY = np.array([[0, -1j], [1j, 0]], dtype=complex)
+SZ = np.array([[1, 0], [0, -1]], dtype=complex)
 
 
 def from_d(d0, dx, dy, dz):
