@@ -1,0 +1,433 @@
+"""Weighted least-squares fits of any differentiable prediction with any optax optimizer."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable, NamedTuple, Optional
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from .. import _checks
+from ._transforms import broadcast_transforms, forward_tree, inverse_tree
+
+#: Optimiser steps run per compiled call (between progress-bar updates).
+CHUNK = 25
+#: Default step budgets: L-BFGS converges in tens of steps; first-order optimisers need more.
+DEFAULT_STEPS_LBFGS = 200
+DEFAULT_STEPS_OTHER = 2000
+
+_DEFAULT_OPTIMIZER: list = []
+
+
+def default_optimizer() -> optax.GradientTransformationExtraArgs:
+    """``optax.lbfgs()`` (memory 10, zoom line search), built once so compiled fits are reused."""
+    if not _DEFAULT_OPTIMIZER:
+        _DEFAULT_OPTIMIZER.append(optax.lbfgs())
+    return _DEFAULT_OPTIMIZER[0]
+
+
+class Term(NamedTuple):
+    """One data set of a (joint) fit: ``predict(params, x)`` is compared with ``y ± sigma``.
+
+    ``x`` is any PyTree the prediction needs (an array of μ or n, a dict, ...); ``y`` an array;
+    ``sigma`` None (unit weights), a scalar or an array of ``y``'s shape, in ``y``'s units.
+    """
+
+    predict: Callable
+    x: Any
+    y: Any
+    sigma: Any = None
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _as_terms(predict, x, y, sigma) -> list[Term]:
+    if callable(predict):
+        if x is None or y is None:
+            raise ValueError("fit(predict, params0, x, y, sigma) needs x and y")
+        return [Term(predict, x, y, sigma)]
+    try:
+        raw = list(predict)
+    except TypeError as err:
+        raise ValueError("predict must be a function predict(params, x) or a sequence of "
+                         "(predict, x, y[, sigma]) terms") from err
+    if not raw:
+        raise ValueError("a joint fit needs at least one (predict, x, y[, sigma]) term")
+    if x is not None or y is not None or sigma is not None:
+        raise ValueError("with a sequence of terms, give x, y and sigma inside each term, not to fit()")
+    terms = []
+    for i, t in enumerate(raw):
+        if not isinstance(t, tuple) or len(t) not in (3, 4) or not callable(t[0]):
+            raise ValueError(f"term {i} must be (predict, x, y) or (predict, x, y, sigma), got {t!r}")
+        terms.append(Term(*t))
+    return terms
+
+
+def _checked(term: Term, params0, i: int):
+    """(x, y, sigma, weighted) with float arrays; ValueError on any mismatch, before tracing."""
+    where = f"term {i}: " if i >= 0 else ""
+    y = jnp.asarray(term.y, dtype=float)
+    _checks.check_finite(y, f"{where}y")
+    x = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=float) if isinstance(
+        a, (list, tuple, float, int, np.ndarray, np.generic)) else a, term.x)
+    _checks.check_finite(x, f"{where}x")
+    try:
+        out = jax.eval_shape(term.predict, params0, x)
+    except Exception as err:
+        raise ValueError(f"{where}predict(params0, x) failed: {err}") from err
+    if not hasattr(out, "shape") or out.shape != y.shape:
+        raise ValueError(f"{where}predict(params0, x) has shape {getattr(out, 'shape', out)} but y has "
+                         f"shape {y.shape}: x, y (and sigma) must describe the same points")
+    if term.sigma is None:
+        return x, y, jnp.ones_like(y), False
+    sig = jnp.asarray(term.sigma, dtype=float)
+    if sig.ndim and sig.shape != y.shape:
+        raise ValueError(f"{where}sigma has shape {sig.shape} but y has shape {y.shape}")
+    _checks.check_finite(sig, f"{where}sigma")
+    if np.any(np.asarray(sig) <= 0):
+        raise ValueError(f"{where}sigma must be > 0 everywhere (it is the standard error of y)")
+    return x, y, jnp.broadcast_to(sig, y.shape), True
+
+
+def _leaf_names(tree) -> list[str]:
+    names = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        parts = []
+        for key in path:
+            for attr in ("key", "name", "idx"):
+                if hasattr(key, attr):
+                    parts.append(str(getattr(key, attr)))
+                    break
+        base = ".".join(parts) or "p"
+        size = int(np.size(leaf))
+        names += [base] if np.ndim(leaf) == 0 else [f"{base}[{j}]" for j in range(size)]
+    return names
+
+
+# ----------------------------------------------------------------------------- the problem
+
+
+class _Problem(eqx.Module):
+    """Weighted residuals r(z) = (predict(p(z), x) − y)/σ in scaled unconstrained coordinates z.
+
+    u = u0 + scale·z is the unconstrained parameter vector, p = transform(u) the user's PyTree.
+    """
+
+    predicts: tuple = eqx.field(static=True)
+    treedef: Any = eqx.field(static=True)
+    shapes: tuple = eqx.field(static=True)
+    xs: tuple
+    ys: tuple
+    sigmas: tuple
+    transforms: Any
+    u0: jax.Array
+    scale: jax.Array
+
+    def params_of_u(self, u):
+        sizes = [math.prod(s) for s in self.shapes]
+        parts = jnp.split(u, np.cumsum(sizes)[:-1]) if len(sizes) > 1 else [u]
+        leaves = [p.reshape(s) for p, s in zip(parts, self.shapes)]
+        return forward_tree(self.transforms, jax.tree_util.tree_unflatten(self.treedef, leaves))
+
+    def params(self, z):
+        return self.params_of_u(self.u0 + self.scale * z)
+
+    def residuals(self, z):
+        p = self.params(z)
+        return jnp.concatenate([((f(p, x) - y) / s).reshape(-1) for f, x, y, s in
+                                zip(self.predicts, self.xs, self.ys, self.sigmas)])
+
+    def loss(self, z):
+        r = self.residuals(z)
+        return 0.5 * jnp.dot(r, r)
+
+
+def _flat(tree):
+    return jnp.concatenate([jnp.reshape(leaf, -1) for leaf in jax.tree_util.tree_leaves(tree)])
+
+
+@eqx.filter_jit
+def _jacobian(problem, z):
+    return jax.jacfwd(problem.residuals)(z)
+
+
+@eqx.filter_jit
+def _residuals(problem, z):
+    return problem.residuals(z)
+
+
+@eqx.filter_jit
+def _run_chunk(problem, optimizer, z, state, prev, calm, n_max, rtol):
+    """Up to ``n_max`` (≤ CHUNK) optimiser steps in one lax.while_loop, stopping early once the
+    loss changed by ≤ rtol (relative) on two successive steps or stopped being finite."""
+    uses_state = optax.tree.get(state, "value") is not None and optax.tree.get(state, "grad") is not None
+    value_and_grad = (optax.value_and_grad_from_state(problem.loss) if uses_state
+                      else jax.value_and_grad(problem.loss))
+
+    def cond(c):
+        i, _, _, _, calm, _, bad = c
+        return (i < n_max) & (calm < 2) & ~bad
+
+    def body(c):
+        i, z, state, prev, calm, hist, _ = c
+        value, grad = value_and_grad(z, state=state) if uses_state else value_and_grad(z)
+        bad = ~jnp.isfinite(value) | ~jnp.all(jnp.isfinite(grad))
+        calm = jnp.where(jnp.abs(prev - value) <= rtol * jnp.abs(value), calm + 1, 0)
+        updates, new_state = optimizer.update(grad, state, z, value=value, grad=grad,
+                                              value_fn=problem.loss)
+        new_z = optax.apply_updates(z, updates)
+        bad = bad | ~jnp.all(jnp.isfinite(new_z))
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(bad, b, a), new, old)  # noqa: E731
+        hist = hist.at[i].set(2.0 * value)
+        return i + 1, keep(new_z, z), keep(new_state, state), value, calm, hist, bad
+
+    hist = jnp.full((CHUNK,), jnp.nan)
+    init = (jnp.asarray(0), z, state, prev, calm, hist, jnp.asarray(False))
+    n, z, state, prev, calm, hist, bad = jax.lax.while_loop(cond, body, init)
+    return z, state, prev, calm, n, hist, bad
+
+
+# ----------------------------------------------------------------------------- the result
+
+
+class FitResult(eqx.Module):
+    """Result of :func:`fit`; ``print(result)`` shows a table of value ± stderr.
+
+    Attributes:
+        params: best-fit parameters, same PyTree as ``params0`` (user's parametrisation).
+        stderr: one standard error per parameter, same PyTree: √diag(covariance).
+        covariance: (P, P) Gauss–Newton covariance of the flattened parameters (order of
+            ``names``), in the user's parametrisation (delta method through any transform).
+        names: the P flattened parameter names.
+        loss_history: χ² = Σ ((y − f)/σ)² at each step (numpy, length n_steps + 1).
+        residuals: y − f(params) in y's units (one array, or a tuple per term of a joint fit).
+        weighted_residuals: (y − f)/σ, same layout.
+        chi2, dof, reduced_chi2: final χ², N − P and χ²/(N − P).
+        covariance_scaled: whether ``covariance`` was multiplied by χ²/(N − P).
+        n_steps, converged, message: optimiser bookkeeping.
+    """
+
+    params: Any
+    stderr: Any
+    covariance: np.ndarray
+    names: tuple = eqx.field(static=True)
+    loss_history: np.ndarray = None
+    residuals: Any = None
+    weighted_residuals: Any = None
+    chi2: float = eqx.field(static=True, default=float("nan"))
+    dof: int = eqx.field(static=True, default=0)
+    covariance_scaled: bool = eqx.field(static=True, default=False)
+    n_steps: int = eqx.field(static=True, default=0)
+    converged: bool = eqx.field(static=True, default=False)
+    message: str = eqx.field(static=True, default="")
+
+    @property
+    def reduced_chi2(self) -> float:
+        return self.chi2 / self.dof if self.dof > 0 else float("nan")
+
+    @property
+    def correlation(self) -> np.ndarray:
+        """(P, P) correlation matrix cov_ij/(σ_i σ_j)."""
+        d = np.sqrt(np.diag(self.covariance))
+        return self.covariance / np.outer(d, d)
+
+    def __str__(self) -> str:
+        values = np.concatenate([np.ravel(v) for v in jax.tree_util.tree_leaves(self.params)])
+        errors = np.sqrt(np.diag(self.covariance))
+        width = max([9] + [len(n) for n in self.names])
+        lines = [
+            f"FitResult: {self.message} after {self.n_steps} steps",
+            f"  chi2 = {self.chi2:.6g}, dof = {self.dof}, chi2/dof = {self.reduced_chi2:.4g}; "
+            + ("stderr scaled by sqrt(chi2/dof)" if self.covariance_scaled
+               else "stderr from sigma as given (not rescaled)"),
+            f"  {'parameter':<{width}}  {'value':>14}     {'stderr':<10}",
+        ]
+        for name, v, e in zip(self.names, values, errors):
+            lines.append(f"  {name:<{width}}  {v:>14.7g}  ±  {e:<10.3g}")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def _build(predict, params0, x, y, sigma, transforms):
+    terms = _as_terms(predict, x, y, sigma)
+    params0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=float), params0)
+    _checks.check_finite(params0, "params0")
+    checked = [_checked(t, params0, i if len(terms) > 1 else -1) for i, t in enumerate(terms)]
+    full = broadcast_transforms(transforms, params0)
+    u_tree = inverse_tree(full, params0)
+    _checks.check_finite(u_tree, "transformed params0")
+    leaves, treedef = jax.tree_util.tree_flatten(u_tree)
+    problem = _Problem(
+        predicts=tuple(t.predict for t in terms), treedef=treedef,
+        shapes=tuple(tuple(np.shape(leaf)) for leaf in leaves),
+        xs=tuple(c[0] for c in checked), ys=tuple(c[1] for c in checked),
+        sigmas=tuple(c[2] for c in checked), transforms=full,
+        u0=_flat(u_tree), scale=jnp.ones(sum(int(np.size(leaf)) for leaf in leaves)),
+    )
+    return terms, problem, all(c[3] for c in checked)
+
+
+def chi2(predict, params, x=None, y=None, sigma=None) -> jax.Array:
+    """χ²(params) = Σ_terms Σ ((predict(params, x) − y)/σ)², the quantity :func:`fit` minimises.
+
+    Same arguments as :func:`fit` (a single term, or a sequence of terms with x = y = None).
+    Differentiable in ``params`` (e.g. ``jax.grad(lambda p: chi2(f, p, x, y, s))``).
+    """
+    terms = _as_terms(predict, x, y, sigma)
+    total = 0.0
+    for t in terms:
+        s = 1.0 if t.sigma is None else jnp.asarray(t.sigma, dtype=float)
+        r = (t.predict(params, t.x) - jnp.asarray(t.y, dtype=float)) / s
+        total = total + jnp.sum(r**2)
+    return total
+
+
+def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: Optional[int] = None,
+        transforms=None, scale_covariance: Optional[bool] = None, rtol: float = 1e-10,
+        progress: Optional[bool] = None) -> FitResult:
+    """Weighted least squares: minimise χ² = Σ ((predict(params, x) − y)/σ)² over ``params``.
+
+    Args:
+        predict: ``predict(params, x) -> array`` shaped like ``y``; any differentiable JAX
+            computation (e.g. σ_xy(μ) by ``js.hall_conductivity``). For a **joint fit** of
+            several data sets with shared parameters, pass a sequence of terms
+            ``[(predict_1, x_1, y_1, sigma_1), (predict_2, x_2, y_2), ...]`` (or ``Term``s)
+            and leave x, y, sigma as None; χ² is the sum over all terms.
+        params0: starting parameters, any PyTree of floats (a dict such as
+            ``{"delta": 0.03, "v": 3.0}``). Parameters to hold fixed belong in ``predict``.
+        x, y, sigma: abscissae (any PyTree), data (array), standard errors of y (None = unit
+            weights, a scalar, or an array of y's shape).
+        optimizer: any optax optimizer. Default ``optax.lbfgs()`` with its zoom line search
+            (reliable for smooth least squares). Adam with a schedule also works, e.g.
+            ``optax.adam(optax.cosine_decay_schedule(0.05, 3000))`` with ``steps=3000``.
+        steps: maximum optimiser steps (default 200 for the default L-BFGS, 2000 otherwise).
+        transforms: ``js.fit.Positive()``, ``js.fit.Bounded(lo, hi)`` or None per parameter
+            (a PyTree prefix of ``params0``; for dict params a dict naming some keys).
+        scale_covariance: multiply the covariance by χ²/(N − P) (the usual "reduced-χ²"
+            scaling, right when σ is unknown or only relative). Default: scale when any term
+            has ``sigma=None``, otherwise trust σ as absolute standard errors.
+        rtol: stop when χ² changed by ≤ rtol·χ² on two successive steps.
+        progress: tqdm progress bar: True shows it, False hides it, None shows it only when a
+            fit runs longer than 2 s.
+
+    The optimiser walks in z = (u − u0)/s, where u are the unconstrained (transformed)
+    parameters and s scales each one to unit Gauss–Newton curvature at the start, so one
+    learning rate suits parameters of any unit. Each block of 25 steps is one compiled
+    ``lax.while_loop``; define ``predict`` once (not as a fresh lambda per call) to reuse it.
+
+    Uncertainties: covariance = (Jᵀ W J)⁻¹ (Gauss–Newton, W = diag(1/σ²), J = ∂f/∂p at the
+    optimum), times χ²/(N − P) when scaled; ``stderr`` = √diag. For transformed parameters
+    the covariance is propagated to the user's parametrisation by the delta method
+    (Cov_p = T Cov_u Tᵀ, T = ∂p/∂u), i.e. a linearised, symmetric ± on p itself; it is
+    unreliable where a parameter sits against a ``Bounded`` limit.
+    """
+    terms, problem, weighted = _build(predict, params0, x, y, sigma, transforms)
+    n_data = sum(int(np.size(t)) for t in problem.ys)
+    n_par = problem.u0.size
+    if scale_covariance is None:
+        scale_covariance = not weighted
+    if n_data <= n_par:
+        raise ValueError(f"{n_data} data points cannot determine {n_par} parameters")
+    if optimizer is None:
+        optimizer = default_optimizer()
+        steps = DEFAULT_STEPS_LBFGS if steps is None else steps
+    else:
+        optimizer = optax.with_extra_args_support(optimizer)
+        steps = DEFAULT_STEPS_OTHER if steps is None else steps
+    if int(steps) < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+
+    # Scale each unconstrained parameter to unit Gauss–Newton curvature at the start.
+    j0 = np.asarray(_jacobian(problem, jnp.zeros(n_par)))
+    curvature = np.sum(j0**2, axis=0)
+    names = _leaf_names(params0)
+    dead = [n for n, c in zip(names, curvature) if not c > 0]
+    if dead:
+        warnings.warn(f"parameters {dead} do not change the prediction at params0", stacklevel=2)
+    problem = eqx.tree_at(lambda p: p.scale, problem,
+                          jnp.asarray(np.where(curvature > 0, 1.0 / np.sqrt(np.where(curvature > 0, curvature, 1.0)), 1.0)))
+
+    z = jnp.zeros(n_par)
+    state = optimizer.init(z)
+    prev, calm = jnp.asarray(jnp.inf), jnp.asarray(0)
+    history, done, bad = [], 0, False
+    with tqdm(total=int(steps), desc="js.fit", disable=progress is False,
+              delay=0.0 if progress else 2.0, leave=False) as bar:
+        while done < steps:
+            n_max = min(CHUNK, int(steps) - done)
+            z, state, prev, calm, n, hist, bad = _run_chunk(
+                problem, optimizer, z, state, prev, calm, jnp.asarray(n_max), jnp.asarray(float(rtol)))
+            n = int(n)
+            history.extend(np.asarray(hist[:n]).tolist())
+            done += n
+            bar.update(n)
+            bar.set_postfix(chi2=f"{2.0 * float(prev):.6g}", refresh=False)
+            if bool(bad) or int(calm) >= 2:
+                break
+
+    r = np.asarray(_residuals(problem, z))
+    chi2_final = float(r @ r)
+    history.append(chi2_final)
+    converged = int(calm) >= 2 and not bool(bad)
+    if converged:
+        message = "converged"
+    elif bool(bad):
+        message = "stopped: loss or step not finite"
+    else:
+        message = f"not converged (step budget {steps} used)"
+    if not converged:
+        warnings.warn(f"js.fit {message}; chi2 = {chi2_final:.6g}", stacklevel=2)
+
+    cov_p, p_best = _covariance(problem, z)
+    cov_p = np.asarray(cov_p)
+    dof = n_data - n_par
+    if scale_covariance:
+        cov_p = cov_p * chi2_final / dof
+    stderr_flat = np.sqrt(np.clip(np.diag(cov_p), 0.0, None))
+    stderr = _unflatten_like(stderr_flat, p_best)
+
+    fitted = [np.asarray(f(p_best, xx)) for f, xx in zip(problem.predicts, problem.xs)]
+    resid = [np.asarray(yy) - f for yy, f in zip(problem.ys, fitted)]
+    wres = [rr / np.asarray(s) for rr, s in zip(resid, problem.sigmas)]
+    single = len(terms) == 1
+    return FitResult(
+        params=p_best, stderr=stderr, covariance=cov_p, names=tuple(names),
+        loss_history=np.asarray(history), residuals=resid[0] if single else tuple(resid),
+        weighted_residuals=wres[0] if single else tuple(wres), chi2=chi2_final, dof=dof,
+        covariance_scaled=bool(scale_covariance), n_steps=done, converged=converged,
+        message=message,
+    )
+
+
+def _unflatten_like(flat, tree):
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    out, i = [], 0
+    for leaf in leaves:
+        size = int(np.size(leaf))
+        out.append(np.reshape(flat[i:i + size], np.shape(leaf)))
+        i += size
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _covariance(problem: _Problem, z):
+    """Gauss–Newton covariance (Jᵀ J)⁻¹ in z, carried to the user's parameters: Cov_p = A Cov_z Aᵀ
+    with A = ∂p/∂z (transform Jacobian times the scale)."""
+    jz = np.asarray(_jacobian(problem, z))
+    a = np.asarray(jax.jacfwd(lambda zz: _flat(problem.params(zz)))(z))
+    gn = jz.T @ jz
+    cond = np.linalg.cond(gn)
+    if not np.isfinite(cond) or cond > 1e12:
+        warnings.warn(
+            f"Gauss-Newton matrix is (nearly) singular (condition number {cond:.3g}): some "
+            "parameters are not determined by the data, their stderr is meaningless", stacklevel=3)
+    cov_z = np.linalg.pinv(gn, hermitian=True)
+    return a @ cov_z @ a.T, jax.tree_util.tree_map(np.asarray, problem.params(z))
