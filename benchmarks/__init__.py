@@ -1,0 +1,1 @@
+"""jaxsemi benchmarks: plain scripts printing JSON; ``python -m benchmarks`` runs them all."""
