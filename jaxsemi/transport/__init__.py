@@ -1,1 +1,15 @@
-"""jaxsemi.transport (being built)."""
+"""Semiclassical transport: currents and response tensors of a wavepacket gas (paper Sec. III).
+
+* ``current(model, field, mu, tau, grid, kT, x, theory, bands)`` → J in e/(fs·Å^{d−1}), with
+  ``theory`` = ``"ssct"`` (Eqs. 43, 46–47), ``"nonabelian"`` (Eqs. 52–53) or ``"nonadiabatic"``
+  (Eqs. 54–63);
+* ``conductivity(..., order=n)`` → ∂ⁿJ/∂Eⁿ (no 1/n!) by autodiff, in e²/h·(Å/V)^{n−1};
+* ``hall_vs_field`` → σ_xy(E) = ΔJ_x/E_y in e²/h;
+* ``ValidityWarning`` flags results outside the limits of the theory (see ``_limits``).
+"""
+
+from ._current import THEORIES as THEORIES
+from ._current import conductivity as conductivity
+from ._current import current as current
+from ._current import hall_vs_field as hall_vs_field
+from ._limits import ValidityWarning as ValidityWarning

@@ -1,0 +1,218 @@
+"""Public transport API: ``current``, ``conductivity`` and ``hall_vs_field``.
+
+Units (e = 1, carriers are electrons of charge −e): field E in V/Å, μ and kT in eV, τ in fs,
+current density J in e/(fs·Å^{d−1}) — convert with ``js.units.current_2d_to_A_per_m`` or
+``current_3d_to_A_per_m2``. Conductivities are returned in e²/h (2D) or (e²/h)/Å (3D) per
+(V/Å)^{order−1}.
+
+Continuum grids (DESIGN §6): ``current`` does not subtract J(E = 0). A filled band on a finite
+k-disk can carry a current by itself (a tilted cone: ∫_disk ∂ε/∂ħk ≠ 0) — an artefact of the
+cutoff, E-independent, so every derivative ``conductivity`` returns is free of it;
+``hall_vs_field`` subtracts J(0) explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _checks, units
+from .._geometry import point_geometry
+from .._integrate import integrate
+from .._model import Model
+from ._limits import point_limits, warn_limits
+from ._nonabelian import nonabelian_current
+from ._nonadiabatic import nonadiabatic_current
+from ._ssct import ssct_current
+
+THEORIES = ("ssct", "nonabelian", "nonadiabatic")
+
+
+def depends_on_x(model: Model) -> bool:
+    """Whether 𝓗(k, x) depends on x, read from the jaxpr (conservative for nested calls)."""
+    zeros = jnp.zeros(model.dim)
+    jaxpr = jax.make_jaxpr(lambda x: model.hamiltonian(zeros, x, model.params))(zeros).jaxpr
+    live = {id(v) for v in jaxpr.invars}
+    for eqn in jaxpr.eqns:
+        if any(id(v) in live for v in eqn.invars):
+            live.update(id(v) for v in eqn.outvars)
+    return any(id(v) in live for v in jaxpr.outvars)
+
+
+class _Setup(eqx.Module):
+    """Validated, broadcast inputs: fields (B, d), mu/tau/kT (B,), batch shape, static options."""
+
+    fields: jax.Array
+    mu: jax.Array
+    tau: jax.Array
+    kT: jax.Array
+    x: jax.Array
+    batch: tuple = eqx.field(static=True)
+    theory: str = eqx.field(static=True)
+    start: int = eqx.field(static=True)
+    stop: int = eqx.field(static=True)
+    textured: bool = eqx.field(static=True)
+
+
+def _setup(model, field, mu, tau, grid, kT, x, theory, bands) -> _Setup:
+    if not isinstance(model, Model):
+        raise ValueError(f"model must be a jaxsemi Model, got {type(model).__name__}")
+    if theory not in THEORIES:
+        raise ValueError(f"theory must be one of {THEORIES}, got {theory!r}")
+    if grid.dim != model.dim:
+        raise ValueError(f"grid points are {grid.dim}D but the model is {model.dim}D")
+    d = model.dim
+    field = _checks.as_points(field, d, "field")
+    mu, tau, kT = (jnp.asarray(a, dtype=float) for a in (mu, tau, kT))
+    for name, a in (("mu", mu), ("tau", tau)):
+        _checks.check_finite(a, name)
+    if _checks.is_concrete(tau) and np.any(np.asarray(tau) < 0):
+        raise ValueError(f"tau must be >= 0 fs, got {tau}")
+    x = jnp.zeros(d) if x is None else _checks.as_points(x, d, "x")
+    if x.shape != (d,):
+        raise ValueError(f"x must be one position of shape ({d},), got {x.shape}")
+    if theory == "ssct":
+        start = stop = 0  # no manifold: every band is its own (``bands`` has no effect)
+    elif bands is None:
+        start, stop = 0, model.n_bands
+    else:
+        start, stop = _checks.band_slice(bands, model.n_bands)
+    fermi_surface = theory != "nonabelian" or stop - start < model.n_bands
+    tau_off = _checks.is_concrete(tau) and not np.any(np.asarray(tau) != 0)
+    _checks.check_kT(kT, positive=fermi_surface and not tau_off,
+                     why="the relaxation-time terms δf, δg (Drude, Berry-curvature dipole) live on the Fermi surface")
+    try:
+        batch = jnp.broadcast_shapes(field.shape[:-1], mu.shape, tau.shape, kT.shape)
+    except ValueError as err:
+        raise ValueError(f"field batch {field.shape[:-1]}, mu {mu.shape}, tau {tau.shape} and kT "
+                         f"{kT.shape} do not broadcast") from err
+    flat = lambda a: jnp.broadcast_to(a, batch).reshape(-1)  # noqa: E731
+    return _Setup(jnp.broadcast_to(field, batch + (d,)).reshape(-1, d), flat(mu), flat(tau), flat(kT), x,
+                  tuple(batch), theory, start, stop, depends_on_x(model))
+
+
+def _point(model, k, s: _Setup):
+    """Current integrand (B, d) and the limit numbers at one k."""
+    n = model.n_bands
+    if s.theory == "nonadiabatic":
+        j, dmax, geo = nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.start, s.stop, s.textured)
+    else:
+        geo = point_geometry(model, k, s.x, s.textured)
+        j = jnp.zeros_like(s.fields) if s.theory == "ssct" else nonabelian_current(geo, s.fields, s.start, s.stop)
+        dmax = jnp.zeros_like(s.mu)
+    outside = (jnp.arange(n) < s.start) | (jnp.arange(n) >= s.stop)
+    if s.theory == "ssct" or s.stop - s.start < n:
+        js_, ds = ssct_current(geo, s.fields, s.mu, s.tau, s.kT, outside)
+        j, dmax = j + js_, jnp.maximum(dmax, ds)
+    return j, point_limits(geo, s.fields, s.mu, s.kT, s.start, s.stop, dmax)
+
+
+def _total(model, grid, s: _Setup, chunk_size):
+    return integrate(lambda k: _point(model, k, s)[0], grid, chunk_size)  # (B, d)
+
+
+_current_jit = eqx.filter_jit(_total)
+
+
+@eqx.filter_jit
+def _derivative_jit(model, grid, s: _Setup, order: int, chunk_size):
+    def shifted(e):
+        return _total(model, grid, eqx.tree_at(lambda t: t.fields, s, s.fields + e), chunk_size)
+
+    fn = shifted
+    for _ in range(order):
+        fn = jax.jacfwd(fn)
+    return fn(jnp.zeros(model.dim))  # (B, d, d, ..., d)
+
+
+@eqx.filter_jit
+def _limits_jit(model, grid, s: _Setup, chunk_size):
+    pts = grid.points
+    vals = jax.lax.map(lambda k: _point(model, k, s)[1], pts, batch_size=min(pts.shape[0], chunk_size or 4096))
+    mins = ("intra_gap", "filled")
+    return {key: (jnp.min(v) if key in mins else jnp.max(v)) for key, v in vals.items()}
+
+
+def _check_limits(model, grid, s, chunk_size, check):
+    if check and _checks.is_concrete(model, grid, s):
+        vals = {k: float(v) for k, v in _limits_jit(model, grid, s, chunk_size).items()}
+        warn_limits(vals, s.theory, s.theory != "ssct")
+
+
+def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "ssct", bands=None, *,
+            chunk_size: Optional[int] = None, check: bool = True) -> jax.Array:
+    """Semiclassical current density J(x) in e/(fs·Å^{d−1}) (electrons carry −e; e = 1).
+
+    Args:
+        model: a ``Model`` (any dimension).
+        field: electric field E (..., d) in V/Å.
+        mu: chemical potential(s) in eV; tau: relaxation time(s) in fs; kT: temperature(s) in
+            eV. ``field[..., :]``, ``mu``, ``tau`` and ``kT`` broadcast to one batch shape.
+        grid: a k-grid (``kgrid.brillouin_zone`` for lattice models, ``kgrid.disk`` for
+            continuum ones — use ``scale=Δ/v`` and ``breaks=[k_F]``).
+        x: one position (d,) in Å (default 0) at which J(x) of a textured model is evaluated.
+        theory: ``"ssct"`` (Eqs. 43, 46–47: every band on its own), ``"nonabelian"`` (Eqs.
+            52–53: a fully occupied degenerate manifold) or ``"nonadiabatic"`` (Eqs. 54–63:
+            hybridised bands of the manifold, all orders in E).
+        bands: the active manifold (an index or a contiguous sequence); ``None`` = all bands.
+            J = J_theory(manifold) + the SSCT currents of the bands outside it. No effect for
+            ``"ssct"``.
+        chunk_size: k-points per chunk (bounded memory).
+        check: test the validity limits on the grid and warn (``ValidityWarning``); skipped
+            automatically under JAX transformations.
+
+    Returns J with shape batch + (d,). Differentiable in the model parameters, field, μ, τ and
+    kT; new values of any of them reuse the compiled program. The Fermi-surface terms need
+    kT > 0 whenever τ ≠ 0 (``ValueError`` otherwise). J(E = 0) is not subtracted (see the
+    module notes on continuum grids). With a texture at E = 0, ``"nonadiabatic"`` gives J = 0
+    (Sec. III C 3), while ``"ssct"`` gives the equilibrium current −e Σ∫f⁰ẋ of Eq. 43, first
+    order in the texture gradient and independent of τ (δf ≡ 0 there, DESIGN §6).
+    """
+    s = _setup(model, field, mu, tau, grid, kT, x, theory, bands)
+    _check_limits(model, grid, s, chunk_size, check)
+    return _current_jit(model, grid, s, chunk_size).reshape(s.batch + (model.dim,))
+
+
+def conductivity(model: Model, field, mu, tau, grid, order: int = 1, kT=0.0, x=None, theory: str = "ssct",
+                 bands=None, *, chunk_size: Optional[int] = None, check: bool = True) -> jax.Array:
+    """Response tensor ∂ⁿJ_a/∂E_b…∂E_c at ``field`` by forward-mode autodiff of ``current``.
+
+    Exactly the n-th derivative — no 1/n!: J = J(0) + σ·E + ½ χ:EE + …, so the second-order
+    tensor ``order=2`` is χ_abc = ∂²J_a/∂E_b∂E_c. For a Berry-curvature dipole
+    D_b = Σ_n ∫dk f⁰_n ∂Ω_n/∂k_b (2D, SSCT), χ_abc = (e³τ/ħ²)(ε_ac D_b + ε_ab D_c), which is
+    2(χ^SF_abc + χ^SF_acb) with Sodemann–Fu's χ^SF_abc = −ε_adc e³τ D_bd/(2ħ²) at ω → 0 (their
+    static response j = χ^SF(E E* + E E)).
+
+    Arguments as in ``current``; ``field`` (..., d) is the point of expansion (0 for linear
+    response). Returns batch + (d,) + (d,)·order, in e²/h·(Å/V)^{order−1} (2D) or
+    (e²/h)/Å·(Å/V)^{order−1} (3D) — ``units.to_e2_over_h`` of ∂ⁿJ/∂Eⁿ. σ_xy = ``[..., 0, 1]``.
+    """
+    if not isinstance(order, (int, np.integer)) or order < 1:
+        raise ValueError(f"order must be a positive int, got {order!r}")
+    s = _setup(model, field, mu, tau, grid, kT, x, theory, bands)
+    _check_limits(model, grid, s, chunk_size, check)
+    out = _derivative_jit(model, grid, s, int(order), chunk_size)
+    return units.to_e2_over_h(out.reshape(s.batch + out.shape[1:]))
+
+
+def hall_vs_field(model: Model, strength, mu, tau, grid, kT=0.0, x=None, theory: str = "nonadiabatic",
+                  bands=None, *, chunk_size: Optional[int] = None, check: bool = True) -> jax.Array:
+    """Hall conductivity at finite field, σ_xy(E) = [J_x(E ŷ) − J_x(0)] / E, in e²/h (2D).
+
+    ``strength`` (...) is E in V/Å (non-zero); it broadcasts with ``mu``, ``tau`` and ``kT``.
+    The secant σ_xy(E) → ``conductivity(...)[..., 0, 1]`` as E → 0 and shows how the
+    non-adiabatic Hall response departs from linear response once eE·v/Δ² is not small.
+    """
+    if model.dim != 2:
+        raise ValueError(f"hall_vs_field needs a 2D model, got dim = {model.dim}")
+    strength = jnp.asarray(strength, dtype=float)
+    if _checks.is_concrete(strength) and np.any(np.asarray(strength) == 0):
+        raise ValueError("field strengths must be non-zero (σ_xy(E) = ΔJ_x/E)")
+    fields = jnp.stack([jnp.zeros_like(strength), strength], -1)
+    both = jnp.stack([fields, jnp.zeros_like(fields)])  # J(E ŷ) and J(0) in one batch
+    j = current(model, both, mu, tau, grid, kT, x, theory, bands, chunk_size=chunk_size, check=check)
+    return units.to_e2_over_h((j[0, ..., 0] - j[1, ..., 0]) / strength)

@@ -1,0 +1,87 @@
+"""Single-band semiclassical transport (SSCT), Eqs. 43 and 46–47, at one k-point.
+
+Per band n: (ẋ_n, k̇_n) solve the linear system of Eq. 43 (the Berry curvatures of every
+phase-space pair, kk, kx, xk and xx, with textures), f_n = f⁰_n + δf_n with Eq. 46c, and the
+band's current −e f_n ẋ_n. Units: ẋ in Å/fs, k̇ in 1/(Å·fs), E in V/Å, τ in fs (e = 1).
+
+Eq. 43 conserves ε_n + eE·x exactly, so δf_n = −τ ∂f⁰/∂ε · dε_n/dt = τ e ∂f⁰/∂ε E·ẋ_n: at
+E = 0, δf vanishes identically even with a texture (the δf′ of Eq. 69b is zero, DESIGN §6).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .._geometry import PointGeometry, abelian_curvature
+from .._statistics import fermi
+from ..units import HBAR
+
+
+def occupation_and_slope(energy, mu, kT):
+    """f⁰ and ∂f⁰/∂ε (1/eV) by forward-mode autodiff of the Fermi function (zero slope at kT = 0)."""
+    return jax.jvp(lambda e: fermi(e, mu, kT), (energy,), (jnp.ones_like(energy),))
+
+
+def _solve(m, rhs):
+    """Solve m y = rhs for a small (p, p) matrix close to the identity (unrolled elimination).
+
+    ``rhs`` is (..., p). Eq. 43's matrix is 1 + O(curvature × gradient); it needs no pivoting
+    and no LAPACK call (cheap, and free of batched-LAPACK stalls on CPU).
+    """
+    p = m.shape[-1]
+    a = jnp.broadcast_to(m, rhs.shape[:-1] + (p, p))
+    b = rhs
+    for i in range(p):
+        piv = a[..., i, i]
+        row, bi = a[..., i, :] / piv[..., None], b[..., i] / piv
+        fac = a[..., :, i].at[..., i].set(0.0)
+        a = a - fac[..., :, None] * row[..., None, :]
+        b = b - fac * bi[..., None]
+        a = a.at[..., i, :].set(row)
+        b = b.at[..., i].set(bi)
+    return b
+
+
+def band_motion(geo: PointGeometry, fields):
+    """Eq. 43 for every band and field: ẋ (B, n, d) in Å/fs, k̇ (B, n, d) in 1/(Å·fs).
+
+    ``fields`` (B, d) in V/Å. Also returns the band velocity v_b = ∂ε/∂ħk (n, d) and the band
+    force F_b = −∂ε/∂x (n, d) (zero without a texture).
+    """
+    w, dk, dx = geo.energies, geo.dk, geo.dx
+    n, d = w.shape[0], dk.shape[0]
+    vb = jnp.real(jnp.diagonal(dk, axis1=1, axis2=2)).T / HBAR  # (n, d)
+    okk = abelian_curvature(w, dk, dk)  # (n, d, d) Å²
+    if dx is None:
+        fb = jnp.zeros_like(vb)
+        kdot = jnp.broadcast_to(-fields[:, None, :] / HBAR, (fields.shape[0], n, d))
+        xdot = vb[None] - jnp.einsum("nab,Bnb->Bna", okk, kdot)
+        return xdot, kdot, vb, fb
+    fb = -jnp.real(jnp.diagonal(dx, axis1=1, axis2=2)).T  # (n, d) eV/Å
+    okx = abelian_curvature(w, dk, dx)
+    oxk = abelian_curvature(w, dx, dk)
+    oxx = abelian_curvature(w, dx, dx)
+    eye = jnp.broadcast_to(jnp.eye(d), (n, d, d))
+    # [[1 + Ω^kx, Ω^kk], [−Ω^xx, 1 − Ω^xk]] (ẋ, k̇) = (v_b, (F_b − eE)/ħ)
+    mat = jnp.concatenate([jnp.concatenate([eye + okx, okk], -1),
+                           jnp.concatenate([-oxx, eye - oxk], -1)], -2)  # (n, 2d, 2d)
+    rhs = jnp.concatenate([jnp.broadcast_to(vb, (fields.shape[0], n, d)),
+                           (fb[None] - fields[:, None, :]) / HBAR], -1)  # (B, n, 2d)
+    y = _solve(mat, rhs)
+    return y[..., :d], y[..., d:], vb, fb
+
+
+def ssct_current(geo: PointGeometry, fields, mu, tau, kT, mask):
+    """Eq. 47 integrand −e Σ_n f_n ẋ_n at one k over the bands in ``mask`` (n,) bool.
+
+    ``fields`` (B, d); ``mu``, ``tau``, ``kT`` (B,). Returns the current integrand (B, d) in
+    e·Å/fs and the largest |δf_n| at this k (B,) for the validity check.
+    """
+    xdot, kdot, vb, fb = band_motion(geo, fields)
+    f0, fp = occupation_and_slope(geo.energies[None, :], mu[:, None], kT[:, None])  # (B, n)
+    # Eq. 46c: δf = −τ[∂f⁰/∂x·ẋ + ∂f⁰/∂k·k̇], ∂f⁰/∂x = −f′F_b, ∂f⁰/∂k = f′ħv_b
+    rate = jnp.einsum("nd,Bnd->Bn", -fb, xdot) + HBAR * jnp.einsum("nd,Bnd->Bn", vb, kdot)
+    df = -tau[:, None] * fp * rate
+    occ = jnp.where(mask[None], f0 + df, 0.0)
+    return -jnp.einsum("Bn,Bnd->Bd", occ, xdot), jnp.max(jnp.where(mask[None], jnp.abs(df), 0.0), -1)

@@ -1,0 +1,353 @@
+"""Semiclassical transport (paper Sec. III): closed forms, limits the paper proves, invariances.
+
+Units: E in V/Å, τ in fs, μ and kT in eV, J in e/(fs·Å), conductivities in e²/h (per (V/Å)^{n−1}).
+"""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import integrate as sint
+
+import jaxsemi as js
+from jaxsemi import transport as tr
+from jaxsemi.models._pauli import SX, SY, SZ
+from jaxsemi.units import HBAR, to_e2_over_h
+
+V, DELTA = 1.0, 0.1  # eV·Å, eV: hot spot of width Δ/v = 0.1 1/Å
+MU_BAND, KT, TAU = 0.2, 0.005, 10.0
+K_F = np.sqrt(MU_BAND**2 - DELTA**2) / V
+
+
+@pytest.fixture(scope="module")
+def disk():
+    """Disk for the untilted/tilted Dirac valley: radius 2/Å, hot spot and Fermi surface resolved."""
+    return js.kgrid.disk(2.0, 72, 48, scale=DELTA / V, breaks=[0.8 * K_F, 1.25 * K_F])
+
+
+def _sigma_xy_reference(mu, kT, radius, valley=1):
+    """σ_xy (e²/h) of one untilted valley from a 1D radial Fermi-sea integral (scipy quad).
+
+    σ = −2π ∫d²k/(2π)² Σ_n f_n Ω_n = −∫_0^K k dk Σ_n f(ε_n) Ω_n with Ω_∓ = ±τv²Δ/(2E³).
+    """
+    def integrand(k):
+        e = np.sqrt(V**2 * k**2 + DELTA**2)
+        om = valley * V**2 * DELTA / (2 * e**3)
+        f = lambda en: 0.5 * (1 - np.tanh((en - mu) / (2 * kT)))  # noqa: E731
+        return -k * (f(-e) * om - f(e) * om)
+
+    pts = [np.sqrt(max(mu**2 - DELTA**2, 0)) / V] if abs(mu) > DELTA else []
+    return sint.quad(integrand, 0, radius, points=pts or None, limit=400, epsabs=1e-13, epsrel=1e-12)[0]
+
+
+# ----------------------------------------------------------------------------- closed forms
+
+
+def _parabolic(k, x, p):
+    return (p["c"] * jnp.dot(k, k))[None, None].astype(complex)
+
+
+@pytest.mark.timeout(300)
+def test_drude_parabolic_band():
+    """σ_xx = σ_yy = n e² τ / m, σ_xy = 0 for ε = ħ²k²/2m; n = kT ln(1 + e^{μ/kT}) m/(2πħ²)."""
+    c, mu, kT, tau = 3.81, 0.1, 0.01, 20.0  # c = ħ²/2m (eV·Å², free electron)
+    model = js.Model(_parabolic, {"c": c}, 2, name="parabolic")
+    radius = np.sqrt((mu + 40 * kT) / c)
+    grid = js.kgrid.disk(radius, 80, 8, breaks=[np.sqrt(mu / c)])
+    sigma = tr.conductivity(model, [0.0, 0.0], mu, tau, grid, kT=kT)
+    density = kT * np.log1p(np.exp(mu / kT)) / (4 * np.pi * c)  # 1/Å²
+    drude = to_e2_over_h(density * tau * 2 * c / HBAR**2)  # n τ/m with 1/m = 2c/ħ²
+    np.testing.assert_allclose(np.diag(sigma), [drude, drude], rtol=1e-7)
+    assert abs(sigma[0, 1]) < 1e-9 * drude
+    # the current itself is linear in E: J = σ E (no J(0) for a band bottom inside the disk)
+    e = jnp.array([2e-4, -1e-4])
+    j = tr.current(model, e, mu, tau, grid, kT=kT)
+    np.testing.assert_allclose(to_e2_over_h(j), sigma @ e, rtol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def radial_disk():
+    """Isotropic integrands need few angles; the radial rule resolves kT at the Fermi surface."""
+    return js.kgrid.disk(2.0, 144, 8, scale=DELTA / V, breaks=[0.8 * K_F, 1.25 * K_F])
+
+
+@pytest.mark.parametrize("mu", [0.0, MU_BAND])
+def test_dirac_linear_hall_closed_form(radial_disk, mu):
+    """σ_xy of one massive Dirac valley (μ in the gap and in the band) against a radial integral."""
+    model = js.models.massive_dirac(V, DELTA)
+    sigma = tr.conductivity(model, [0.0, 0.0], mu, TAU, radial_disk, kT=KT)
+    ref = _sigma_xy_reference(mu, KT, 2.0)
+    np.testing.assert_allclose(sigma[0, 1], ref, rtol=2e-6)
+    np.testing.assert_allclose(sigma[1, 0], -ref, rtol=2e-6)
+    if mu == 0.0:  # T → 0 closed form −sgnΔ/2 (1 − Δ/E_cutoff)
+        np.testing.assert_allclose(ref, -0.5 * (1 - DELTA / np.hypot(2.0 * V, DELTA)), rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- theories agree
+
+
+@pytest.fixture(scope="module")
+def tilted():
+    return js.models.massive_dirac(V, DELTA, tilt=0.3)
+
+
+@pytest.mark.timeout(300)
+def test_nonadiabatic_reduces_to_ssct_at_small_field(tilted, disk):
+    """Without texture, nonadiabatic and SSCT agree to first order in E (Sec. III C 3)."""
+    args = (MU_BAND, TAU, disk)
+    s_ss = tr.conductivity(tilted, [0.0, 0.0], *args, kT=KT)
+    s_na = tr.conductivity(tilted, [0.0, 0.0], *args, kT=KT, theory="nonadiabatic")
+    np.testing.assert_allclose(s_na, s_ss, rtol=1e-9, atol=1e-12)
+    assert abs(s_ss[0, 1]) > 0.1 and s_ss[0, 0] > 1.0  # a Hall and a Drude part
+    e = DELTA**2 / V * np.array([[0.02, 0.01], [0.01, 0.005], [0.0, 0.0]])  # E, E/2 and 0
+    j_ss = tr.current(tilted, e, *args, kT=KT)
+    j_na = tr.current(tilted, e, *args, kT=KT, theory="nonadiabatic")
+    j_ss, j_na, j0 = j_ss[:2], j_na[:2], j_ss[2]
+    np.testing.assert_allclose(j0, tr.current(tilted, e[2], *args, kT=KT, theory="nonadiabatic"), rtol=1e-10)
+    diff = np.linalg.norm(j_na - j_ss, axis=-1)
+    assert np.all(diff < 0.05 * np.linalg.norm(j_ss - j0, axis=-1))
+    assert diff[0] / diff[1] > 3.5  # the difference is (at least) second order in E
+
+
+def _w_qwz(k, x, p):
+    """QWZ⊗1₂ rotated by a k-dependent unitary W(k): an exactly degenerate pair, Tr 𝓕 ≠ 2Ω_QWZ."""
+    h = (jnp.sin(k[0]) * SX + jnp.sin(k[1]) * SY + (p["m"] + jnp.cos(k[0]) + jnp.cos(k[1])) * SZ)
+    h0 = jnp.kron(h, jnp.eye(2))
+    # Hermitian involutions (anticommuting halves): e^{iθG} = cos θ + i sin θ G
+    g1 = (jnp.kron(SX, SX) + jnp.kron(SZ, jnp.eye(2))) / np.sqrt(2)
+    g2 = (jnp.kron(SY, SY) + jnp.kron(SX, jnp.eye(2))) / np.sqrt(2)
+    t1, t2 = p["a"] * jnp.sin(k[0]), p["a"] * jnp.sin(k[1] + 0.3)
+    w = (jnp.cos(t1) * jnp.eye(4) + 1j * jnp.sin(t1) * g1) @ (jnp.cos(t2) * jnp.eye(4) + 1j * jnp.sin(t2) * g2)
+    return w @ h0 @ jnp.conj(w.T)
+
+
+@pytest.mark.timeout(300)
+def test_eq60_reproduces_eq53_for_filled_degenerate_manifold():
+    """Sec. III C 2: with a fully occupied degenerate manifold Eq. 60 gives Eq. 53 (−e²/ħ ∫Tr 𝓕 E)."""
+    model = js.Model(_w_qwz, {"m": 1.0, "a": 0.6}, 2, np.eye(2), name="rotated QWZ x 2")
+    grid = js.kgrid.brillouin_zone(model, 16)
+    k = grid.points
+    tr_f = jnp.trace(js.nonabelian_curvature(model, k, (0, 1)), axis1=-4, axis2=-3)[..., 0, 1].real
+    om = js.berry_curvature(js.models.qwz(1.0), k)[:, 0, 0, 1]
+    assert float(jnp.max(jnp.abs(tr_f - 2 * om))) > 0.05  # W(k) makes 𝓕 differ locally from 2Ω
+    e = jnp.array([1e-3, -2e-3])
+    tr_f_integral = float(jnp.sum(grid.weights * tr_f))
+    eq53 = -tr_f_integral / HBAR * jnp.array([e[1], -e[0]])  # J_α = −(e²/ħ) ∫Tr 𝓕^{αβ} E_β
+    kw = dict(kT=0.01, bands=(0, 1))
+    j_nab = tr.current(model, e, 0.0, TAU, grid, theory="nonabelian", **kw)
+    j_na = tr.current(model, e, 0.0, TAU, grid, theory="nonadiabatic", **kw)
+    np.testing.assert_allclose(j_nab, eq53, rtol=1e-9)
+    np.testing.assert_allclose(j_na, eq53, rtol=1e-7)
+    # σ_xy = −C_occ = +2 (two copies of the C = −1 QWZ band), within the grid's accuracy
+    np.testing.assert_allclose(to_e2_over_h(j_na[0] / e[1]), 2.0, atol=2e-3)
+
+
+# ----------------------------------------------------------------------------- textures
+
+
+G_DIR = np.array([1.0, 0.0])
+PHASE = 1.0  # G·x at the observation point: Δ(x) = Δ cos 1, ∂Δ/∂x = −ΔG sin 1
+
+
+@pytest.fixture(scope="module")
+def texture_grid():
+    return js.kgrid.disk(1.5, 48, 16, scale=DELTA / V)
+
+
+def _textured(g):
+    model = js.models.massive_dirac(V, DELTA, texture_G=g * G_DIR)
+    return model, PHASE / g * G_DIR
+
+
+def test_nonadiabatic_zero_current_at_zero_field_with_texture(texture_grid):
+    """Sec. III C 3: Eqs. 57–60 give no current without a field, texture or not."""
+    model, x = _textured(0.02)
+    j_na = tr.current(model, [0.0, 0.0], MU_BAND, TAU, texture_grid, kT=KT, x=x, theory="nonadiabatic")
+    j_ss = tr.current(model, [0.0, 0.0], MU_BAND, TAU, texture_grid, kT=KT, x=x)
+    assert float(jnp.linalg.norm(j_ss)) > 1e-8
+    assert float(jnp.linalg.norm(j_na)) < 1e-12 * float(jnp.linalg.norm(j_ss)) + 1e-18
+
+
+@pytest.mark.timeout(300)
+def test_ssct_equilibrium_current_in_texture(texture_grid):
+    """SSCT at E = 0 with a texture: δf ≡ 0 (τ-independent J) and J = −Σ∫f⁰ẋ is first order in ∇.
+
+    Reconciles with the paper's δf′ (Eq. 69b): it vanishes identically (checked pointwise), so
+    the SSCT current at E = 0 is the equilibrium term −Σ∫f⁰ δṽ with δṽ = −Ω^{KX}v_b − Ω^{KK}F_b/ħ
+    (Eq. 68c), linear in the texture gradient (Sec. III C 3 calls it second order, DESIGN §6).
+    """
+    zero = [0.0, 0.0]
+    j = {}
+    for g in (0.02, 0.01):
+        model, x = _textured(g)
+        j[g] = np.asarray(tr.current(model, zero, MU_BAND, TAU, texture_grid, kT=KT, x=x))
+    model, x = _textured(0.02)
+    j_tau = tr.current(model, zero, MU_BAND, 3 * TAU, texture_grid, kT=KT, x=x)
+    np.testing.assert_allclose(j_tau, j[0.02], rtol=1e-12, atol=1e-20)  # δf ≡ 0
+    assert abs(j[0.02][0]) < 1e-10 * abs(j[0.02][1])  # transverse to the gradient ∇Δ ∥ x
+    np.testing.assert_allclose(j[0.02][1] / j[0.01][1], 2.0, rtol=2e-2)  # ∝ G (first order)
+    # independent first-order formula from the public geometry API on the same grid
+    k = texture_grid.points
+    w, _ = js.eigh(model, k, x)
+    vb = jnp.real(jnp.diagonal(js.velocity_matrix(model, k, x), axis1=-2, axis2=-1))  # (N, d, n)
+    fb = jnp.real(jnp.diagonal(js.force_matrix(model, k, x), axis1=-2, axis2=-1))
+    okk = js.berry_curvature(model, k, x, kind="kk")
+    okx = js.berry_curvature(model, k, x, kind="kx")
+    oxk = js.berry_curvature(model, k, x, kind="xk")
+    oxx = js.berry_curvature(model, k, x, kind="xx")
+    dv = -jnp.einsum("Nnab,Nbn->Nna", okx, vb) - jnp.einsum("Nnab,Nbn->Nna", okk, fb) / HBAR
+    df_ = HBAR * jnp.einsum("Nnab,Nbn->Nna", oxx, vb) + jnp.einsum("Nnab,Nbn->Nna", oxk, fb)
+    dfprime = -jnp.einsum("Nan,Nna->Nn", fb, dv) + jnp.einsum("Nan,Nna->Nn", vb, df_)  # Eq. 69b bracket
+    scale = jnp.max(jnp.abs(fb)) * jnp.max(jnp.abs(dv))
+    assert float(jnp.max(jnp.abs(dfprime))) < 1e-10 * float(scale)
+    f0 = js.fermi(w, MU_BAND, KT)
+    ref = -jnp.einsum("N,Nn,Nna->a", texture_grid.weights, f0, jnp.moveaxis(vb, -1, -2) + dv)
+    np.testing.assert_allclose(j[0.02], ref, rtol=3e-2, atol=1e-10 * abs(j[0.02][1]))
+
+
+# ----------------------------------------------------------------------------- non-adiabatic Hall
+
+
+@pytest.mark.timeout(300)
+def test_nonadiabatic_hall_odd_and_nonlinear(disk):
+    """One valley, μ in the gap: J_x(E_y) is odd in E, linear for eEv/Δ² ≪ 1, then deviates."""
+    model = js.models.massive_dirac(V, DELTA)
+    s = np.array([0.05, 0.1, 1.0, 4.0])
+    strengths = np.concatenate([s, -s]) * DELTA**2 / V
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tr.ValidityWarning)
+        sig_na = np.asarray(tr.hall_vs_field(model, strengths, 0.0, TAU, disk, kT=KT))
+        sig_ss = np.asarray(tr.hall_vs_field(model, strengths, 0.0, TAU, disk, kT=KT, theory="ssct"))
+    lin = float(tr.conductivity(model, [0.0, 0.0], 0.0, TAU, disk, kT=KT)[0, 1])
+    np.testing.assert_allclose(sig_na[:4], sig_na[4:], rtol=1e-10)  # σ even ⇔ J odd in E
+    np.testing.assert_allclose(sig_ss, lin, rtol=1e-9)  # SSCT stays linear (μ in the gap)
+    dev = np.abs(sig_na[:4] / lin - 1)
+    assert dev[0] < 1e-3 and np.all(np.diff(dev) > 0)
+    np.testing.assert_allclose(dev[1] / dev[0], 4.0, rtol=0.1)  # deviation ∝ (eEv/Δ²)²
+    assert dev[3] > 0.1
+
+
+# ----------------------------------------------------------------------------- second order
+
+
+def _dipole(model, grid, valley, mu, kT):
+    """D_b = Σ_n ∫dk f⁰_n ∂Ω_n/∂k_b with the analytic ∂Ω of the massive Dirac cone (Å)."""
+    k = grid.points
+    w, _ = js.eigh(model, k)
+    e = jnp.sqrt(V**2 * jnp.sum(k**2, -1) + DELTA**2)
+    d_om_upper = 3 * valley * V**4 * DELTA * k / (2 * e[:, None] ** 5)  # ∂Ω_+/∂k (lower: −)
+    f0 = js.fermi(w, mu, kT)
+    return jnp.einsum("N,N,Nb->b", grid.weights, f0[:, 1] - f0[:, 0], d_om_upper)
+
+
+def _chi_from_dipole(dip):
+    eps = np.array([[0.0, 1.0], [-1.0, 0.0]])
+    chi = TAU / HBAR**2 * (np.einsum("ac,b->abc", eps, dip) + np.einsum("ab,c->abc", eps, dip))
+    return to_e2_over_h(chi)
+
+
+@pytest.fixture(scope="module")
+def bcd_grid():
+    return js.kgrid.disk(2.0, 96, 64, scale=DELTA / V, breaks=[0.8 * K_F, 1.3 * K_F])
+
+
+@pytest.mark.timeout(300)
+def test_berry_curvature_dipole_and_time_reversed_valleys(tilted, bcd_grid):
+    """χ = ∂²J/∂E² (autodiff) = (e³τ/ħ²)(ε_ac D_b + ε_ab D_c); the TR partner doubles it, cancels σ_xy."""
+    kT = 0.01
+    chi = np.asarray(tr.conductivity(tilted, [0.0, 0.0], MU_BAND, TAU, bcd_grid, order=2, kT=kT))
+    dip = np.asarray(_dipole(tilted, bcd_grid, 1, MU_BAND, kT))
+    assert abs(dip[0]) > 1e-3 and abs(dip[1]) < 1e-12  # tilt along x: dipole along x
+    np.testing.assert_allclose(chi, _chi_from_dipole(dip), rtol=1e-4, atol=1e-6 * np.abs(chi).max())
+    partner = js.models.massive_dirac(V, DELTA, valley=-1, tilt=-0.3)
+    chi_p = np.asarray(tr.conductivity(partner, [0.0, 0.0], MU_BAND, TAU, bcd_grid, order=2, kT=kT))
+    np.testing.assert_allclose(chi + chi_p, 2 * chi, rtol=1e-9, atol=1e-12 * np.abs(chi).max())
+    sig = tr.conductivity(tilted, [0.0, 0.0], MU_BAND, TAU, bcd_grid, kT=kT)
+    sig_p = tr.conductivity(partner, [0.0, 0.0], MU_BAND, TAU, bcd_grid, kT=kT)
+    assert abs(float(sig[0, 1])) > 0.1
+    np.testing.assert_allclose((sig + sig_p)[0, 1], 0.0, atol=1e-10)
+    np.testing.assert_allclose((sig + sig_p)[0, 0], 2 * sig[0, 0], rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- gradients, batching
+
+
+@pytest.fixture(scope="module")
+def small_disk():
+    return js.kgrid.disk(1.5, 40, 16, scale=DELTA / V, breaks=[K_F])
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("theory", ["ssct", "nonadiabatic"])
+def test_gradients_match_finite_differences(tilted, small_disk, theory):
+    """∂/∂(v, Δ, tilt, μ, τ, kT) of the finite-field Hall current against central differences."""
+    e = jnp.array([0.0, 0.3 * DELTA**2 / V])
+
+    def hall(p, mu, tau, kT):
+        j = tr.current(tilted.with_params(p), e, mu, tau, small_disk, kT=kT, theory=theory, check=False)
+        return j[0]
+
+    p0 = dict(tilted.params)
+    args = (p0, jnp.asarray(MU_BAND), jnp.asarray(TAU), jnp.asarray(0.01))
+    grads = jax.grad(hall, argnums=(0, 1, 2, 3))(*args)
+    flat = {**{k: grads[0][k] for k in ("v", "delta", "tilt")}, "mu": grads[1], "tau": grads[2], "kT": grads[3]}
+    for name, g in flat.items():
+        h = 1e-5
+
+        def at(step):
+            p, mu, tau, kT = dict(p0), MU_BAND, TAU, 0.01
+            if name in p:
+                p[name] = p[name] + step
+            elif name == "mu":
+                mu += step
+            elif name == "tau":
+                tau += step
+            else:
+                kT += step
+            return float(hall(p, jnp.asarray(mu), jnp.asarray(tau), jnp.asarray(kT)))
+
+        fd = (at(h) - at(-h)) / (2 * h)
+        np.testing.assert_allclose(float(g), fd, rtol=1e-5, atol=1e-9 * abs(fd) + 1e-14, err_msg=name)
+
+
+def test_batches_broadcast_and_reuse_the_compiled_program(tilted, small_disk):
+    """A batch of fields × μ equals the loop; new μ/τ/kT/field values do not recompile."""
+    from jaxsemi.transport import _current
+
+    fields = jnp.array([[1e-4, 0.0], [0.0, 2e-4], [1e-4, -1e-4]])
+    mus = jnp.array([0.15, 0.2, 0.25])
+    batched = tr.current(tilted, fields[:, None, :], mus[None, :], TAU, small_disk, kT=KT)
+    assert batched.shape == (3, 3, 2)
+    before = _current._current_jit._cached._cache_size()
+    for i in range(3):
+        for j in range(3):
+            one = tr.current(tilted, fields[i], mus[j], TAU, small_disk, kT=KT)
+            np.testing.assert_allclose(one, batched[i, j], rtol=1e-12, atol=1e-15)
+    tr.current(tilted, fields[2] * 3, 0.3, 2 * TAU, small_disk, kT=2 * KT)
+    assert _current._current_jit._cached._cache_size() - before <= 1  # one program for every scalar batch
+
+
+# ----------------------------------------------------------------------------- errors and warnings
+
+
+def test_errors_and_validity_warnings(dirac, small_disk):
+    with pytest.raises(ValueError, match="kT must be > 0"):
+        tr.current(dirac, [0.0, 1e-4], 0.2, TAU, small_disk)
+    with pytest.raises(ValueError, match="theory"):
+        tr.current(dirac, [0.0, 1e-4], 0.2, TAU, small_disk, kT=KT, theory="quantum")
+    with pytest.raises(ValueError, match="field"):
+        tr.current(dirac, [0.0, 1e-4, 0.0], 0.2, TAU, small_disk, kT=KT)
+    with pytest.raises(ValueError, match="broadcast"):
+        tr.current(dirac, jnp.zeros((3, 2)), jnp.zeros(4), TAU, small_disk, kT=KT)
+    # τ = 0 needs no Fermi-surface terms: kT = 0 is allowed (intrinsic Hall current only)
+    j = tr.current(dirac, [0.0, 1e-4], 0.0, 0.0, small_disk)
+    assert np.isfinite(np.asarray(j)).all()
+    with pytest.warns(tr.ValidityWarning, match="Eq. 37"):  # eEv/Δ² = 2: SSCT out of its depth
+        tr.current(dirac, [0.0, 2 * DELTA**2 / V], 0.0, TAU, small_disk, kT=KT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tr.ValidityWarning)  # inside the manifold E is kept to all orders
+        tr.current(dirac, [0.0, 2 * DELTA**2 / V], 0.0, TAU, small_disk, kT=KT, theory="nonadiabatic")
+    with pytest.warns(tr.ValidityWarning, match="not fully occupied"):
+        tr.current(dirac, [0.0, 1e-4], MU_BAND, TAU, small_disk, kT=KT, theory="nonabelian", bands=1)
