@@ -24,6 +24,7 @@ from . import distributed as distributed
 from . import fit as fit
 from . import kgrid as kgrid
 from . import models as models
+from . import plot as plot
 from . import transport as transport
 from . import units as units
 from . import wavepacket as wavepacket

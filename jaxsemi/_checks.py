@@ -89,6 +89,15 @@ def check_hermitian(h: np.ndarray, where: str, rtol: float = 1e-10) -> None:
         )
 
 
+def check_gap_open(min_gap: float, where, start: int, stop: int, tol: float = 1e-6) -> None:
+    """Raise if the smallest gap (eV) of the manifold [start, stop) to the other bands is < tol."""
+    if min_gap < tol:
+        raise ValueError(
+            f"the gap between bands [{start}, {stop}) and the remaining bands closes on the grid: "
+            f"{min_gap:.3e} eV at k = {np.asarray(where)} (1/Å); choose a different manifold"
+        )
+
+
 def check_manifold_gap(energies: np.ndarray, start: int, stop: int, points: np.ndarray,
                        tol: float = 1e-6) -> None:
     """Raise if the band manifold [start, stop) touches the remaining bands on a grid.
@@ -107,11 +116,7 @@ def check_manifold_gap(energies: np.ndarray, start: int, stop: int, points: np.n
         return
     gap = np.min(np.stack(gaps), axis=0)
     i = int(np.argmin(gap))
-    if gap[i] < tol:
-        raise ValueError(
-            f"the gap between bands [{start}, {stop}) and the remaining bands closes on the grid: "
-            f"{gap[i]:.3e} eV at k = {np.asarray(points)[i]} (1/Å); choose a different manifold"
-        )
+    check_gap_open(float(gap[i]), np.asarray(points)[i], start, stop, tol)
 
 
 def check_int_sequence(n: Any, dim: int, name: str, minimum: int = 2) -> tuple[int, ...]:

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from . import _checks
 from ._eigh import DEGENERACY_TOL, eigh as _eigh_matrix
+from ._integrate import DEFAULT_CHUNK
 from ._model import Model
 from .units import HBAR
 
@@ -124,14 +125,16 @@ def parse_kind(kind: str) -> tuple[str, str]:
 
 
 def map_points(fn: Callable, k, x, chunk_size: Optional[int] = None):
-    """Apply ``fn(k_i, x_i)`` over broadcast leading axes of k and x (..., d), in chunks."""
+    """Apply ``fn(k_i, x_i)`` over broadcast leading axes of k and x (..., d), ``chunk_size``
+    points at a time (default ``DEFAULT_CHUNK``)."""
     k, x = jnp.broadcast_arrays(k, x)
     lead, d = k.shape[:-1], k.shape[-1]
     flat = (k.reshape(-1, d), x.reshape(-1, d))
-    if chunk_size is None:
+    chunk = chunk_size or DEFAULT_CHUNK
+    if flat[0].shape[0] <= chunk:
         out = jax.vmap(fn)(*flat)
-    else:
-        out = jax.lax.map(lambda kx: fn(*kx), flat, batch_size=chunk_size)
+    else:  # bounded working memory: chunk points at a time
+        out = jax.lax.map(lambda kx: fn(*kx), flat, batch_size=chunk)
     return jax.tree_util.tree_map(lambda o: o.reshape(lead + o.shape[1:]), out)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from . import _checks
 from ._eigh import eigh as _eigh_matrix
 from ._geometry import abelian_curvature, point_geometry
-from ._integrate import grid_sum
+from ._integrate import DEFAULT_CHUNK, grid_sum
 from ._model import Model
 from .kgrid import brillouin_zone, reciprocal
 
@@ -45,22 +45,16 @@ def chern_number(model: Model, bands, n_k, method: str = "fhs", x=None,
     b = reciprocal(model.lattice)
     n1, n2 = _checks.check_int_sequence(n_k, 2, "n_k")
     x = jnp.zeros(2) if x is None else _checks.as_points(x, 2, "x")
-    frac = np.stack(np.meshgrid(np.arange(n1 + 1) / n1, np.arange(n2 + 1) / n2, indexing="ij"), -1)
-    points = jnp.asarray(frac @ b)  # (n1+1, n2+1, 2), both edges included
-    energies, states = _states(model, points.reshape(-1, 2), x)
-    if _checks.is_concrete(energies):
-        _checks.check_manifold_gap(energies, start, stop, np.asarray(points).reshape(-1, 2))
+    rows = max(1, min(n1, (chunk_size or DEFAULT_CHUNK) // (n2 + 1)))
+    angle_sum, gap, where = _fhs_blocks(model, x, jnp.asarray(b), n1, n2, start, stop, rows)
+    if _checks.is_concrete(gap):
+        i = int(np.argmin(np.asarray(gap)))
+        _checks.check_gap_open(float(gap[i]), np.asarray(where)[i], start, stop)
     if method == "fhs":
         orientation = float(np.sign(np.linalg.det(b)))
-        v = states.reshape(n1 + 1, n2 + 1, model.n_bands, model.n_bands)[..., start:stop]
-        return -orientation * _fhs(v) / (2 * np.pi)
+        return -orientation * angle_sum / (2 * np.pi)
     grid = brillouin_zone(model.lattice, (n1, n2))
     return 2 * jnp.pi * _kubo(model, grid, x, start, stop, chunk_size)
-
-
-@eqx.filter_jit
-def _states(model, points, x):
-    return jax.vmap(lambda k: _eigh_matrix(model.hamiltonian(k, x, model.params)))(points)
 
 
 def _link(a, b):
@@ -70,12 +64,39 @@ def _link(a, b):
     return d / jnp.abs(d)
 
 
-@jax.jit
-def _fhs(v):
+def plaquette_angles(v):
+    """Berry-flux angles arg(U₁U₂U₁*U₂*) of the plaquettes of a state grid v (n1+1, n2+1, n, m)."""
     u1 = _link(v[:-1, :], v[1:, :])  # (n1, n2+1) along b1
     u2 = _link(v[:, :-1], v[:, 1:])  # (n1+1, n2) along b2
-    plaquette = u1[:, :-1] * u2[1:, :] * jnp.conj(u1[:, 1:]) * jnp.conj(u2[:-1, :])
-    return jnp.sum(jnp.angle(plaquette))
+    return jnp.angle(u1[:, :-1] * u2[1:, :] * jnp.conj(u1[:, 1:]) * jnp.conj(u2[:-1, :]))
+
+
+@eqx.filter_jit
+def _fhs_blocks(model, x, b, n1, n2, start, stop, rows):
+    """Σ plaquette angles over the n1×n2 grid, read in blocks of ``rows`` rows (bounded memory),
+    and per block the smallest gap between the manifold [start, stop) and the other bands."""
+    n = model.n_bands
+    cols = jnp.arange(n2 + 1) / n2
+
+    def block(ib):
+        i = ib * rows + jnp.arange(rows + 1)
+        frac = jnp.stack(jnp.broadcast_arrays((i / n1)[:, None], cols[None, :]), -1)
+        k = frac @ b
+        w, u = jax.vmap(jax.vmap(lambda kk: _eigh_matrix(model.hamiltonian(kk, x, model.params))))(k)
+        angles = plaquette_angles(u[..., start:stop])
+        angle_sum = jnp.sum(jnp.where((i[:-1] < n1)[:, None], angles, 0.0))
+        gaps = []
+        if start > 0:
+            gaps.append(w[..., start] - w[..., start - 1])
+        if stop < n:
+            gaps.append(w[..., stop] - w[..., stop - 1])
+        gap = jnp.min(jnp.stack(gaps), 0) if gaps else jnp.full(w.shape[:2], jnp.inf)
+        gap = jnp.where((i <= n1)[:, None], gap, jnp.inf).reshape(-1)
+        j = jnp.argmin(gap)
+        return angle_sum, gap[j], k.reshape(-1, 2)[j]
+
+    sums, gaps, where = jax.lax.map(block, jnp.arange(-(-n1 // rows)))
+    return jnp.sum(sums), gaps, where
 
 
 @eqx.filter_jit

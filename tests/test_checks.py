@@ -59,7 +59,7 @@ def test_manifold_indices():
 
 def test_manifold_gap_closing_says_where():
     model = js.models.qwz(2.0)  # gap closes at k = (π, π)
-    with pytest.raises(ValueError, match=r"closes on the grid.*k = \[3\.14"):
+    with pytest.raises(ValueError, match=r"bands \[0, 1\) and the remaining bands closes on the grid.*k = \[3\.14"):
         js.chern_number(model, 0, 8)
     dirac = js.Model(lambda k, x, p: from_d(0.0, k[0], k[1], p), 0.0, 2)
     with pytest.raises(ValueError, match=r"closes on the grid"):

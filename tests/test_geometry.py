@@ -193,3 +193,43 @@ def test_two_band_closed_form_matches_lapack():
         w, u = eigh_2x2(h)
         np.testing.assert_allclose(u @ jnp.conj(u.T), np.eye(2), atol=1e-14)
         np.testing.assert_allclose(h @ u, u * w, atol=1e-14)
+
+
+def _embedded(k, x, p):
+    """The massive Dirac cone plus a decoupled band at +50 eV: forces the general (LAPACK) path."""
+    h2 = from_d(p["tilt"] * k[0], p["v"] * k[0], p["v"] * k[1], p["delta"])
+    return jnp.block([[h2, jnp.zeros((2, 1))], [jnp.zeros((1, 2)), 50.0 * jnp.ones((1, 1))]]).astype(complex)
+
+
+def test_two_band_fast_path_equals_general_path_with_gradients():
+    params = {"v": 1.3, "delta": 0.07, "tilt": 0.2}
+    two = js.models.massive_dirac(1.3, 0.07, tilt=0.2)
+    three = js.Model(_embedded, params, 2)
+    k = jnp.array([[0.03, -0.02], [0.3, 0.1]])
+    np.testing.assert_allclose(js.berry_curvature(two, k), js.berry_curvature(three, k)[:, :2], rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(jnp.diagonal(js.velocity_matrix(two, k), axis1=-2, axis2=-1),
+                               jnp.diagonal(js.velocity_matrix(three, k), axis1=-2, axis2=-1)[..., :2], rtol=1e-12)
+
+    def lower_curvature(model, p):
+        return js.berry_curvature(model.with_params(p), k)[:, 0, 0, 1].sum()
+
+    g2 = jax.grad(lambda p: lower_curvature(two, p))(params)
+    g3 = jax.grad(lambda p: lower_curvature(three, p))(params)
+    for name in params:
+        np.testing.assert_allclose(g2[name], g3[name], rtol=1e-10, atol=1e-12)
+
+
+def test_two_band_path_safe_at_gap_closing():
+    gapless = js.models.massive_dirac(1.0, 0.0)
+    k0 = jnp.zeros(2)
+    e, u = js.eigh(gapless, k0)
+    assert np.all(np.isfinite(e)) and np.all(np.isfinite(u))
+    omega = js.berry_curvature(gapless, k0)
+    np.testing.assert_allclose(omega, 0.0)  # degenerate pair: group average of the (empty) sums
+
+    def energy_sum(delta):
+        w, _ = js.eigh(js.models.massive_dirac(1.0, delta), jnp.array([0.0, 0.0]))
+        return jnp.sum(w**2)  # = 2Δ², smooth through the closing
+
+    assert np.isfinite(jax.grad(energy_sum)(0.0))
+    np.testing.assert_allclose(jax.grad(energy_sum)(0.1), 0.4, rtol=1e-12)
