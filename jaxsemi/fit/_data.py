@@ -43,9 +43,9 @@ def parse_unit(unit: str) -> tuple[str, float]:
     """
     text = unit.strip()
     factor = 1.0
-    match = re.match(r"^(?:(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)|10\^([+-]?\d+))\s*(?:[x*·]\s*)?(.*)$", text)
+    match = re.match(r"^(?:10\^([+-]?\d+)|(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?))\s*(?:[x*·]\s*)?(.*)$", text)
     if match and (match.group(1) or match.group(2)) and match.group(3):
-        factor = float(match.group(1)) if match.group(1) else 10.0 ** int(match.group(2))
+        factor = 10.0 ** int(match.group(1)) if match.group(1) else float(match.group(2))
         text = match.group(3).strip()
     text = text.replace("²", "^2").replace("⁻", "^-").replace("cm-2", "cm^-2").replace("m-2", "m^-2")
     for quantity, table in _BASE.items():
