@@ -13,6 +13,7 @@ from scipy import integrate as sint
 
 import jaxsemi as js
 from jaxsemi import transport as tr
+from jaxsemi._geometry import abelian_curvature, point_geometry
 from jaxsemi.models._pauli import SX, SY, SZ
 from jaxsemi.units import HBAR, to_e2_over_h
 
@@ -56,14 +57,14 @@ def test_drude_parabolic_band():
     model = js.Model(_parabolic, {"c": c}, 2, name="parabolic")
     radius = np.sqrt((mu + 40 * kT) / c)
     grid = js.kgrid.disk(radius, 80, 8, breaks=[np.sqrt(mu / c)])
-    sigma = tr.conductivity(model, [0.0, 0.0], mu, tau, grid, kT=kT)
+    sigma = tr.conductivity(model, [0.0, 0.0], mu, tau, grid, kT=kT, check=False)
     density = kT * np.log1p(np.exp(mu / kT)) / (4 * np.pi * c)  # 1/Å²
     drude = to_e2_over_h(density * tau * 2 * c / HBAR**2)  # n τ/m with 1/m = 2c/ħ²
     np.testing.assert_allclose(np.diag(sigma), [drude, drude], rtol=1e-7)
     assert abs(sigma[0, 1]) < 1e-9 * drude
     # the current itself is linear in E: J = σ E (no J(0) for a band bottom inside the disk)
     e = jnp.array([2e-4, -1e-4])
-    j = tr.current(model, e, mu, tau, grid, kT=kT)
+    j = tr.current(model, e, mu, tau, grid, kT=kT, check=False)
     np.testing.assert_allclose(to_e2_over_h(j), sigma @ e, rtol=1e-9)
 
 
@@ -77,7 +78,7 @@ def radial_disk():
 def test_dirac_linear_hall_closed_form(radial_disk, mu):
     """σ_xy of one massive Dirac valley (μ in the gap and in the band) against a radial integral."""
     model = js.models.massive_dirac(V, DELTA)
-    sigma = tr.conductivity(model, [0.0, 0.0], mu, TAU, radial_disk, kT=KT)
+    sigma = tr.conductivity(model, [0.0, 0.0], mu, TAU, radial_disk, kT=KT, check=False)
     ref = _sigma_xy_reference(mu, KT, 2.0)
     np.testing.assert_allclose(sigma[0, 1], ref, rtol=2e-6)
     np.testing.assert_allclose(sigma[1, 0], -ref, rtol=2e-6)
@@ -97,15 +98,16 @@ def tilted():
 def test_nonadiabatic_reduces_to_ssct_at_small_field(tilted, disk):
     """Without texture, nonadiabatic and SSCT agree to first order in E (Sec. III C 3)."""
     args = (MU_BAND, TAU, disk)
-    s_ss = tr.conductivity(tilted, [0.0, 0.0], *args, kT=KT)
-    s_na = tr.conductivity(tilted, [0.0, 0.0], *args, kT=KT, theory="nonadiabatic")
+    s_ss = tr.conductivity(tilted, [0.0, 0.0], *args, kT=KT, check=False)
+    s_na = tr.conductivity(tilted, [0.0, 0.0], *args, kT=KT, theory="nonadiabatic", check=False)
     np.testing.assert_allclose(s_na, s_ss, rtol=1e-9, atol=1e-12)
     assert abs(s_ss[0, 1]) > 0.1 and s_ss[0, 0] > 1.0  # a Hall and a Drude part
     e = DELTA**2 / V * np.array([[0.02, 0.01], [0.01, 0.005], [0.0, 0.0]])  # E, E/2 and 0
-    j_ss = tr.current(tilted, e, *args, kT=KT)
-    j_na = tr.current(tilted, e, *args, kT=KT, theory="nonadiabatic")
+    j_ss = tr.current(tilted, e, *args, kT=KT, check=False)
+    j_na = tr.current(tilted, e, *args, kT=KT, theory="nonadiabatic", check=False)
     j_ss, j_na, j0 = j_ss[:2], j_na[:2], j_ss[2]
-    np.testing.assert_allclose(j0, tr.current(tilted, e[2], *args, kT=KT, theory="nonadiabatic"), rtol=1e-10)
+    np.testing.assert_allclose(j0, tr.current(tilted, e[2:], *args, kT=KT, theory="nonadiabatic",
+                                              check=False)[0], rtol=1e-10)
     diff = np.linalg.norm(j_na - j_ss, axis=-1)
     assert np.all(diff < 0.05 * np.linalg.norm(j_ss - j0, axis=-1))
     assert diff[0] / diff[1] > 3.5  # the difference is (at least) second order in E
@@ -136,8 +138,8 @@ def test_eq60_reproduces_eq53_for_filled_degenerate_manifold():
     tr_f_integral = float(jnp.sum(grid.weights * tr_f))
     eq53 = -tr_f_integral / HBAR * jnp.array([e[1], -e[0]])  # J_α = −(e²/ħ) ∫Tr 𝓕^{αβ} E_β
     kw = dict(kT=0.01, bands=(0, 1))
-    j_nab = tr.current(model, e, 0.0, TAU, grid, theory="nonabelian", **kw)
-    j_na = tr.current(model, e, 0.0, TAU, grid, theory="nonadiabatic", **kw)
+    j_nab = tr.current(model, e, 0.0, TAU, grid, theory="nonabelian", **kw, check=False)
+    j_na = tr.current(model, e, 0.0, TAU, grid, theory="nonadiabatic", **kw, check=False)
     np.testing.assert_allclose(j_nab, eq53, rtol=1e-9)
     np.testing.assert_allclose(j_na, eq53, rtol=1e-7)
     # σ_xy = −C_occ = +2 (two copies of the C = −1 QWZ band), within the grid's accuracy
@@ -164,8 +166,8 @@ def _textured(g):
 def test_nonadiabatic_zero_current_at_zero_field_with_texture(texture_grid):
     """Sec. III C 3: Eqs. 57–60 give no current without a field, texture or not."""
     model, x = _textured(0.02)
-    j_na = tr.current(model, [0.0, 0.0], MU_BAND, TAU, texture_grid, kT=KT, x=x, theory="nonadiabatic")
-    j_ss = tr.current(model, [0.0, 0.0], MU_BAND, TAU, texture_grid, kT=KT, x=x)
+    j_na = tr.current(model, [0.0, 0.0], MU_BAND, TAU, texture_grid, kT=KT, x=x, theory="nonadiabatic", check=False)
+    j_ss = tr.current(model, [0.0, 0.0], MU_BAND, TAU, texture_grid, kT=KT, x=x, check=False)
     assert float(jnp.linalg.norm(j_ss)) > 1e-8
     assert float(jnp.linalg.norm(j_na)) < 1e-12 * float(jnp.linalg.norm(j_ss)) + 1e-18
 
@@ -182,21 +184,22 @@ def test_ssct_equilibrium_current_in_texture(texture_grid):
     j = {}
     for g in (0.02, 0.01):
         model, x = _textured(g)
-        j[g] = np.asarray(tr.current(model, zero, MU_BAND, TAU, texture_grid, kT=KT, x=x))
+        j[g] = np.asarray(tr.current(model, zero, MU_BAND, TAU, texture_grid, kT=KT, x=x, check=False))
     model, x = _textured(0.02)
-    j_tau = tr.current(model, zero, MU_BAND, 3 * TAU, texture_grid, kT=KT, x=x)
+    j_tau = tr.current(model, zero, MU_BAND, 3 * TAU, texture_grid, kT=KT, x=x, check=False)
     np.testing.assert_allclose(j_tau, j[0.02], rtol=1e-12, atol=1e-20)  # δf ≡ 0
     assert abs(j[0.02][0]) < 1e-10 * abs(j[0.02][1])  # transverse to the gradient ∇Δ ∥ x
     np.testing.assert_allclose(j[0.02][1] / j[0.01][1], 2.0, rtol=2e-2)  # ∝ G (first order)
-    # independent first-order formula from the public geometry API on the same grid
-    k = texture_grid.points
-    w, _ = js.eigh(model, k, x)
-    vb = jnp.real(jnp.diagonal(js.velocity_matrix(model, k, x), axis1=-2, axis2=-1))  # (N, d, n)
-    fb = jnp.real(jnp.diagonal(js.force_matrix(model, k, x), axis1=-2, axis2=-1))
-    okk = js.berry_curvature(model, k, x, kind="kk")
-    okx = js.berry_curvature(model, k, x, kind="kx")
-    oxk = js.berry_curvature(model, k, x, kind="xk")
-    oxx = js.berry_curvature(model, k, x, kind="xx")
+
+    # independent first-order formula from the core band geometry on the same grid (one program)
+    def geometry(kk):
+        geo = point_geometry(model, kk, x, True)
+        curv = [abelian_curvature(geo.energies, *ab) for ab in
+                ((geo.dk, geo.dk), (geo.dk, geo.dx), (geo.dx, geo.dk), (geo.dx, geo.dx))]
+        diag = lambda m: jnp.real(jnp.diagonal(m, axis1=-2, axis2=-1))  # noqa: E731
+        return geo.energies, diag(geo.dk) / HBAR, -diag(geo.dx), *curv
+
+    w, vb, fb, okk, okx, oxk, oxx = jax.jit(jax.vmap(geometry))(texture_grid.points)  # vb, fb (N, d, n)
     dv = -jnp.einsum("Nnab,Nbn->Nna", okx, vb) - jnp.einsum("Nnab,Nbn->Nna", okk, fb) / HBAR
     df_ = HBAR * jnp.einsum("Nnab,Nbn->Nna", oxx, vb) + jnp.einsum("Nnab,Nbn->Nna", oxk, fb)
     dfprime = -jnp.einsum("Nan,Nna->Nn", fb, dv) + jnp.einsum("Nan,Nna->Nn", vb, df_)  # Eq. 69b bracket
@@ -218,9 +221,9 @@ def test_nonadiabatic_hall_odd_and_nonlinear(disk):
     strengths = np.concatenate([s, -s]) * DELTA**2 / V
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tr.ValidityWarning)
-        sig_na = np.asarray(tr.hall_vs_field(model, strengths, 0.0, TAU, disk, kT=KT))
-        sig_ss = np.asarray(tr.hall_vs_field(model, strengths, 0.0, TAU, disk, kT=KT, theory="ssct"))
-    lin = float(tr.conductivity(model, [0.0, 0.0], 0.0, TAU, disk, kT=KT)[0, 1])
+        sig_na = np.asarray(tr.hall_vs_field(model, strengths, 0.0, TAU, disk, kT=KT, check=False))
+        sig_ss = np.asarray(tr.hall_vs_field(model, strengths, 0.0, TAU, disk, kT=KT, theory="ssct", check=False))
+    lin = float(tr.conductivity(model, [0.0, 0.0], 0.0, TAU, disk, kT=KT, check=False)[0, 1])
     np.testing.assert_allclose(sig_na[:4], sig_na[4:], rtol=1e-10)  # σ even ⇔ J odd in E
     np.testing.assert_allclose(sig_ss, lin, rtol=1e-9)  # SSCT stays linear (μ in the gap)
     dev = np.abs(sig_na[:4] / lin - 1)
@@ -257,15 +260,15 @@ def bcd_grid():
 def test_berry_curvature_dipole_and_time_reversed_valleys(tilted, bcd_grid):
     """χ = ∂²J/∂E² (autodiff) = (e³τ/ħ²)(ε_ac D_b + ε_ab D_c); the TR partner doubles it, cancels σ_xy."""
     kT = 0.01
-    chi = np.asarray(tr.conductivity(tilted, [0.0, 0.0], MU_BAND, TAU, bcd_grid, order=2, kT=kT))
+    chi = np.asarray(tr.conductivity(tilted, [0.0, 0.0], MU_BAND, TAU, bcd_grid, order=2, kT=kT, check=False))
     dip = np.asarray(_dipole(tilted, bcd_grid, 1, MU_BAND, kT))
     assert abs(dip[0]) > 1e-3 and abs(dip[1]) < 1e-12  # tilt along x: dipole along x
     np.testing.assert_allclose(chi, _chi_from_dipole(dip), rtol=1e-4, atol=1e-6 * np.abs(chi).max())
     partner = js.models.massive_dirac(V, DELTA, valley=-1, tilt=-0.3)
-    chi_p = np.asarray(tr.conductivity(partner, [0.0, 0.0], MU_BAND, TAU, bcd_grid, order=2, kT=kT))
+    chi_p = np.asarray(tr.conductivity(partner, [0.0, 0.0], MU_BAND, TAU, bcd_grid, order=2, kT=kT, check=False))
     np.testing.assert_allclose(chi + chi_p, 2 * chi, rtol=1e-9, atol=1e-12 * np.abs(chi).max())
-    sig = tr.conductivity(tilted, [0.0, 0.0], MU_BAND, TAU, bcd_grid, kT=kT)
-    sig_p = tr.conductivity(partner, [0.0, 0.0], MU_BAND, TAU, bcd_grid, kT=kT)
+    sig = tr.conductivity(tilted, [0.0, 0.0], MU_BAND, TAU, bcd_grid, kT=kT, check=False)
+    sig_p = tr.conductivity(partner, [0.0, 0.0], MU_BAND, TAU, bcd_grid, kT=kT, check=False)
     assert abs(float(sig[0, 1])) > 0.1
     np.testing.assert_allclose((sig + sig_p)[0, 1], 0.0, atol=1e-10)
     np.testing.assert_allclose((sig + sig_p)[0, 0], 2 * sig[0, 0], rtol=1e-10)
@@ -318,14 +321,14 @@ def test_batches_broadcast_and_reuse_the_compiled_program(tilted, small_disk):
 
     fields = jnp.array([[1e-4, 0.0], [0.0, 2e-4], [1e-4, -1e-4]])
     mus = jnp.array([0.15, 0.2, 0.25])
-    batched = tr.current(tilted, fields[:, None, :], mus[None, :], TAU, small_disk, kT=KT)
+    batched = tr.current(tilted, fields[:, None, :], mus[None, :], TAU, small_disk, kT=KT, check=False)
     assert batched.shape == (3, 3, 2)
     before = _current._current_jit._cached._cache_size()
     for i in range(3):
         for j in range(3):
-            one = tr.current(tilted, fields[i], mus[j], TAU, small_disk, kT=KT)
+            one = tr.current(tilted, fields[i], mus[j], TAU, small_disk, kT=KT, check=False)
             np.testing.assert_allclose(one, batched[i, j], rtol=1e-12, atol=1e-15)
-    tr.current(tilted, fields[2] * 3, 0.3, 2 * TAU, small_disk, kT=2 * KT)
+    tr.current(tilted, fields[2] * 3, 0.3, 2 * TAU, small_disk, kT=2 * KT, check=False)
     assert _current._current_jit._cached._cache_size() - before <= 1  # one program for every scalar batch
 
 

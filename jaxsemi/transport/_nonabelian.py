@@ -31,4 +31,5 @@ def nonabelian_current(geo: PointGeometry, fields, start: int, stop: int):
         texture = jnp.einsum("nab,nb->a", fkx, vel)[None]
     else:
         texture = 0.0
-    return (texture - jnp.einsum("nab,Bnb->Ba", tr_kk, jnp.broadcast_to(push, (fields.shape[0],) + tr_kk.shape[:2]))) / HBAR
+    push = jnp.broadcast_to(push, (fields.shape[0],) + tr_kk.shape[:2])  # (B, m, d)
+    return (texture - jnp.einsum("nab,Bnb->Ba", tr_kk, push)) / HBAR
