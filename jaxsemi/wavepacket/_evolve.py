@@ -1,0 +1,336 @@
+"""``evolve``: one entry point for the three wavepacket methods, batched, jitted, differentiable."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Optional, Union
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _checks
+from .._geometry import point_geometry
+from .._model import Model
+from ._abelian import Abelian
+from ._full import Full
+from ._manifold import Manifold
+from ._trajectory import Result, Trajectory
+
+_METHODS = ("full", "manifold", "abelian")
+
+
+def evolve(
+    model: Model,
+    x0,
+    k0,
+    t1,
+    field: Union[Any, Callable],
+    chi0=None,
+    band=None,
+    method: str = "full",
+    bands=None,
+    saveat: Union[None, int, Any, diffrax.SaveAt] = None,
+    *,
+    params=None,
+    solver: Optional[diffrax.AbstractSolver] = None,
+    stepsize_controller: Optional[diffrax.AbstractStepSizeController] = None,
+    dt0=None,
+    adjoint: Optional[diffrax.AbstractAdjoint] = None,
+    max_steps: int = 16384,
+    gap_tol: float = 1e-3,
+    progress_meter: Optional[diffrax.AbstractProgressMeter] = None,
+    throw: Optional[bool] = None,
+) -> Trajectory:
+    """Evolve wavepackets from t = 0 to ``t1`` (fs) in a field E (V/Å); electrons, e = 1.
+
+    Args:
+        model: a ``js.Model`` with n bands in d dimensions.
+        x0, k0: (..., d) initial centre (Å) and crystal momentum (1/Å).
+        t1: final time in fs (> 0), a scalar or a (...) batch.
+        field: E in V/Å, a constant (..., d) array or a JAX-traceable ``E(x, t) -> (d,)``
+            (an ``eqx.Module`` callable makes its arrays differentiable).
+        chi0: (..., n) initial band state in the orbital basis (normalised here); default the
+            eigenstate ``band`` at (x0, k0).
+        band: (...) band index (ascending energies) for the default χ0; required by "abelian".
+        method: "full" (Eqs. 19–21 + 10), "manifold" (Eqs. 34 + 42 on ``bands``) or
+            "abelian" (Eq. 43 for ``band``).
+        bands: the active manifold for "manifold": a band index or contiguous sequence;
+            default all bands.
+        saveat: number of equally spaced save times (default 101), an array of times in
+            [0, t1], or a ``diffrax.SaveAt`` (``ts``/``t0``/``t1``/``steps``; no dense output).
+            A count scales with each trajectory's own t1.
+        params: optional PyTree shaped like ``model.params`` with extra leading batch axes:
+            a batch of parameters run in the same call.
+        solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: diffrax objects
+            (defaults: ``Tsit5``, ``PIDController(rtol=1e-8, atol=1e-9)``,
+            ``RecursiveCheckpointAdjoint``, ``NoProgressMeter``; pass
+            ``diffrax.TqdmProgressMeter()`` for a progress bar).
+        gap_tol: eV; "manifold" and "abelian" stop (result ``gap_closed``) where the gap
+            between the active and remote bands falls below it.
+        throw: raise when a trajectory fails (step budget, solver failure). Default: True for
+            a single trajectory, False for a batch (every element keeps its own ``result``);
+            a closing gap is flagged, never raised. Under an outer jit/grad/vmap the codes
+            are only returned.
+
+    The batch shape is the broadcast of the leading axes of x0, k0, t1, field, chi0, band and
+    params; everything runs vmapped in one compiled call. Gradients of any output with
+    respect to θ (``model.params`` or ``params``), x0, k0, χ0 and the field flow through
+    diffrax's adjoint.
+
+    Returns:
+        a ``Trajectory``.
+    """
+    if not isinstance(model, Model):
+        raise ValueError(f"model must be a js.Model, got {type(model).__name__}")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    d, n = model.dim, model.n_bands
+    x0 = _checks.as_points(x0, d, "x0")
+    k0 = _checks.as_points(k0, d, "k0")
+    t1 = _check_t1(t1)
+    field, field_batch = _check_field(field, x0, d)
+
+    if method == "manifold":
+        start, stop = _checks.band_slice(range(n) if bands is None else bands, n)
+        scheme = Manifold(start, stop)
+        if band is None and chi0 is None:
+            band = start
+    elif bands is not None:
+        raise ValueError(f"bands is only used by method='manifold', not {method!r}")
+    elif method == "full":
+        scheme = Full()
+    else:
+        scheme = Abelian()
+        if chi0 is not None:
+            raise ValueError("method='abelian' follows one band: give band=, not chi0")
+    if chi0 is None and band is None:
+        raise ValueError(f"give chi0 (length {n}, orbital basis) or band (0..{n - 1})")
+    if chi0 is not None and band is not None:
+        raise ValueError("give chi0 or band, not both")
+
+    band_arr = None
+    if band is not None:
+        band_arr = jnp.asarray(band)
+        if not jnp.issubdtype(band_arr.dtype, jnp.integer):
+            raise ValueError(f"band must be an integer (or integer array), got {band!r}")
+        if _checks.is_concrete(band_arr):
+            b = np.asarray(band_arr)
+            if np.any(b < 0) or np.any(b >= n):
+                raise ValueError(f"band index {b} out of range for a model with {n} bands")
+            if method == "manifold" and (np.any(b < start) or np.any(b >= stop)):
+                raise ValueError(f"band {b} is not in the active manifold [{start}, {stop})")
+    if chi0 is not None:
+        chi0 = _check_chi0(chi0, n)
+        band_arr = jnp.zeros((), int)  # unused by full/manifold when chi0 is given
+
+    pbatch = () if params is None else _params_batch(model.params, params)
+    try:
+        batch = np.broadcast_shapes(x0.shape[:-1], k0.shape[:-1], t1.shape, field_batch,
+                                    () if chi0 is None else chi0.shape[:-1], band_arr.shape, pbatch)
+    except ValueError as err:
+        raise ValueError(f"batch shapes of x0, k0, t1, field, chi0/band and params do not broadcast: {err}") from err
+
+    if method == "manifold" and chi0 is not None and _checks.is_concrete(model, x0, k0, chi0):
+        _check_in_manifold(model, scheme, x0, k0, chi0, batch)
+
+    sub = _check_saveat(saveat, t1)
+    solver = diffrax.Tsit5() if solver is None else solver
+    if stepsize_controller is None:
+        stepsize_controller = diffrax.PIDController(rtol=1e-8, atol=1e-9)
+    adjoint = diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint
+    progress_meter = diffrax.NoProgressMeter() if progress_meter is None else progress_meter
+    config = _Config(scheme, solver, stepsize_controller, adjoint, progress_meter, int(max_steps),
+                     float(gap_tol), chi0 is not None, params is not None)
+
+    traj = _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band_arr, sub)
+
+    throw = (batch == ()) if throw is None else throw
+    _report(traj, throw, max_steps)
+    return traj
+
+
+class _Config(eqx.Module):
+    scheme: eqx.Module
+    solver: diffrax.AbstractSolver
+    controller: diffrax.AbstractStepSizeController
+    adjoint: diffrax.AbstractAdjoint
+    progress_meter: diffrax.AbstractProgressMeter
+    max_steps: int = eqx.field(static=True)
+    gap_tol: float = eqx.field(static=True)
+    given_chi0: bool = eqx.field(static=True)
+    batched_params: bool = eqx.field(static=True)
+
+
+@eqx.filter_jit
+def _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band, sub):
+    size = int(np.prod(batch, dtype=int))
+
+    def flat(a, tail):
+        if a is None:
+            return None
+        return jnp.broadcast_to(a, batch + a.shape[a.ndim - tail:]).reshape((size,) + a.shape[a.ndim - tail:])
+
+    const_field = not callable(field)
+    xs, ks = flat(x0, 1), flat(k0, 1)
+    fs = flat(field, 1) if const_field else None
+    cs = flat(chi0, 1)
+    bs = flat(band, 0)
+    ps = None
+    if config.batched_params:
+        ps = jax.tree_util.tree_map(lambda p, ref: flat(p, jnp.ndim(ref)), params, model.params)
+
+    def one(p, x, k, t, f, c, b):
+        m = model if p is None else model.with_params(p)
+        s = diffrax.SubSaveAt(ts=jnp.linspace(0.0, 1.0, sub) * t) if isinstance(sub, int) else sub
+        return _solve_one(config, m, x, k, t, dt0, f if const_field else field, c, b, s)
+
+    out = jax.vmap(one)(ps, xs, ks, flat(t1, 0), fs, cs, bs)
+    return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), out)
+
+
+def _solve_one(config, model, x0, k0, t1, dt0, field, chi0, band, sub):
+    scheme = config.scheme
+    if not config.given_chi0:
+        chi0 = point_geometry(model, k0, x0, False).states[:, band]
+    y0 = scheme.init(model, x0, k0, chi0)
+    event = None
+    if scheme.name != "full":
+        event = diffrax.Event(lambda t, y, args, **kw: scheme.stop_gap(args[0], y, args[2]) < config.gap_tol)
+    saveat = diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)])
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(scheme.rhs), config.solver, 0.0, t1, dt0, y0, (model, field, band),
+        saveat=saveat, stepsize_controller=config.controller, adjoint=config.adjoint, event=event,
+        max_steps=config.max_steps, throw=False, progress_meter=config.progress_meter,
+    )
+    (ts, ys), (t_end, y_end) = zip(sol.ts, sol.ys)
+
+    def observe(t, y):
+        ok = jnp.isfinite(t)
+        safe = jax.tree_util.tree_map(lambda a, a0: jnp.where(ok, a, a0), y, y0)
+        obs = scheme.observe(model, safe, jnp.where(ok, t, 0.0), field, band)
+        return jax.tree_util.tree_map(lambda v: jnp.where(ok, v, jnp.inf), obs)
+
+    obs = jax.vmap(observe)(ts, ys)
+    r = sol.result
+    result = Result.where(
+        r == diffrax.RESULTS.successful, Result.successful,
+        Result.where(r == diffrax.RESULTS.event_occurred, Result.gap_closed,
+                     Result.where(r == diffrax.RESULTS.max_steps_reached, Result.max_steps_reached,
+                                  Result.failed)))
+    stats = {key: sol.stats[key] for key in ("num_steps", "num_accepted_steps", "num_rejected_steps")}
+    return Trajectory(ts, ys["x"], ys["k"], obs["chi"], obs["populations"], obs["energy"], obs["gap"],
+                      obs["epsilon"], t_end[0], y_end["x"][0], y_end["k"][0], result, stats, scheme.name)
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check_t1(t1):
+    arr = jnp.asarray(t1, dtype=jnp.result_type(float))
+    _checks.check_finite(arr, "t1")
+    if _checks.is_concrete(arr) and not np.all(np.asarray(arr) > 0.0):
+        raise ValueError(f"t1 must be after t0 = 0 fs, got t1 = {np.asarray(arr)}")
+    return arr
+
+
+def _check_field(field, x0, d):
+    """Returns the field (array or callable) and its batch shape."""
+    if callable(field):
+        xs = x0.reshape(-1, d)[0]
+        shape = jax.eval_shape(field, xs, jnp.zeros(()))
+        if shape.shape != (d,):
+            raise ValueError(f"field(x, t) must return shape ({d},) (V/Å), got {shape.shape}")
+        if _checks.is_concrete(field, xs):
+            _checks.check_finite(field(xs, jnp.zeros(())), "field(x0, 0)")
+        return field, ()
+    arr = _checks.as_points(field, d, "field")  # raises on NaN/inf
+    return arr, arr.shape[:-1]
+
+
+def _check_chi0(chi0, n):
+    chi0 = jnp.asarray(chi0)
+    if chi0.ndim == 0 or chi0.shape[-1] != n:
+        raise ValueError(f"chi0 must have shape (..., {n}) (orbital basis of a {n}-band model), got {chi0.shape}")
+    chi0 = chi0.astype(jnp.result_type(complex))
+    _checks.check_finite(chi0, "chi0")
+    norm = jnp.linalg.norm(chi0, axis=-1, keepdims=True)
+    if _checks.is_concrete(norm) and np.any(np.asarray(norm) < 1e-12):
+        raise ValueError("chi0 has zero norm")
+    return chi0 / norm
+
+
+def _check_in_manifold(model, scheme, x0, k0, chi0, batch):
+    size = int(np.prod(batch, dtype=int))
+    xs = jnp.broadcast_to(x0, batch + x0.shape[-1:]).reshape(size, -1)
+    ks = jnp.broadcast_to(k0, batch + k0.shape[-1:]).reshape(size, -1)
+    cs = jnp.broadcast_to(chi0, batch + chi0.shape[-1:]).reshape(size, -1)
+    p = jax.vmap(lambda x, k: scheme.projector(model, x, k))(xs, ks)
+    outside = np.asarray(jnp.linalg.norm(cs - jnp.einsum("bij,bj->bi", p, cs), axis=-1))
+    if np.max(outside) > 1e-6:
+        raise ValueError(
+            f"chi0 has weight {np.max(outside):.2e} outside the active manifold "
+            f"[{scheme.start}, {scheme.stop}) at (x0, k0)")
+
+
+def _params_batch(ref, params):
+    ref_leaves, ref_tree = jax.tree_util.tree_flatten(ref)
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    if tree != ref_tree:
+        raise ValueError(f"params must have the structure of model.params {ref_tree}, got {tree}")
+    shapes = {tuple(jnp.shape(p))[: jnp.ndim(p) - jnp.ndim(r)] for p, r in zip(leaves, ref_leaves)}
+    for p, r in zip(leaves, ref_leaves):
+        if jnp.shape(p)[jnp.ndim(p) - jnp.ndim(r):] != jnp.shape(r):
+            raise ValueError(f"a params leaf of shape {jnp.shape(p)} does not end with model's {jnp.shape(r)}")
+    if len(shapes) != 1:
+        raise ValueError(f"every params leaf needs the same leading batch shape, got {sorted(shapes)}")
+    _checks.check_finite(params, "params")
+    return shapes.pop()
+
+
+def _check_saveat(saveat, t1):
+    if saveat is None or isinstance(saveat, (int, np.integer)):
+        count = 101 if saveat is None else int(saveat)
+        if count < 2:
+            raise ValueError(f"saveat as a count needs at least 2 times, got {count}")
+        return count
+    if isinstance(saveat, diffrax.SaveAt):
+        if saveat.dense or not isinstance(saveat.subs, diffrax.SubSaveAt):
+            raise ValueError("saveat: pass a SaveAt with ts/t0/t1/steps (no dense output, no subs trees)")
+        if saveat.subs.fn is not diffrax.SaveAt().subs.fn:
+            raise ValueError("saveat: a custom `fn` is not supported (the Trajectory needs the state)")
+        return saveat.subs
+    ts = jnp.asarray(saveat, dtype=jnp.result_type(float))
+    if ts.ndim != 1:
+        raise ValueError(f"saveat times must be a 1D array, got shape {ts.shape}")
+    if _checks.is_concrete(ts, t1):
+        a = np.asarray(ts)
+        if np.any(a < 0) or np.any(a > np.min(np.asarray(t1))) or np.any(np.diff(a) < 0):
+            raise ValueError(f"saveat times must be increasing within [0, t1 = {np.min(np.asarray(t1))}] fs")
+    return diffrax.SubSaveAt(ts=ts)
+
+
+def _report(traj: Trajectory, throw: bool, max_steps: int) -> None:
+    if not _checks.is_concrete(traj.result._value):
+        return
+    code = np.asarray(traj.result._value)
+    counts = {name: int(np.sum(code == getattr(Result, name)._value))
+              for name in ("max_steps_reached", "gap_closed", "failed")}
+    hard = counts["max_steps_reached"] + counts["failed"]
+    if throw and hard:
+        why = (f"the step budget max_steps = {max_steps} ran out before t1: raise max_steps "
+               "(or loosen the step-size controller's rtol/atol)") if counts["max_steps_reached"] \
+            else "the ODE solver failed (step size underflow or non-finite values)"
+        raise RuntimeError(f"wavepacket integration failed for {hard} trajectory(ies): {why}")
+    if counts["gap_closed"]:
+        where = np.asarray(traj.k_end)[code == Result.gap_closed._value].reshape(-1, traj.k_end.shape[-1])[0]
+        where_x = np.asarray(traj.x_end)[code == Result.gap_closed._value].reshape(-1, traj.x_end.shape[-1])[0]
+        warnings.warn(
+            f"{counts['gap_closed']} trajectory(ies) stopped where the active manifold's gap closed "
+            f"(first at x = {where_x} Å, k = {where} 1/Å); see Trajectory.result, t_end, x_end, k_end",
+            stacklevel=3)
+    if not throw and hard:
+        warnings.warn(f"{hard} trajectory(ies) failed ({counts}); see Trajectory.result", stacklevel=3)
+

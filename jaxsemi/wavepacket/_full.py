@@ -1,0 +1,55 @@
+"""Full-band dynamics (Eqs. 19–21 with Eq. 10): no eigenbasis, no gauge inside the integration.
+
+State: x (d,) Å, k (d,) 1/Å and χ (n,) in the orbital basis (stored as (2, n) real/imag).
+
+    iħχ̇ = 𝓗(x, k)χ,   ẋ = ⟨χ|∂𝓗/∂ħk|χ⟩,   ħk̇ = −E(x, t) − ⟨χ|∂𝓗/∂x|χ⟩   (e = 1).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+
+from .._eigh import eigh
+from .._geometry import hamiltonian_and_derivatives
+from ..units import HBAR
+from ._eom import field_at
+
+
+def pack(chi):
+    return jnp.stack([jnp.real(chi), jnp.imag(chi)])
+
+
+def unpack(c):
+    return c[0] + 1j * c[1]
+
+
+def expect(chi, ops):
+    """Re ⟨χ|O_a|χ⟩ for a stack of operators (d, n, n) → (d,)."""
+    return jnp.real(jnp.einsum("i,aij,j->a", jnp.conj(chi), ops, chi))
+
+
+class Full(eqx.Module):
+    """Eqs. 19–21 + Eq. 10 (``method="full"``)."""
+
+    name = "full"
+
+    def init(self, model, x0, k0, chi0):
+        return {"x": x0, "k": k0, "chi": pack(chi0)}
+
+    def rhs(self, t, y, args):
+        model, field, _ = args
+        x, k, chi = y["x"], y["k"], unpack(y["chi"])
+        h, dk, dx = hamiltonian_and_derivatives(model, k, x, True)
+        xdot = expect(chi, dk) / HBAR
+        kdot = (-field_at(field, x, t) - expect(chi, dx)) / HBAR
+        return {"x": xdot, "k": kdot, "chi": pack(-1j / HBAR * (h @ chi))}
+
+    def stop_gap(self, model, y, band):
+        return None
+
+    def observe(self, model, y, t, field, band):
+        chi = unpack(y["chi"])
+        w, u = eigh(model.hamiltonian(y["k"], y["x"], model.params))
+        pops = jnp.abs(jnp.conj(u.T) @ chi) ** 2
+        return {"chi": chi, "populations": pops, "energy": jnp.dot(w, pops), "gap": None, "epsilon": None}
