@@ -117,7 +117,7 @@ def _leaf_names(tree) -> list[str]:
 class _Problem(eqx.Module):
     """Weighted residuals r(z) = (predict(p(z), x) − y)/σ in scaled unconstrained coordinates z.
 
-    u = u0 + scale·z is the unconstrained parameter vector, p = transform(u) the user's PyTree.
+    u = u0 + basis·z is the unconstrained parameter vector, p = transform(u) the user's PyTree.
     """
 
     predicts: tuple = eqx.field(static=True)
@@ -128,7 +128,7 @@ class _Problem(eqx.Module):
     sigmas: tuple
     transforms: Any
     u0: jax.Array
-    scale: jax.Array
+    basis: jax.Array
 
     def params_of_u(self, u):
         sizes = [math.prod(s) for s in self.shapes]
@@ -137,7 +137,7 @@ class _Problem(eqx.Module):
         return forward_tree(self.transforms, jax.tree_util.tree_unflatten(self.treedef, leaves))
 
     def params(self, z):
-        return self.params_of_u(self.u0 + self.scale * z)
+        return self.params_of_u(self.u0 + self.basis @ z)
 
     def residuals(self, z):
         p = self.params(z)
@@ -271,7 +271,7 @@ def _build(predict, params0, x, y, sigma, transforms):
         shapes=tuple(tuple(np.shape(leaf)) for leaf in leaves),
         xs=tuple(c[0] for c in checked), ys=tuple(c[1] for c in checked),
         sigmas=tuple(c[2] for c in checked), transforms=full,
-        u0=_flat(u_tree), scale=jnp.ones(sum(int(np.size(leaf)) for leaf in leaves)),
+        u0=_flat(u_tree), basis=jnp.eye(sum(int(np.size(leaf)) for leaf in leaves)),
     )
     return terms, problem, all(c[3] for c in checked)
 
@@ -319,9 +319,9 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
         progress: tqdm progress bar: True shows it, False hides it, None shows it only when a
             fit runs longer than 2 s.
 
-    The optimiser walks in z = (u − u0)/s, where u are the unconstrained (transformed)
-    parameters and s scales each one to unit Gauss–Newton curvature at the start, so one
-    learning rate suits parameters of any unit. Each block of 25 steps is one compiled
+    The optimiser walks in z, u = u0 + B z, where u are the unconstrained (transformed)
+    parameters and B whitens the Gauss–Newton matrix at the start (BᵀJ₀ᵀJ₀B = 1), so one
+    learning rate suits parameters of any unit and correlated parameters. Each block of 25 steps is one compiled
     ``lax.while_loop``; define ``predict`` once (not as a fresh lambda per call) to reuse it.
 
     Uncertainties: covariance = (Jᵀ W J)⁻¹ (Gauss–Newton, W = diag(1/σ²), J = ∂f/∂p at the
@@ -346,15 +346,8 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
 
-    # Scale each unconstrained parameter to unit Gauss–Newton curvature at the start.
-    j0 = np.asarray(_jacobian(problem, jnp.zeros(n_par)))
-    curvature = np.sum(j0**2, axis=0)
     names = _leaf_names(params0)
-    dead = [n for n, c in zip(names, curvature) if not c > 0]
-    if dead:
-        warnings.warn(f"parameters {dead} do not change the prediction at params0", stacklevel=2)
-    problem = eqx.tree_at(lambda p: p.scale, problem,
-                          jnp.asarray(np.where(curvature > 0, 1.0 / np.sqrt(np.where(curvature > 0, curvature, 1.0)), 1.0)))
+    problem = eqx.tree_at(lambda p: p.basis, problem, _whitening(problem, names))
 
     z = jnp.zeros(n_par)
     state = optimizer.init(z)
@@ -408,6 +401,21 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
     )
 
 
+def _whitening(problem: _Problem, names) -> jax.Array:
+    """Basis B with Bᵀ (J₀ᵀJ₀) B = 1 at the start (J₀ = ∂r/∂u): in z the χ² is locally isotropic,
+    so one learning rate suits parameters of any unit and L-BFGS's first step is Gauss–Newton's.
+    Directions the data do not constrain at the start keep unit length."""
+    j0 = np.asarray(_jacobian(problem, jnp.zeros(problem.u0.size)))
+    curvature = np.sum(j0**2, axis=0)
+    dead = [n for n, c in zip(names, curvature) if not c > 0]
+    if dead:
+        warnings.warn(f"parameters {dead} do not change the prediction at params0", stacklevel=3)
+    d = np.where(curvature > 0, 1.0 / np.sqrt(np.where(curvature > 0, curvature, 1.0)), 1.0)
+    lam, vec = np.linalg.eigh((j0 * d).T @ (j0 * d))
+    lam = np.maximum(lam, 1e-8 * max(lam.max(), 1e-300))
+    return jnp.asarray((d[:, None] * vec) / np.sqrt(lam))
+
+
 def _unflatten_like(flat, tree):
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     out, i = [], 0
@@ -420,7 +428,7 @@ def _unflatten_like(flat, tree):
 
 def _covariance(problem: _Problem, z):
     """Gauss–Newton covariance (Jᵀ J)⁻¹ in z, carried to the user's parameters: Cov_p = A Cov_z Aᵀ
-    with A = ∂p/∂z (transform Jacobian times the scale)."""
+    with A = ∂p/∂z (transform Jacobian times the whitening basis)."""
     jz = np.asarray(_jacobian(problem, z))
     a = np.asarray(jax.jacfwd(lambda zz: _flat(problem.params(zz)))(z))
     gn = jz.T @ jz
