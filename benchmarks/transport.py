@@ -1,0 +1,75 @@
+"""Transport cost: σ_xy and its gradient (ratio), and non-adiabatic vs SSCT on the same grid.
+
+Model: one tilted massive Dirac valley (v = 1 eV·Å, Δ = 0.1 eV, tilt 0.3 eV·Å), μ = 0.2 eV in
+the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
+
+* ``sigma_xy``: σ_xy = ∂J_x/∂E_y at E = 0 (forward-mode autodiff of the current) and the
+  gradient of σ_xy with respect to all parameters (v, Δ, tilt, μ, τ, kT; reverse mode over the
+  forward-mode derivative), for ``ssct`` and ``nonadiabatic``; ``grad_ratio`` = t_grad / t_forward
+  (project target ≤ 4).
+* ``current``: J at a finite field (eEv/Δ² = 0.5) for both theories; ``nonadiabatic_over_ssct``.
+
+Everything is compiled first; times are the minimum over repeats (``block_until_ready``).
+Prints JSON; ``--quick`` uses a coarse grid (< 30 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import jax
+import jax.numpy as jnp
+
+import jaxsemi as js
+
+try:
+    from ._common import best_time, environment
+except ImportError:  # run as a script
+    from _common import best_time, environment
+
+V, DELTA, TILT, MU, KT, TAU = 1.0, 0.1, 0.3, 0.2, 0.01, 10.0
+
+
+def run(quick: bool = False) -> dict:
+    n_r, n_theta, repeats = (48, 16, 3) if quick else (200, 64, 5)
+    model = js.models.massive_dirac(V, DELTA, tilt=TILT)
+    k_f = (MU**2 - DELTA**2) ** 0.5 / V
+    grid = js.kgrid.disk(2.0, n_r, n_theta, scale=DELTA / V, breaks=[0.8 * k_f, 1.3 * k_f])
+    args = (dict(model.params), jnp.asarray(MU), jnp.asarray(TAU), jnp.asarray(KT))
+    field = jnp.array([0.0, 0.5 * DELTA**2 / V])
+    out = {"grid_points": len(grid), "n_r": n_r, "n_theta": n_theta}
+    currents = {}
+    for theory in ("ssct", "nonadiabatic"):
+        def sigma_xy(p, mu, tau, kT, theory=theory):
+            return js.transport.conductivity(model.with_params(p), jnp.zeros(2), mu, tau, grid, kT=kT,
+                                             theory=theory)[0, 1]
+
+        def current(p, mu, tau, kT, theory=theory):
+            return js.transport.current(model.with_params(p), field, mu, tau, grid, kT=kT, theory=theory)
+
+        fwd = jax.jit(sigma_xy)
+        grad = jax.jit(jax.grad(sigma_xy, argnums=(0, 1, 2, 3)))
+        cur = jax.jit(current)
+        for fn in (fwd, grad, cur):
+            jax.block_until_ready(fn(*args))  # compile
+        t_fwd, value = best_time(lambda: jax.block_until_ready(fwd(*args)), repeats)
+        t_grad, _ = best_time(lambda: jax.block_until_ready(grad(*args)), repeats)
+        t_cur, _ = best_time(lambda: jax.block_until_ready(cur(*args)), repeats)
+        currents[theory] = t_cur
+        out[theory] = {"sigma_xy_e2h": float(value), "t_sigma_s": t_fwd, "t_grad_s": t_grad,
+                       "grad_ratio": t_grad / t_fwd, "t_current_s": t_cur}
+    out["nonadiabatic_over_ssct"] = currents["nonadiabatic"] / currents["ssct"]
+    out["nonadiabatic_over_ssct_sigma"] = out["nonadiabatic"]["t_sigma_s"] / out["ssct"]["t_sigma_s"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    quick = parser.parse_args().quick
+    print(json.dumps({"environment": environment(), "transport": run(quick)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
