@@ -33,7 +33,7 @@ from ._data import HallData, load_hall_data
 #: densities 10¹² cm⁻², σ e²/h).
 EXAMPLE = {
     "v": 2.5, "m": 0.025, "D": 2.5, "warping": 10.0, "temperature_K": 30.0,
-    "n0": 0.15, "noise": 0.005, "seed": 20251126, "n_min": -2.5, "n_max": 2.5, "n_points": 41,
+    "n0": 0.15, "noise": 0.005, "seed": 20251129, "n_min": -2.5, "n_max": 2.5, "n_points": 41,
     "radius": 0.4, "n_r": 400, "n_theta": 24,
 }
 

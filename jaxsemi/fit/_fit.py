@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .. import _checks
 from ._transforms import broadcast_transforms, forward_tree, inverse_tree
