@@ -283,7 +283,7 @@ def small_disk():
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("theory", ["ssct", "nonadiabatic"])
+@pytest.mark.parametrize("theory", ["ssct", pytest.param("nonadiabatic", marks=pytest.mark.slow)])
 def test_gradients_match_finite_differences(tilted, small_disk, theory):
     """∂/∂(v, Δ, tilt, μ, τ, kT) of the finite-field Hall current against central differences."""
     e = jnp.array([0.0, 0.3 * DELTA**2 / V])
