@@ -20,6 +20,8 @@ from ._manifold import Manifold
 from ._trajectory import Result, Trajectory
 
 _METHODS = ("full", "manifold", "abelian")
+#: "manifold" and "abelian" warn when ε (Eq. 37) exceeds this along a trajectory.
+EPSILON_WARN = 0.2
 
 
 def evolve(
@@ -73,7 +75,7 @@ def evolve(
         throw: raise when a trajectory fails (step budget, solver failure). Default: True for
             a single trajectory, False for a batch (every element keeps its own ``result``);
             a closing gap is flagged, never raised. Under an outer jit/grad/vmap the codes
-            are only returned.
+            are only returned. "manifold" and "abelian" warn where ε of Eq. 37 exceeds 0.2.
 
     The batch shape is the broadcast of the leading axes of x0, k0, t1, field, chi0, band and
     params; everything runs vmapped in one compiled call. Gradients of any output with
@@ -333,4 +335,13 @@ def _report(traj: Trajectory, throw: bool, max_steps: int) -> None:
             stacklevel=3)
     if not throw and hard:
         warnings.warn(f"{hard} trajectory(ies) failed ({counts}); see Trajectory.result", stacklevel=3)
+    if traj.epsilon is not None:
+        eps = np.asarray(traj.epsilon)
+        eps = eps[np.isfinite(eps)]
+        if eps.size and eps.max() > EPSILON_WARN:
+            warnings.warn(
+                f"the adiabaticity parameter ε of Eq. 37 reaches {eps.max():.2f} (> {EPSILON_WARN}) along "
+                f"the trajectory: method={traj.method!r} assumes ε ≪ 1 (field energy and motion slow on the "
+                "scale of the gap to the remote bands); compare with method='full' (Trajectory.epsilon)",
+                stacklevel=3)
 
