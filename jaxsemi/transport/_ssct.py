@@ -6,6 +6,17 @@ band's current −e f_n ẋ_n. Units: ẋ in Å/fs, k̇ in 1/(Å·fs), E in V/Å
 
 Eq. 43 conserves ε_n + eE·x exactly, so δf_n = −τ ∂f⁰/∂ε · dε_n/dt = τ e ∂f⁰/∂ε E·ẋ_n: at
 E = 0, δf vanishes identically even with a texture (the δf′ of Eq. 69b is zero, DESIGN §6).
+
+Texture at E = 0 — what the code gives (``tests/test_transport.py``, equilibrium-current test).
+J = −e Σ_n ∫ f⁰_n ẋ_n with ẋ_n = v_b + δṽ_n + O(∇²), δṽ_n = −Ω^{KX}_n v_b − Ω^{KK}_n F_b/ħ
+(Eq. 68c). It is independent of τ (δf ≡ 0) and first order in the texture gradient: for
+Δ(x) = Δ cos(G·x) (v = 1 eV·Å, Δ = 0.1 eV, μ = 0.2 eV, kT = 5 meV, G·x = 1) J ⟂ ∇Δ and
+J_y/G = 0.02862, 0.02848, 0.02845 e/fs for G = 0.04, 0.02, 0.01 1/Å, matching −eΣ∫f⁰(v_b + δṽ)
+to O(G). The paper (Sec. III C 3) ascribes a second-order current to δf′; δf′ vanishes
+identically (Ω^{KK}, Ω^{XX} antisymmetric, Ω^{XK} = −(Ω^{KX})ᵀ), so the SSCT–MSCT difference at
+E = 0 is this first-order equilibrium term, absent from Eq. 60 (which uses ṽ = ⟨∂𝓗/∂ħk⟩, no δṽ).
+It is divergence-free here (J_y depends on x only): a bound, magnetisation-like current, not a
+transport current.
 """
 
 from __future__ import annotations
