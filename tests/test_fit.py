@@ -197,3 +197,10 @@ def test_coverage_of_one_sigma_intervals_over_seeds():
         hits += [abs(res.params[k] - TRUE[k]) <= res.stderr[k] for k in TRUE]
     frac = np.mean(hits)
     assert 0.55 <= frac <= 0.80, frac
+
+
+def test_progress_bar_and_unconverged_warning(capsys):
+    with pytest.warns(UserWarning, match="not converged"):
+        res = js.fit.fit(decay, START, X, noisy(0), NOISE, steps=3, progress=True)
+    assert not res.converged and res.n_steps == 3 and res.loss_history.size == 4
+    assert "js.fit" in capsys.readouterr().err  # the tqdm bar

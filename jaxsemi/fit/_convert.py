@@ -7,7 +7,7 @@ SI constants are the exact 2019 definitions from ``jaxsemi.units`` (e²/h = 3.87
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import equinox as eqx
 import jax

@@ -308,7 +308,8 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
             weights, a scalar, or an array of y's shape).
         optimizer: any optax optimizer. Default ``optax.lbfgs()`` with its zoom line search
             (reliable for smooth least squares). Adam with a schedule also works, e.g.
-            ``optax.adam(optax.cosine_decay_schedule(0.05, 3000))`` with ``steps=3000``.
+            ``optax.adam(optax.cosine_decay_schedule(1.0, 3000))`` with ``steps=3000``
+            (learning rates are in whitened units, see below: 1 ≈ one standard error).
         steps: maximum optimiser steps (default 200 for the default L-BFGS, 2000 otherwise).
         transforms: ``js.fit.Positive()``, ``js.fit.Bounded(lo, hi)`` or None per parameter
             (a PyTree prefix of ``params0``; for dict params a dict naming some keys).
@@ -321,8 +322,9 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
 
     The optimiser walks in z, u = u0 + B z, where u are the unconstrained (transformed)
     parameters and B whitens the Gauss–Newton matrix at the start (BᵀJ₀ᵀJ₀B = 1), so one
-    learning rate suits parameters of any unit and correlated parameters. Each block of 25 steps is one compiled
-    ``lax.while_loop``; define ``predict`` once (not as a fresh lambda per call) to reuse it.
+    learning rate suits parameters of any unit, correlated or not. Each block of 25 steps is
+    one compiled ``lax.while_loop``; define ``predict`` once (not as a fresh lambda per call)
+    so that later fits reuse the compiled program.
 
     Uncertainties: covariance = (Jᵀ W J)⁻¹ (Gauss–Newton, W = diag(1/σ²), J = ∂f/∂p at the
     optimum), times χ²/(N − P) when scaled; ``stderr`` = √diag. For transformed parameters
@@ -404,7 +406,7 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
 def _whitening(problem: _Problem, names) -> jax.Array:
     """Basis B with Bᵀ (J₀ᵀJ₀) B = 1 at the start (J₀ = ∂r/∂u): in z the χ² is locally isotropic,
     so one learning rate suits parameters of any unit and L-BFGS's first step is Gauss–Newton's.
-    Directions the data do not constrain at the start keep unit length."""
+    Eigenvalues are clipped at 1e-8 of the largest, so unconstrained directions stay finite."""
     j0 = np.asarray(_jacobian(problem, jnp.zeros(problem.u0.size)))
     curvature = np.sum(j0**2, axis=0)
     dead = [n for n, c in zip(names, curvature) if not c > 0]
