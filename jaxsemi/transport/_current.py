@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import _checks, units
 from .._geometry import point_geometry
-from .._integrate import integrate
+from .._integrate import DEFAULT_CHUNK, integrate
 from .._model import Model
 from ._limits import point_limits, warn_limits
 from ._nonabelian import nonabelian_current
@@ -133,10 +133,16 @@ def _derivative_jit(model, grid, s: _Setup, order: int, chunk_size):
 
 @eqx.filter_jit
 def _limits_jit(model, grid, s: _Setup, chunk_size):
-    pts = grid.points
-    vals = jax.lax.map(lambda k: _point(model, k, s)[1], pts, batch_size=min(pts.shape[0], chunk_size or 4096))
+    """Grid extrema of the limit numbers, read chunk by chunk (memory bounded like the sums)."""
+    chunk = min(grid.size, chunk_size or DEFAULT_CHUNK)
     mins = ("intra_gap", "filled")
-    return {key: (jnp.min(v) if key in mins else jnp.max(v)) for key, v in vals.items()}
+    reduce = lambda vals: {key: (jnp.min(v) if key in mins else jnp.max(v)) for key, v in vals.items()}  # noqa: E731
+
+    def block(c):  # indices past the end give valid (repeated) points: harmless for extrema
+        points, _ = grid.take(c * chunk + jnp.arange(chunk))
+        return reduce(jax.vmap(lambda k: _point(model, k, s)[1])(points))
+
+    return reduce(jax.lax.map(block, jnp.arange(-(-grid.size // chunk))))
 
 
 def _check_limits(model, grid, s, chunk_size, check):
