@@ -390,10 +390,11 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
     stderr_flat = np.sqrt(np.clip(np.diag(cov_p), 0.0, None))
     stderr = _unflatten_like(stderr_flat, p_best)
 
-    fitted = [np.asarray(f(p_best, xx)) for f, xx in zip(problem.predicts, problem.xs)]
-    resid = [np.asarray(yy) - f for yy, f in zip(problem.ys, fitted)]
-    wres = [rr / np.asarray(s) for rr, s in zip(resid, problem.sigmas)]
-    single = len(terms) == 1
+    # r = (f − y)/σ term by term: weighted residuals (y − f)/σ = −r, residuals y − f = −σ r
+    pieces = np.split(r, np.cumsum([np.size(yy) for yy in problem.ys])[:-1])
+    wres = [-piece.reshape(np.shape(yy)) for piece, yy in zip(pieces, problem.ys)]
+    resid = [w * np.asarray(s) for w, s in zip(wres, problem.sigmas)]
+    single = callable(predict)
     return FitResult(
         params=p_best, stderr=stderr, covariance=cov_p, names=tuple(names),
         loss_history=np.asarray(history), residuals=resid[0] if single else tuple(resid),
