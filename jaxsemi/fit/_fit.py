@@ -332,7 +332,7 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
     (Cov_p = T Cov_u Tᵀ, T = ∂p/∂u), i.e. a linearised, symmetric ± on p itself; it is
     unreliable where a parameter sits against a ``Bounded`` limit.
     """
-    terms, problem, weighted = _build(predict, params0, x, y, sigma, transforms)
+    _, problem, weighted = _build(predict, params0, x, y, sigma, transforms)
     n_data = sum(int(np.size(t)) for t in problem.ys)
     n_par = problem.u0.size
     if scale_covariance is None:
