@@ -50,11 +50,12 @@ def test_chi0_outside_manifold():
 
 
 def test_step_budget_message(dirac):
-    """A single trajectory raises (saying what to raise); a batch warns and keeps its codes."""
+    """throw=True raises, saying what to raise; a batch (throw=False by default) warns and keeps codes."""
+    args = (dirac, [0.0, 0.0], [0.1, 0.0], jnp.array([0.01, 50.0]), [0.01, 0.0])
     with pytest.raises(RuntimeError, match="raise max_steps"):
-        evolve(dirac, [0.0, 0.0], [0.1, 0.0], 50.0, [0.01, 0.0], band=0, max_steps=5)
+        evolve(*args, band=0, max_steps=5, throw=True)
     with pytest.warns(UserWarning, match="failed"):
-        tr = evolve(dirac, [0.0, 0.0], [0.1, 0.0], jnp.array([0.01, 50.0]), [0.01, 0.0], band=0, max_steps=5)
+        tr = evolve(*args, band=0, max_steps=5)
     assert np.asarray(tr.result == js.wavepacket.Result.max_steps_reached).tolist() == [False, True]
 
 
@@ -75,25 +76,24 @@ def test_batch_keeps_going_and_flags_gap_closing():
     np.testing.assert_allclose(float(tr.t_end[1]), t1)
 
 
-def test_batch_shapes_and_consistency(dirac):
-    """(2, 3) batch from x0 (2, 1, d) and band (3,)... broadcast; each element equals its single run."""
-    x0 = jnp.array([[[0.0, 0.0]], [[1.0, -2.0]]])
-    k0 = jnp.array([[0.1, 0.0], [0.2, 0.1], [-0.1, 0.3]])
-    tr = evolve(dirac, x0, k0, 5.0, [0.01, 0.02], band=1, saveat=5)
-    assert tr.x.shape == (2, 3, 5, 2) and tr.chi.shape == (2, 3, 5, 2) and tr.energy.shape == (2, 3, 5)
-    one = evolve(dirac, x0[1, 0], k0[2], 5.0, [0.01, 0.02], band=1, saveat=5)
-    np.testing.assert_allclose(np.asarray(tr.x[1, 2]), np.asarray(one.x), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(tr.populations[1, 2]), np.asarray(one.populations), atol=1e-12)
+@pytest.fixture(scope="module")
+def single(dirac):
+    return evolve(dirac, [0.0, 0.0], [0.1, 0.0], 5.0, [0.01, 0.0], band=0, saveat=5)
 
 
-def test_chi0_and_callable_field_and_progress(dirac, capsys):
-    """χ0 given in the orbital basis (unnormalised) equals the default eigenstate run; a field
-    given as E(x, t) equals the constant one; the tqdm meter runs."""
+def test_batch_chi0_callable_field_progress(dirac, single, capsys):
+    """A (2, 3) batch from x0 (2, 1, d) and χ0 (3, n) (unnormalised, orbital basis), with the
+    field as a function E(x, t) and the tqdm meter: element [1, 0] (χ0 = 3 × lower eigenstate)
+    equals the single default-band run shifted by x0; the other χ0 are superpositions."""
     w, u = js.eigh(dirac, jnp.array([0.1, 0.0]))
-    args = ([0.0, 0.0], [0.1, 0.0], 5.0)
-    ref = evolve(dirac, *args, [0.01, 0.0], band=0, saveat=5)
-    tr = evolve(dirac, *args, lambda x, t: jnp.array([0.01, 0.0]), chi0=3.0 * u[:, 0], saveat=5,
+    chi0 = jnp.stack([3.0 * u[:, 0], u[:, 0] + u[:, 1], u[:, 1]])
+    x0 = jnp.array([[[0.0, 0.0]], [[1.0, -2.0]]])
+    tr = evolve(dirac, x0, [0.1, 0.0], 5.0, lambda x, t: jnp.array([0.01, 0.0]), chi0=chi0, saveat=5,
                 progress_meter=diffrax.TqdmProgressMeter())
-    np.testing.assert_allclose(np.asarray(tr.x), np.asarray(ref.x), atol=1e-9)
-    np.testing.assert_allclose(np.asarray(tr.chi), np.asarray(ref.chi), atol=1e-9)
+    assert tr.x.shape == (2, 3, 5, 2) and tr.chi.shape == (2, 3, 5, 2) and tr.energy.shape == (2, 3, 5)
+    np.testing.assert_allclose(np.asarray(tr.x[1, 0] - x0[1, 0]), np.asarray(single.x), atol=1e-9)
+    np.testing.assert_allclose(np.asarray(tr.chi[0, 0]), np.asarray(single.chi), atol=1e-9)
+    np.testing.assert_allclose(np.asarray(tr.norm), 1.0, atol=1e-8)  # χ0 normalised on input
+    np.testing.assert_allclose(np.asarray(tr.populations[:, 1, 0, 0]), 0.5, atol=1e-12)  # χ0 ∝ u0 + u1
+    np.testing.assert_allclose(np.asarray(tr.populations[:, 2, 0, 1]), 1.0, atol=1e-12)
     assert "100.00%" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
-from .._geometry import point_geometry
+from .._geometry import eigh, point_geometry
 from .._model import Model
 from ._abelian import Abelian
 from ._full import Full
@@ -269,8 +269,9 @@ def _check_in_manifold(model, scheme, x0, k0, chi0, batch):
     xs = jnp.broadcast_to(x0, batch + x0.shape[-1:]).reshape(size, -1)
     ks = jnp.broadcast_to(k0, batch + k0.shape[-1:]).reshape(size, -1)
     cs = jnp.broadcast_to(chi0, batch + chi0.shape[-1:]).reshape(size, -1)
-    p = jax.vmap(lambda x, k: scheme.projector(model, x, k))(xs, ks)
-    outside = np.asarray(jnp.linalg.norm(cs - jnp.einsum("bij,bj->bi", p, cs), axis=-1))
+    u = eigh(model, ks, xs)[1][..., scheme.start:scheme.stop]  # (size, n, m)
+    inside = jnp.einsum("bim,bjm,bj->bi", u, jnp.conj(u), cs)
+    outside = np.asarray(jnp.linalg.norm(cs - inside, axis=-1))
     if np.max(outside) > 1e-6:
         raise ValueError(
             f"chi0 has weight {np.max(outside):.2e} outside the active manifold "
@@ -315,6 +316,7 @@ def _check_saveat(saveat, t1):
 
 
 def _report(traj: Trajectory, throw: bool, max_steps: int) -> None:
+    """Raise or warn about failed trajectories, a closing gap and a large ε (concrete values only)."""
     if not _checks.is_concrete(traj.result._value):
         return
     code = np.asarray(traj.result._value)
@@ -326,15 +328,18 @@ def _report(traj: Trajectory, throw: bool, max_steps: int) -> None:
                "(or loosen the step-size controller's rtol/atol)") if counts["max_steps_reached"] \
             else "the ODE solver failed (step size underflow or non-finite values)"
         raise RuntimeError(f"wavepacket integration failed for {hard} trajectory(ies): {why}")
-    if counts["gap_closed"]:
-        where = np.asarray(traj.k_end)[code == Result.gap_closed._value].reshape(-1, traj.k_end.shape[-1])[0]
-        where_x = np.asarray(traj.x_end)[code == Result.gap_closed._value].reshape(-1, traj.x_end.shape[-1])[0]
-        warnings.warn(
-            f"{counts['gap_closed']} trajectory(ies) stopped where the active manifold's gap closed "
-            f"(first at x = {where_x} Å, k = {where} 1/Å); see Trajectory.result, t_end, x_end, k_end",
-            stacklevel=3)
     if not throw and hard:
         warnings.warn(f"{hard} trajectory(ies) failed ({counts}); see Trajectory.result", stacklevel=3)
+    if not _checks.is_concrete(traj.x_end, traj.k_end, traj.epsilon):
+        return
+    if counts["gap_closed"]:
+        closed = code == Result.gap_closed._value
+        x_at = np.asarray(traj.x_end)[closed].reshape(-1, traj.x_end.shape[-1])[0]
+        k_at = np.asarray(traj.k_end)[closed].reshape(-1, traj.k_end.shape[-1])[0]
+        warnings.warn(
+            f"{counts['gap_closed']} trajectory(ies) stopped where the active manifold's gap closed "
+            f"(first at x = {x_at} Å, k = {k_at} 1/Å); see Trajectory.result, t_end, x_end, k_end",
+            stacklevel=3)
     if traj.epsilon is not None:
         eps = np.asarray(traj.epsilon)
         eps = eps[np.isfinite(eps)]
@@ -344,4 +349,3 @@ def _report(traj: Trajectory, throw: bool, max_steps: int) -> None:
                 f"the trajectory: method={traj.method!r} assumes ε ≪ 1 (field energy and motion slow on the "
                 "scale of the gap to the remote bands); compare with method='full' (Trajectory.epsilon)",
                 stacklevel=3)
-
