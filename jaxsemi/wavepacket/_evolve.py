@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
-from .._geometry import eigh, point_geometry
+from .._eigh import eigh as eigh_matrix
+from .._geometry import eigh
 from .._model import Model
 from ._abelian import Abelian
 from ._full import Full
@@ -196,7 +197,7 @@ def _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band, sub):
 def _solve_one(config, model, x0, k0, t1, dt0, field, chi0, band, sub):
     scheme = config.scheme
     if not config.given_chi0:
-        chi0 = point_geometry(model, k0, x0, False).states[:, band]
+        chi0 = eigh_matrix(model.hamiltonian(k0, x0, model.params))[1][:, band]
     y0 = scheme.init(model, x0, k0, chi0)
     event = None
     if scheme.name != "full":
