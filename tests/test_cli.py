@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from jaxsemi import cli
 
 
@@ -15,6 +17,14 @@ def test_demo_runs_and_writes_outputs(tmp_path, capsys):
     i0 = summary["valley_hall"]["mu_eV"].index(0.0)
     assert abs(summary["valley_hall"]["sigma_K"][i0] + 0.5) < 0.01
     assert abs(summary["valley_hall"]["sigma_K"][i0] + summary["valley_hall"]["sigma_Kp"][i0]) < 1e-10
+    # adiabatic Hall is field independent; the non-adiabatic one falls below it at strong field
+    na = summary["nonadiabatic_hall"]
+    np.testing.assert_allclose(na["sigma_ssct"], na["sigma_ssct"][0], rtol=1e-9)
+    assert abs(na["sigma_nonadiabatic"][0] - na["sigma_ssct"][0]) < 1e-3
+    assert abs(na["sigma_nonadiabatic"][-1]) < 0.8 * abs(na["sigma_ssct"][-1])
+    # the fit recovers the generating gap within a few standard errors
+    fit = summary["fit"]
+    assert abs(fit["delta"] - 0.025) < 6 * fit["delta_stderr"] and fit["reduced_chi2"] < 2
 
 
 def test_info(capsys):
