@@ -17,31 +17,24 @@ repeats with ``block_until_ready``. Prints JSON; ``--quick`` finishes in < 30 s.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
-import json
 import os
 import tempfile
-import time
 
 import jax
 import numpy as np
 
 import jaxsemi as js
 
+try:
+    from ._common import best_time, script_main
+except ImportError:  # run as a script
+    from _common import best_time, script_main
+
 S3 = np.sqrt(3.0)
 PARAMS = dict(t1=1.0, t2=0.1, phi=1.2, mass=0.2)  # lower band C = +1: σ_xy = −1 in the gap
 MU = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])  # increasing (WannierBerri requires it)
-
-
-def _time(fn, repeats):
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def _pythtb_haldane(pythtb, t1, t2, phi, mass):
@@ -63,7 +56,7 @@ def _pythtb_haldane(pythtb, t1, t2, phi, mass):
 def _jaxsemi(model, grid, repeats):
     mu = jax.numpy.asarray(MU)
     js.hall_conductivity(model, mu, grid).block_until_ready()  # compile
-    seconds, sigma = _time(lambda: js.hall_conductivity(model, mu, grid).block_until_ready(), repeats)
+    seconds, sigma = best_time(lambda: js.hall_conductivity(model, mu, grid).block_until_ready(), repeats)
     return {"seconds": seconds, "kpoints_per_s": len(grid) / seconds, "sigma_xy": np.asarray(sigma).tolist()}
 
 
@@ -79,7 +72,7 @@ def _wannierberri(wb, ptb, n, repeats):
                          fout_name=os.path.join(tmp, "res"), print_progress_step_time=1e9)
             return res.results["ahc"].data[:, 2]  # σ_xy in S/m for the 3D stack, c = 1 Å
 
-        seconds, sigma = _time(once, repeats)
+        seconds, sigma = best_time(once, repeats)
     c_m = system.real_lattice[2, 2] * js.units.ANGSTROM
     sigma = js.units.siemens_to_e2h(np.asarray(sigma) * c_m)
     return {"seconds": seconds, "kpoints_per_s": n * n / seconds, "sigma_xy": np.asarray(sigma).tolist(),
@@ -99,7 +92,7 @@ def _pythtb_sigma(ptb, n, repeats):
         occ = (energies[None] < MU[:, None, None]).astype(float)
         return -2 * np.pi * weight * np.einsum("mkn,kn->m", occ, omega)
 
-    seconds, sigma = _time(once, repeats)
+    seconds, sigma = best_time(once, repeats)
     return {"seconds": seconds, "kpoints_per_s": n * n / seconds, "sigma_xy": sigma.tolist(),
             "settings": "TBModel.solve_ham + TBModel.berry_curvature(occ_idxs=[n], cartesian=True) per band"}
 
@@ -114,9 +107,7 @@ def run(quick: bool = False) -> dict:
         "benchmark": "berry_throughput",
         "what": "sigma_xy of the Haldane model (t1=1, t2=0.1, phi=1.2, M=0.2 eV) on an NxN BZ grid, "
                 "5 chemical potentials, kT=0; seconds = min over repeats, compile excluded",
-        "device": jax.devices()[0].device_kind,
-        "n_devices": jax.device_count(),
-        "versions": {"jax": jax.__version__, "jaxsemi": js.__version__},
+        "versions": {},
         "grid": [n, n],
         "n_k": n * n,
         "mu_eV": MU.tolist(),
@@ -152,10 +143,7 @@ def run(quick: bool = False) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small grid, finishes in < 30 s")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(args.quick), indent=2))
+    script_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

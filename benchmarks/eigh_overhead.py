@@ -12,8 +12,6 @@ overhead = t(sigma_xy)/t(eigh) − 1 (the project heads for ≤ 50 %). Prints JS
 
 from __future__ import annotations
 
-import argparse
-import json
 
 import jax
 import jax.numpy as jnp
@@ -22,9 +20,9 @@ import numpy as np
 import jaxsemi as js
 
 try:
-    from ._common import best_time, environment
+    from ._common import best_time, script_main
 except ImportError:  # run as a script
-    from _common import best_time, environment
+    from _common import best_time, script_main
 
 
 def random_model(n_bands: int, seed: int = 0) -> js.Model:
@@ -60,14 +58,12 @@ def measure(n_bands: int, n_k: int, repeats: int) -> dict:
 
 def run(quick: bool = False) -> dict:
     sizes = [(8, 24), (16, 16)] if quick else [(8, 64), (16, 48), (32, 32)]
-    return {"benchmark": "eigh_overhead", **environment(),
+    return {"benchmark": "eigh_overhead",
             "results": [measure(n, k, 2 if quick else 3) for n, k in sizes]}
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    print(json.dumps(run(parser.parse_args(argv).quick), indent=1))
+    script_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,6 @@ are reported and must agree (``same_loss``). Prints JSON; ``--quick`` runs the s
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
 
 import jax
 import jax.numpy as jnp
@@ -32,9 +29,9 @@ import scipy.optimize
 import jaxsemi as js
 
 try:
-    from ._common import environment
+    from ._common import best_time, script_main
 except ImportError:  # run as a script
-    from _common import environment
+    from _common import best_time, script_main
 
 V = 2.5  # eV·Å, held fixed (σ_xy(n) of a Dirac cone fixes only Δ/v at T = 0)
 KT = float(js.units.kelvin_to_ev(30.0))
@@ -54,22 +51,13 @@ def make_problem(n_r: int):
     return data, predict
 
 
-def _best(fn, repeats):
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def _compare(predict, start, x, y, sigma, pack, unpack, repeats):
     """Time js.fit and scipy least_squares (2-point FD Jacobian) on one problem."""
     def js_fit():
         return js.fit.fit(predict, start, x, y, sigma, progress=False)
 
     js_fit()  # compile
-    t_js, res = _best(js_fit, repeats)
+    t_js, res = best_time(js_fit, repeats)
 
     xj = jax.tree_util.tree_map(jnp.asarray, x)
     jitted = jax.jit(lambda theta: predict(unpack(theta), xj))
@@ -85,7 +73,7 @@ def _compare(predict, start, x, y, sigma, pack, unpack, repeats):
                                             ftol=1e-12, xtol=1e-12, gtol=1e-12)
 
     scipy_fit()  # compile the jitted prediction
-    t_sp, sol = _best(scipy_fit, repeats)
+    t_sp, sol = best_time(scipy_fit, repeats)
     chi2_sp = float(np.sum(sol.fun**2))
     return {
         "n_parameters": int(pack(start).size), "js_fit_s": t_js, "scipy_least_squares_s": t_sp,
@@ -128,11 +116,8 @@ def run(quick: bool = False) -> dict:
                     "(one pass for any number of parameters) vs P+1 evaluations per FD Jacobian."}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    print(json.dumps({"environment": environment(), "fit": run(args.quick)}, indent=1))
+def main(argv=None) -> None:
+    script_main(lambda quick: {"fit": run(quick)}, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -27,9 +26,9 @@ import numpy as np
 import jaxsemi as js
 
 try:
-    from ._common import environment
+    from ._common import script_main
 except ImportError:  # run as a script
-    from _common import environment
+    from _common import script_main
 
 _DEVICE_RUN = """
 import json, time, jax, jaxsemi as js
@@ -101,16 +100,14 @@ def adaptive(max_uniform: int) -> dict:
 
 
 def run(quick: bool = False) -> dict:
-    return {"benchmark": "scale", **environment(),
+    return {"benchmark": "scale",
             "devices": devices(300 if quick else 1000),
             "adaptive": adaptive(256 if quick else 4096),
             "memory": _fresh(_MEMORY_RUN.format(n=1000 if quick else 10_000))}
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    print(json.dumps(run(parser.parse_args(argv).quick), indent=1))
+    script_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ Prints JSON; ``--quick`` uses a coarse grid (< 30 s).
 
 from __future__ import annotations
 
-import argparse
-import json
 
 import jax
 import jax.numpy as jnp
@@ -24,9 +22,9 @@ import jax.numpy as jnp
 import jaxsemi as js
 
 try:
-    from ._common import best_time, environment
+    from ._common import best_time, script_main
 except ImportError:  # run as a script
-    from _common import best_time, environment
+    from _common import best_time, script_main
 
 V, DELTA, TILT, MU, KT, TAU = 1.0, 0.1, 0.3, 0.2, 0.01, 10.0
 
@@ -64,11 +62,8 @@ def run(quick: bool = False) -> dict:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    quick = parser.parse_args().quick
-    print(json.dumps({"environment": environment(), "transport": run(quick)}, indent=1))
+def main(argv=None) -> None:
+    script_main(lambda quick: {"transport": run(quick)}, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ def _two_qwz(k, x, p):
     """Two coupled QWZ copies: 4 bands, lower pair and upper pair separated by a gap."""
     def h(m):
         return from_d(0.0, jnp.sin(k[0]), jnp.sin(k[1]), m + jnp.cos(k[0]) + jnp.cos(k[1]))
-    z = jnp.zeros((2, 2), complex)
     c = p["c"] * jnp.eye(2)
     return jnp.block([[h(p["m1"]), c], [c, h(p["m2"])]])
 
