@@ -17,6 +17,8 @@ def test_demo_runs_and_writes_outputs(tmp_path, capsys):
     i0 = summary["valley_hall"]["mu_eV"].index(0.0)
     assert abs(summary["valley_hall"]["sigma_K"][i0] + 0.5) < 0.01
     assert abs(summary["valley_hall"]["sigma_K"][i0] + summary["valley_hall"]["sigma_Kp"][i0]) < 1e-10
+    wp = summary["wavepacket"]
+    np.testing.assert_allclose(wp["upper_population"], wp["formula"], atol=2e-3)
     # adiabatic Hall is field independent; the non-adiabatic one falls below it at strong field
     na = summary["nonadiabatic_hall"]
     np.testing.assert_allclose(na["sigma_ssct"], na["sigma_ssct"][0], rtol=1e-9)
