@@ -64,13 +64,25 @@ def hamiltonian_and_derivatives(model: Model, k, x, wrt_x: bool = True):
     return h, jnp.moveaxis(dk, -1, 0), None
 
 
+#: Up to this many bands, small matrix products are written as fused broadcasts: XLA's
+#: batched dot of 2×2–8×8 complex matrices under vmap is several times slower on CPUs.
+SMALL_N = 8
+
+
+def matmul(a, b):
+    """a @ b over the last two axes (broadcast-and-sum for small matrices)."""
+    if a.shape[-1] <= SMALL_N:
+        return jnp.sum(a[..., :, :, None] * b[..., None, :, :], axis=-2)
+    return a @ b
+
+
 def point_geometry(model: Model, k, x, wrt_x: bool = True) -> PointGeometry:
     """Eigen-decomposition and eigenbasis derivative matrices at one point."""
     h, dk, dx = hamiltonian_and_derivatives(model, k, x, wrt_x)
     w, u = _eigh_matrix(h)
     ud = jnp.conj(u.T)
-    rot = lambda m: ud @ m @ u  # noqa: E731
-    return PointGeometry(w, u, jax.vmap(rot)(dk), None if dx is None else jax.vmap(rot)(dx))
+    rot = lambda m: matmul(matmul(ud, m), u)  # noqa: E731  (m: (d, n, n), broadcast over d)
+    return PointGeometry(w, u, rot(dk), None if dx is None else rot(dx))
 
 
 def _inverse_gaps(w, power: int):
@@ -84,13 +96,20 @@ def _inverse_gaps(w, power: int):
 def group_average(values, w):
     """Average a per-band array (n, ...) over groups of degenerate bands."""
     degenerate = (jnp.abs(w[:, None] - w[None, :]) <= DEGENERACY_TOL).astype(values.dtype)
-    return jnp.tensordot(degenerate / degenerate.sum(1, keepdims=True), values, axes=1)
+    weights = degenerate / degenerate.sum(1, keepdims=True)
+    if w.shape[0] <= SMALL_N:
+        return jnp.sum(weights.reshape(weights.shape + (1,) * (values.ndim - 1)) * values[None], axis=1)
+    return jnp.tensordot(weights, values, axes=1)
 
 
 def abelian_curvature(w, a, b):
     """Ω_n^{αβ} (n, dα, dβ) from eigenbasis derivative matrices a (dα, n, n), b (dβ, n, n)."""
     g, _ = _inverse_gaps(w, 2)
-    omega = -2.0 * jnp.imag(jnp.einsum("anm,bmn,nm->nab", a, b, g))
+    if w.shape[0] <= SMALL_N:
+        prod = a[:, None] * jnp.swapaxes(b, -1, -2)[None] * g  # (dα, dβ, n, m): a_nm b_mn g_nm
+        omega = jnp.moveaxis(-2.0 * jnp.imag(jnp.sum(prod, axis=-1)), -1, 0)
+    else:
+        omega = -2.0 * jnp.imag(jnp.einsum("anm,bmn,nm->nab", a, b, g))
     return group_average(omega, w)
 
 

@@ -52,7 +52,7 @@ def _occupied_curvature(k, args):
     """Σ_n f⁰_n Ω_n^{k_x k_y} (Å²) at one k; args = (model, mu, kT, x)."""
     model, mu, kT, x = args
     geo = point_geometry(model, k, x, wrt_x=False)
-    omega = abelian_curvature(geo.energies, geo.dk, geo.dk)[:, 0, 1]
+    omega = abelian_curvature(geo.energies, geo.dk[:1], geo.dk[1:2])[:, 0, 0]  # Ω^{k_x k_y} only
     return fermi(geo.energies, mu, kT) @ omega
 
 
