@@ -232,3 +232,24 @@ def test_two_band_path_safe_at_gap_closing():
 
     assert np.isfinite(jax.grad(energy_sum)(0.0))
     np.testing.assert_allclose(jax.grad(energy_sum)(0.1), 0.4, rtol=1e-12)
+
+
+def test_textured_dirac_mixed_curvature_closed_form():
+    """Ω^{k_a x_b} of massive_dirac with Δ(x) = Δ cos(G·x), by hand from the d-vector:
+    d = (τ v k_x, v k_y, Δ cos(G·x)) ⇒ Ω₋^{k_a x_b} = ½ d·(∂_{k_a}d × ∂_{x_b}d)/|d|³,
+    ∂_{k_x}d = (τv, 0, 0), ∂_{k_y}d = (0, v, 0), ∂_{x_b}d = (0, 0, −Δ G_b sin(G·x))."""
+    v, delta, G = 1.4, 0.12, np.array([0.3, -0.2])
+    for valley in (1, -1):
+        model = js.models.massive_dirac(v, delta, valley=valley, texture_G=G)
+        k, x = np.array([0.05, -0.08]), np.array([2.0, 1.5])
+        gx = G @ x
+        d = np.array([valley * v * k[0], v * k[1], delta * np.cos(gx)])
+        dk = [np.array([valley * v, 0, 0]), np.array([0, v, 0])]
+        dx = [np.array([0, 0, -delta * G[b] * np.sin(gx)]) for b in range(2)]
+        ref = np.array([[0.5 * d @ np.cross(dk[a], dx[b]) / np.linalg.norm(d) ** 3 for b in range(2)] for a in range(2)])
+        omega = js.berry_curvature(model, k, x, kind="kx")
+        np.testing.assert_allclose(omega[0], ref, rtol=1e-10)
+        np.testing.assert_allclose(omega[1], -ref, rtol=1e-10)
+        np.testing.assert_allclose(js.berry_curvature(model, k, x, kind="xk")[0], -ref.T, rtol=1e-10)
+        np.testing.assert_allclose(js.berry_curvature(model, k, x, kind="xx"), 0.0, atol=1e-14)
+        assert np.max(np.abs(ref)) > 1e-2
