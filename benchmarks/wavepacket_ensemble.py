@@ -1,5 +1,7 @@
-"""Landau–Zener ensemble: full-band wavepackets per second, jaxsemi (one vmapped diffrax call)
-vs a loop of scipy.integrate.solve_ivp on the same equations (Eqs. 19–21 + 10).
+"""Landau–Zener ensemble: full-band wavepackets per second, jaxsemi in both ensemble modes
+(``"vmap"``: one diffrax solve per trajectory, vmapped; ``"shared"``: the batch as one ODE with
+one adaptive step sequence) vs a loop of scipy.integrate.solve_ivp on the same equations
+(Eqs. 19–21 + 10).
 
 Each wavepacket starts in the lower band of 𝓗 = v(k_x σ_x + k_y σ_y) + Δσ_z at k_x = +K and is
 swept to −K by E ∥ x; the upper-band population is compared with P = exp(−π(Δ² + v²k_y²)/(vE)).
@@ -11,15 +13,17 @@ timed on a subset and extrapolated to the full ensemble (reported as such).
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 import jaxsemi as js
+
+try:
+    from ._common import best_time, script_main
+except ImportError:  # run as a script
+    from _common import best_time, script_main
 
 V, DELTA, E, T1 = 1.0, 0.05, 0.01, 250.0
 RTOL, ATOL = 1e-8, 1e-9
@@ -29,12 +33,24 @@ def lz_formula(ky):
     return np.exp(-np.pi * (DELTA**2 + V**2 * ky**2) / (V * E))
 
 
-def _jax_run(model, k0):
+def _jax_run(model, k0, ensemble):
     import diffrax
 
     tr = js.wavepacket.evolve(model, jnp.zeros(2), k0, T1, jnp.array([E, 0.0]), band=0, saveat=2,
-                              stepsize_controller=diffrax.PIDController(rtol=RTOL, atol=ATOL))
+                              stepsize_controller=diffrax.PIDController(rtol=RTOL, atol=ATOL),
+                              ensemble=ensemble)
     return tr.populations[:, -1, 1].block_until_ready(), tr.stats["num_steps"]
+
+
+def _jax_timed(model, k0, ky, ensemble, repeats):
+    """Compile + first-run time, best of ``repeats`` runs, mean steps and the max error vs LZ."""
+    t = time.perf_counter()
+    _jax_run(model, k0, ensemble)
+    compile_s = time.perf_counter() - t
+    best, (p, steps) = best_time(lambda: _jax_run(model, k0, ensemble), repeats)
+    return {"seconds": best, "compile_seconds": compile_s, "trajectories_per_s": len(ky) / best,
+            "mean_steps": float(np.mean(np.asarray(steps))),
+            "max_error_vs_lz_formula": float(np.max(np.abs(np.asarray(p) - lz_formula(ky))))}, np.asarray(p)
 
 
 def _scipy_one(k0):
@@ -69,47 +85,34 @@ def run(quick: bool = False) -> dict:
     k0 = jnp.stack([jnp.full(n, E * T1 / (2 * js.units.HBAR)), jnp.asarray(ky)], -1)
     model = js.models.massive_dirac(V, DELTA)
 
-    t = time.perf_counter()
-    p_jax, steps = _jax_run(model, k0)  # compile + first run
-    compile_s = time.perf_counter() - t
-    best = np.inf
-    for _ in range(1 if quick else 2):
-        t = time.perf_counter()
-        p_jax, steps = _jax_run(model, k0)
-        best = min(best, time.perf_counter() - t)
-    err_jax = float(np.max(np.abs(np.asarray(p_jax) - lz_formula(ky))))
+    jax_runs, p_jax = {}, {}
+    for ensemble in ("vmap", "shared"):
+        jax_runs[ensemble], p_jax[ensemble] = _jax_timed(model, k0, ky, ensemble, 1 if quick else 2)
 
     idx = np.linspace(0, n - 1, n_scipy).astype(int)
     t = time.perf_counter()
     res = [_scipy_one(np.asarray(k0[i])) for i in idx]
     scipy_s = (time.perf_counter() - t) / n_scipy * n
     p_scipy = np.array([r[0] for r in res])
-    err_scipy = float(np.max(np.abs(p_scipy - lz_formula(ky[idx]))))
-    agree = float(np.max(np.abs(p_scipy - np.asarray(p_jax)[idx])))
+    for ensemble, out in jax_runs.items():
+        out["speedup_vs_scipy"] = scipy_s / out["seconds"]
+        out["max_difference_to_scipy_subset"] = float(np.max(np.abs(p_scipy - p_jax[ensemble][idx])))
 
     return {
         "benchmark": "wavepacket_ensemble (Landau-Zener, full-band, 2 bands)",
-        "device": jax.devices()[0].device_kind,
-        "jax": jax.__version__,
         "trajectories": n,
         "rtol_atol": [RTOL, ATOL],
-        "jax_seconds": best,
-        "jax_compile_seconds": compile_s,
-        "jax_trajectories_per_s": n / best,
-        "jax_mean_steps": float(np.mean(np.asarray(steps))),
+        "jax_vmap": jax_runs["vmap"],
+        "jax_shared": jax_runs["shared"],
+        "max_shared_vmap_difference": float(np.max(np.abs(p_jax["shared"] - p_jax["vmap"]))),
         "scipy_subset": n_scipy,
         "scipy_seconds_extrapolated": scipy_s,
         "scipy_trajectories_per_s": n / scipy_s,
         "scipy_mean_rhs_evals": float(np.mean([r[1] for r in res])),
-        "speedup": scipy_s / best,
-        "max_error_vs_lz_formula_jax": err_jax,
-        "max_error_vs_lz_formula_scipy_subset": err_scipy,
-        "max_jax_scipy_difference_subset": agree,
+        "max_error_vs_lz_formula_scipy_subset": float(np.max(np.abs(p_scipy - lz_formula(ky[idx])))),
         "note": "SciPy loop timed on an evenly spaced subset of k_y and extrapolated linearly",
     }
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="500 wavepackets, 4 SciPy runs (< 30 s)")
-    print(json.dumps(run(parser.parse_args().quick), indent=2))
+    script_main(run, __doc__)

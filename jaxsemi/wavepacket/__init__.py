@@ -7,6 +7,9 @@ integrates from t = 0 to t1 (fs) with diffrax and returns a ``Trajectory``:
 * ``"manifold"`` — Eqs. 34 and 42 on an active manifold, gauge-free with projectors;
 * ``"abelian"`` — Eq. 43 for one band with all four Berry curvatures.
 
+A batch runs vmapped (``ensemble="vmap"``, one adaptive solve per trajectory) or, for "full",
+as one ODE with one shared step sequence (``ensemble="shared"``, faster for large ensembles).
+
 Units: x in Å, k in 1/Å, t in fs, E in V/Å, energies in eV; electrons (charge −e, e = 1), so
 ħk̇ = −E − ⟨∂𝓗/∂x⟩ and ⟨χ|𝓗|χ⟩ + E·x is conserved in a uniform static field.
 """

@@ -21,6 +21,7 @@ from ._manifold import Manifold
 from ._trajectory import Result, Trajectory
 
 _METHODS = ("full", "manifold", "abelian")
+_ENSEMBLES = ("vmap", "shared")
 #: "manifold" and "abelian" warn when ε (Eq. 37) exceeds this along a trajectory.
 EPSILON_WARN = 0.2
 
@@ -46,6 +47,7 @@ def evolve(
     gap_tol: float = 1e-3,
     progress_meter: Optional[diffrax.AbstractProgressMeter] = None,
     throw: Optional[bool] = None,
+    ensemble: str = "vmap",
 ) -> Trajectory:
     """Evolve wavepackets from t = 0 to ``t1`` (fs) in a field E (V/Å); electrons, e = 1.
 
@@ -77,6 +79,15 @@ def evolve(
             a single trajectory, False for a batch (every element keeps its own ``result``);
             a closing gap is flagged, never raised. Under an outer jit/grad/vmap the codes
             are only returned. "manifold" and "abelian" warn where ε of Eq. 37 exceeds 0.2.
+        ensemble: how a batch is integrated. "vmap" (default): each trajectory is its own
+            diffrax solve with its own adaptive steps, vmapped. "shared": the whole batch is
+            ONE diffrax ODE (state with a leading batch axis) with one adaptive step sequence;
+            the step-size controller's norm (``PIDController.norm``, default RMS) is taken per
+            trajectory and then maxed over the batch, so each trajectory meets the tolerances
+            at least as strictly as alone. Much faster for large batches of similar
+            trajectories; ``method="full"`` only, one t1 for the batch; ``result`` and
+            ``stats`` are shared (one failure fails the whole batch). Controllers:
+            ``PIDController`` (optionally in a ``ClipStepSizeController``) or ``ConstantStepSize``.
 
     The batch shape is the broadcast of the leading axes of x0, k0, t1, field, chi0, band and
     params; everything runs vmapped in one compiled call. Gradients of any output with
@@ -90,10 +101,17 @@ def evolve(
         raise ValueError(f"model must be a js.Model, got {type(model).__name__}")
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if ensemble not in _ENSEMBLES:
+        raise ValueError(f"ensemble must be one of {_ENSEMBLES}, got {ensemble!r}")
+    if ensemble == "shared" and method != "full":
+        raise ValueError(f"ensemble='shared' supports method='full' only (the gap-closing stop of {method!r} "
+                         "is per trajectory): use ensemble='vmap'")
     d, n = model.dim, model.n_bands
     x0 = _checks.as_points(x0, d, "x0")
     k0 = _checks.as_points(k0, d, "k0")
     t1 = _check_t1(t1)
+    if ensemble == "shared":
+        t1 = _shared_t1(t1)
     field, field_batch = _check_field(field, x0, d)
 
     if method == "manifold":
@@ -145,8 +163,10 @@ def evolve(
         stepsize_controller = diffrax.PIDController(rtol=1e-8, atol=1e-9)
     adjoint = diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint
     progress_meter = diffrax.NoProgressMeter() if progress_meter is None else progress_meter
+    if ensemble == "shared":
+        stepsize_controller = _batch_max_norm(stepsize_controller)
     config = _Config(scheme, solver, stepsize_controller, adjoint, progress_meter, int(max_steps),
-                     float(gap_tol), chi0 is not None, params is not None)
+                     float(gap_tol), chi0 is not None, params is not None, ensemble == "shared")
 
     traj = _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band_arr, sub)
 
@@ -165,6 +185,16 @@ class _Config(eqx.Module):
     gap_tol: float = eqx.field(static=True)
     given_chi0: bool = eqx.field(static=True)
     batched_params: bool = eqx.field(static=True)
+    shared: bool = eqx.field(static=True)
+
+
+class _BatchMax(eqx.Module):
+    """Error norm of a batched state: ``norm`` per trajectory (leading axis), then the max."""
+
+    norm: Callable
+
+    def __call__(self, y):
+        return jnp.max(jax.vmap(self.norm)(y))
 
 
 @eqx.filter_jit
@@ -185,30 +215,75 @@ def _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band, sub):
     if config.batched_params:
         ps = jax.tree_util.tree_map(lambda p, ref: flat(p, jnp.ndim(ref)), params, model.params)
 
-    def one(p, x, k, t, f, c, b):
-        m = model if p is None else model.with_params(p)
-        s = diffrax.SubSaveAt(ts=jnp.linspace(0.0, 1.0, sub) * t) if isinstance(sub, int) else sub
-        return _solve_one(config, m, x, k, t, dt0, f if const_field else field, c, b, s)
+    def save(t):
+        return diffrax.SubSaveAt(ts=jnp.linspace(0.0, 1.0, sub) * t) if isinstance(sub, int) else sub
 
-    out = jax.vmap(one)(ps, xs, ks, flat(t1, 0), fs, cs, bs)
+    field = None if const_field else field  # else per trajectory in fs
+    if config.shared:
+        out = _solve_shared(config, model, field, (ps, fs, bs), xs, ks, t1, dt0, cs, save(t1))
+    else:
+        out = jax.vmap(lambda p, x, k, t, f, c, b: _solve_one(
+            config, _member(model, field, p, f, b), x, k, t, dt0, c, save(t)))(ps, xs, ks, flat(t1, 0), fs, cs, bs)
     return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), out)
 
 
-def _solve_one(config, model, x0, k0, t1, dt0, field, chi0, band, sub):
-    scheme = config.scheme
+def _member(model, field, p, f, b):
+    """(model, field, band) of one trajectory, the vector field's ``args``: its params p and
+    constant field f where given per trajectory (else None), its band index b."""
+    return model if p is None else model.with_params(p), field if f is None else f, b
+
+
+def _initial_state(config, args, x0, k0, chi0):
+    model, _, band = args
     if not config.given_chi0:
         chi0 = eigh_matrix(model.hamiltonian(k0, x0, model.params))[1][:, band]
-    y0 = scheme.init(model, x0, k0, chi0)
+    return config.scheme.init(model, x0, k0, chi0)
+
+
+def _solve_one(config, args, x0, k0, t1, dt0, chi0, sub):
+    scheme = config.scheme
+    y0 = _initial_state(config, args, x0, k0, chi0)
     event = None
     if scheme.name != "full":
         event = diffrax.Event(lambda t, y, args, **kw: scheme.stop_gap(args[0], y, args[2]) < config.gap_tol)
     saveat = diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)])
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(scheme.rhs), config.solver, 0.0, t1, dt0, y0, (model, field, band),
+        diffrax.ODETerm(scheme.rhs), config.solver, 0.0, t1, dt0, y0, args,
         saveat=saveat, stepsize_controller=config.controller, adjoint=config.adjoint, event=event,
         max_steps=config.max_steps, throw=False, progress_meter=config.progress_meter,
     )
     (ts, ys), (t_end, y_end) = zip(sol.ts, sol.ys)
+    return _trajectory(scheme, args, y0, ts, ys, t_end, y_end, sol.result, sol.stats)
+
+
+def _solve_shared(config, model, field, per, xs, ks, t1, dt0, cs, sub):
+    """The batch as one ODE: the state's leaves carry a leading batch axis, the vector field is the
+    single-trajectory ``scheme.rhs`` vmapped over it, ``per`` = (params, field, band) per trajectory
+    (see ``_member``), and the controller's norm is already ``_BatchMax``."""
+    scheme = config.scheme
+    y0 = jax.vmap(lambda a, x, k, c: _initial_state(config, _member(model, field, *a), x, k, c))(
+        per, xs, ks, cs)
+
+    def rhs(t, y, args):
+        model, field, per = args
+        return jax.vmap(lambda yi, a: scheme.rhs(t, yi, _member(model, field, *a)))(y, per)
+
+    saveat = diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)])
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(rhs), config.solver, 0.0, t1, dt0, y0, (model, field, per),
+        saveat=saveat, stepsize_controller=config.controller, adjoint=config.adjoint,
+        max_steps=config.max_steps, throw=False, progress_meter=config.progress_meter,
+    )
+    (ts, ys), (t_end, y_end) = zip(sol.ts, sol.ys)  # ys, y_end: (T, batch, ...), (1, batch, ...)
+    def one(a, y0, ys, y_end):
+        return _trajectory(scheme, _member(model, field, *a), y0, ts, ys, t_end, y_end, sol.result, sol.stats)
+
+    return jax.vmap(one, in_axes=(0, 0, 1, 1))(per, y0, ys, y_end)
+
+
+def _trajectory(scheme, args, y0, ts, ys, t_end, y_end, code, stats):
+    """One trajectory's ``Trajectory`` from its saved states ys (T, ...) and end state (1, ...)."""
+    model, field, band = args
 
     def observe(t, y):
         ok = jnp.isfinite(t)
@@ -217,13 +292,12 @@ def _solve_one(config, model, x0, k0, t1, dt0, field, chi0, band, sub):
         return jax.tree_util.tree_map(lambda v: jnp.where(ok, v, jnp.inf), obs)
 
     obs = jax.vmap(observe)(ts, ys)
-    r = sol.result
     result = Result.where(
-        r == diffrax.RESULTS.successful, Result.successful,
-        Result.where(r == diffrax.RESULTS.event_occurred, Result.gap_closed,
-                     Result.where(r == diffrax.RESULTS.max_steps_reached, Result.max_steps_reached,
+        code == diffrax.RESULTS.successful, Result.successful,
+        Result.where(code == diffrax.RESULTS.event_occurred, Result.gap_closed,
+                     Result.where(code == diffrax.RESULTS.max_steps_reached, Result.max_steps_reached,
                                   Result.failed)))
-    stats = {key: sol.stats[key] for key in ("num_steps", "num_accepted_steps", "num_rejected_steps")}
+    stats = {key: stats[key] for key in ("num_steps", "num_accepted_steps", "num_rejected_steps")}
     return Trajectory(ts, ys["x"], ys["k"], obs["chi"], obs["populations"], obs["energy"], obs["gap"],
                       obs["epsilon"], t_end[0], y_end["x"][0], y_end["k"][0], result, stats, scheme.name)
 
@@ -237,6 +311,29 @@ def _check_t1(t1):
     if _checks.is_concrete(arr) and not np.all(np.asarray(arr) > 0.0):
         raise ValueError(f"t1 must be after t0 = 0 fs, got t1 = {np.asarray(arr)}")
     return arr
+
+
+def _shared_t1(t1):
+    """The one end time (scalar, fs) of an ensemble='shared' batch."""
+    if t1.ndim == 0:
+        return t1
+    if _checks.is_concrete(t1) and np.all(np.asarray(t1) == np.asarray(t1).flat[0]):
+        return t1.reshape(-1)[0]
+    raise ValueError("ensemble='shared' integrates the batch as one ODE and needs one t1 for all "
+                     f"trajectories (a scalar), got t1 of shape {t1.shape} not known to be one value: "
+                     "use ensemble='vmap'")
+
+
+def _batch_max_norm(controller):
+    """``controller`` with its error norm applied per trajectory and maxed over the batch."""
+    if isinstance(controller, diffrax.ConstantStepSize):
+        return controller
+    if isinstance(controller, diffrax.ClipStepSizeController):
+        return eqx.tree_at(lambda c: c.controller, controller, _batch_max_norm(controller.controller))
+    if isinstance(controller, diffrax.PIDController):
+        return eqx.tree_at(lambda c: c.norm, controller, _BatchMax(controller.norm))
+    raise ValueError("ensemble='shared' needs a diffrax.PIDController (optionally wrapped in a "
+                     f"ClipStepSizeController) or ConstantStepSize, got {type(controller).__name__}")
 
 
 def _check_field(field, x0, d):
