@@ -28,3 +28,25 @@ def devices() -> tuple:
 def mesh() -> jax.sharding.Mesh:
     """A one-axis mesh named ``"k"`` over :func:`devices`."""
     return jax.sharding.Mesh(np.array(devices()), ("k",))
+
+
+def shard_batch(tree, size: int):
+    """Split the leading (batch) axis of every array in ``tree`` over :func:`devices`.
+
+    Inside ``jit``: pads the axis of length ``size`` with copies of its first element to a
+    multiple of the device count and constrains it to be sharded, so XLA runs each device's
+    share of a vmapped computation there. Returns ``(tree, padded_size)``; slice results back
+    to ``size``. With one device the tree is returned unchanged.
+    """
+    n = len(devices())
+    if n == 1:
+        return tree, size
+    padded = -(-size // n) * n
+    sharding = jax.sharding.NamedSharding(mesh(), jax.sharding.PartitionSpec("k"))
+
+    def place(a):
+        if padded > size:
+            a = jax.numpy.concatenate([a, jax.numpy.broadcast_to(a[:1], (padded - size,) + a.shape[1:])])
+        return jax.lax.with_sharding_constraint(a, sharding)
+
+    return jax.tree_util.tree_map(place, tree), padded

@@ -136,3 +136,31 @@ def test_two_process_run_matches_one_process(tmp_path):
     for r in res:
         assert r["devices"] == 2 and r["local"] == 1
         np.testing.assert_allclose(r["sigma"], ref, rtol=1e-12)
+
+
+WAVEPACKETS = """
+import json, jax, numpy as np, jaxsemi as js
+model = js.models.massive_dirac(1.0, 0.05)
+ky = np.linspace(0.0, 0.06, 6)                                  # 6 trajectories: padded to 8 on 4 devices
+k0 = np.stack([np.full(6, 1.9), ky], -1)
+def pops():
+    tr = js.wavepacket.evolve(model, [0.0, 0.0], k0, 250.0, [0.01, 0.0], band=0, saveat=3)
+    return np.asarray(tr.populations[:, -1, 1]).tolist(), np.asarray(tr.x[:, -1]).ravel().tolist()
+many = pops()
+from jaxsemi._sharding import shard_batch
+placed = jax.jit(lambda a: shard_batch(a, 6)[0])(np.zeros((6, 2)))
+spread = [len(placed.sharding.device_set), placed.shape[0]]
+js.set_devices(jax.devices()[:1])
+one = pops()
+print(json.dumps({"n": len(jax.devices()), "many": many, "one": one, "spread": spread}))
+"""
+
+
+@pytest.mark.timeout(300)
+def test_wavepacket_ensemble_sharded_matches_one_device():
+    res = _run(WAVEPACKETS, n_devices=4)
+    assert res["n"] == 4 and res["spread"] == [4, 8]  # padded to 8 and split over the 4 devices
+    np.testing.assert_allclose(res["many"][0], res["one"][0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(res["many"][1], res["one"][1], rtol=1e-12, atol=1e-12)
+    ky = np.linspace(0.0, 0.06, 6)
+    np.testing.assert_allclose(res["many"][0], np.exp(-np.pi * (0.05**2 + ky**2) / 0.01), atol=2e-3)

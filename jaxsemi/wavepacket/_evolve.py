@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
+from .. import _checks, _sharding
 from .._eigh import eigh as eigh_matrix
 from .._geometry import eigh
 from .._model import Model
@@ -92,7 +92,9 @@ def evolve(
     The batch shape is the broadcast of the leading axes of x0, k0, t1, field, chi0, band and
     params; everything runs vmapped in one compiled call. Gradients of any output with
     respect to θ (``model.params`` or ``params``), x0, k0, χ0 and the field flow through
-    diffrax's adjoint.
+    diffrax's adjoint. With several devices
+    (``jax.devices()``, or ``js.set_devices``) the vmapped batch is padded to a multiple of the
+    device count and split over the devices; results are identical to one device.
 
     Returns:
         a ``Trajectory``.
@@ -222,8 +224,10 @@ def _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band, sub):
     if config.shared:
         out = _solve_shared(config, model, field, (ps, fs, bs), xs, ks, t1, dt0, cs, save(t1))
     else:
+        inputs, _ = _sharding.shard_batch((ps, xs, ks, flat(t1, 0), fs, cs, bs), size)  # over devices
         out = jax.vmap(lambda p, x, k, t, f, c, b: _solve_one(
-            config, _member(model, field, p, f, b), x, k, t, dt0, c, save(t)))(ps, xs, ks, flat(t1, 0), fs, cs, bs)
+            config, _member(model, field, p, f, b), x, k, t, dt0, c, save(t)))(*inputs)
+        out = jax.tree_util.tree_map(lambda a: a[:size], out)
     return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), out)
 
 
