@@ -6,6 +6,8 @@ A ``KGrid`` holds ``points`` (N, d) in 1/Å and ``weights`` (N,) such that
 
 from __future__ import annotations
 
+import abc
+
 from typing import Sequence
 
 import equinox as eqx
@@ -24,16 +26,18 @@ class AbstractGrid(eqx.Module):
     """
 
     @property
+    @abc.abstractmethod
     def size(self) -> int:
-        raise NotImplementedError
+        """Number of points."""
 
     @property
+    @abc.abstractmethod
     def dim(self) -> int:
-        raise NotImplementedError
+        """Dimension d of k."""
 
+    @abc.abstractmethod
     def take(self, idx: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Points (m, d) and weights (m,) for flat indices ``idx`` (m,); indices ≥ size weigh 0."""
-        raise NotImplementedError
 
     def __len__(self) -> int:
         return self.size
