@@ -367,6 +367,8 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
             bar.update(n)
             bar.set_postfix(chi2=f"{2.0 * float(prev):.6g}", refresh=False)
             if bool(bad) or int(calm) >= 2:
+                bar.total = done  # finished early: show the bar complete, not at done/steps
+                bar.refresh()
                 break
 
     r = np.asarray(_residuals(problem, z))
