@@ -224,7 +224,7 @@ def test_unitary_change_of_orbital_basis(four_runs):
     rng = np.random.default_rng(1)
     q, _ = np.linalg.qr(rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4)))
     wmat = jnp.asarray(q)
-    base, rotated = four_band(0.8), four_band(0.8, wmat)
+    rotated = four_band(0.8, wmat)
     e, k, t1 = 0.005, 0.3, 2 * HBAR * 0.3 / 0.005
     for method, kw in (("full", {}), ("manifold", {"bands": [1, 2]})):
         ref = four_runs[0.8, method]
