@@ -48,7 +48,7 @@ def measure(n_bands: int, n_k: int, repeats: int) -> dict:
     eigh = jax.jit(jax.vmap(jnp.linalg.eigh))
     jax.block_until_ready(eigh(hk))
     t_eigh, _ = best_time(lambda: jax.block_until_ready(eigh(hk)), repeats)
-    sigma = lambda: jax.block_until_ready(js.hall_conductivity(model, 0.0, grid, chunk_size=1024))  # noqa: E731
+    sigma = lambda: jax.block_until_ready(js.hall_conductivity(model, 0.0, grid))  # noqa: E731
     sigma()
     t_sigma, value = best_time(sigma, repeats)
     n = grid.size

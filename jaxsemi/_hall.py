@@ -12,7 +12,7 @@ import numpy as np
 from . import _checks
 from ._geometry import abelian_curvature, point_geometry
 from ._adaptive import AdaptiveResult, bz_domain, integrate_adaptive
-from ._integrate import grid_sum
+from ._integrate import default_chunk, grid_sum
 from ._model import Model
 from ._statistics import fermi
 from .kgrid import AbstractGrid
@@ -29,6 +29,7 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
         kT: temperature in eV (≥ 0; broadcast against ``mu``). Derivatives with respect to μ
             and kT need kT > 0 (at kT = 0 the occupation is a step).
         x: position (d,) in Å for textured models (default 0).
+        chunk_size: k-points evaluated at once (memory bound); default ~16 MB per n×n array.
 
     A Chern insulator with μ in the gap gives σ_xy = −C_occ (DESIGN §1). Differentiable in the
     model parameters, μ and kT; one compiled program serves every μ, kT and parameter value.
@@ -45,7 +46,7 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
     if x.shape != (model.dim,):
         raise ValueError(f"x must be one position of shape ({model.dim},), got {x.shape}")
     mu_b, kT_b = jnp.broadcast_arrays(mu, kT)
-    return _hall(model, mu_b, kT_b, grid, x, chunk_size)
+    return _hall(model, mu_b, kT_b, grid, x, chunk_size or default_chunk(model.n_bands))
 
 
 def _occupied_curvature(k, args):

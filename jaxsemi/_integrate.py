@@ -20,6 +20,12 @@ from .kgrid import AbstractGrid, KGrid
 DEFAULT_CHUNK = 4096
 
 
+def default_chunk(n_bands: int) -> int:
+    """Points per chunk for an n-band model: ~16 MB per (chunk, n, n) complex array,
+    between 256 and 16384 points (larger chunks amortise the loop on small models)."""
+    return int(min(16384, max(256, 2**20 // n_bands**2)))
+
+
 def _weighted(f, points, weights):
     vals = jax.vmap(f)(points)
     return jax.tree_util.tree_map(lambda v: jnp.tensordot(weights.astype(v.dtype), v, axes=1), vals)
