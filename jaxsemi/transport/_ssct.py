@@ -24,6 +24,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .._eom import centre_of_mass_rates
 from .._geometry import PointGeometry, abelian_curvature
 from .._statistics import fermi
 from ..units import HBAR
@@ -32,26 +33,6 @@ from ..units import HBAR
 def occupation_and_slope(energy, mu, kT):
     """f⁰ and ∂f⁰/∂ε (1/eV) by forward-mode autodiff of the Fermi function (zero slope at kT = 0)."""
     return jax.jvp(lambda e: fermi(e, mu, kT), (energy,), (jnp.ones_like(energy),))
-
-
-def _solve(m, rhs):
-    """Solve m y = rhs for a small (p, p) matrix close to the identity (unrolled elimination).
-
-    ``rhs`` is (..., p). Eq. 43's matrix is 1 + O(curvature × gradient); it needs no pivoting
-    and no LAPACK call (cheap, and free of batched-LAPACK stalls on CPU).
-    """
-    p = m.shape[-1]
-    a = jnp.broadcast_to(m, rhs.shape[:-1] + (p, p))
-    b = rhs
-    for i in range(p):
-        piv = a[..., i, i]
-        row, bi = a[..., i, :] / piv[..., None], b[..., i] / piv
-        fac = a[..., :, i].at[..., i].set(0.0)
-        a = a - fac[..., :, None] * row[..., None, :]
-        b = b - fac * bi[..., None]
-        a = a.at[..., i, :].set(row)
-        b = b.at[..., i].set(bi)
-    return b
 
 
 def band_motion(geo: PointGeometry, fields):
@@ -70,17 +51,10 @@ def band_motion(geo: PointGeometry, fields):
         xdot = vb[None] - jnp.einsum("nab,Bnb->Bna", okk, kdot)
         return xdot, kdot, vb, fb
     fb = -jnp.real(jnp.diagonal(dx, axis1=1, axis2=2)).T  # (n, d) eV/Å
-    okx = abelian_curvature(w, dk, dx)
-    oxk = abelian_curvature(w, dx, dk)
-    oxx = abelian_curvature(w, dx, dx)
-    eye = jnp.broadcast_to(jnp.eye(d), (n, d, d))
-    # [[1 + Ω^kx, Ω^kk], [−Ω^xx, 1 − Ω^xk]] (ẋ, k̇) = (v_b, (F_b − eE)/ħ)
-    mat = jnp.concatenate([jnp.concatenate([eye + okx, okk], -1),
-                           jnp.concatenate([-oxx, eye - oxk], -1)], -2)  # (n, 2d, 2d)
-    rhs = jnp.concatenate([jnp.broadcast_to(vb, (fields.shape[0], n, d)),
-                           (fb[None] - fields[:, None, :]) / HBAR], -1)  # (B, n, 2d)
-    y = _solve(mat, rhs)
-    return y[..., :d], y[..., d:], vb, fb
+    curvatures = (okk, abelian_curvature(w, dk, dx), abelian_curvature(w, dx, dk), abelian_curvature(w, dx, dx))
+    per_band = jax.vmap(centre_of_mass_rates, in_axes=(0, 0, 0, 0, 0, 0, None))  # over bands
+    xdot, kdot = jax.vmap(per_band, in_axes=(None, None, None, None, None, None, 0))(vb, -fb, *curvatures, fields)
+    return xdot, kdot, vb, fb
 
 
 def ssct_current(geo: PointGeometry, fields, mu, tau, kT, mask):

@@ -1,7 +1,7 @@
 """Single-band (Abelian) dynamics, Eq. 43 with all four curvatures (kk, kx, xk, xx).
 
 ẋ and k̇ appear on both sides, so each step solves the 2d×2d system of
-``_eom.centre_of_mass_rates`` with F → Ω_n (Eq. 44, from ``_geometry.abelian_curvature``).
+``jaxsemi._eom.centre_of_mass_rates`` with F → Ω_n (Eq. 44, from ``_geometry.abelian_curvature``).
 State: x (d,) Å, k (d,) 1/Å.
 """
 
@@ -10,9 +10,10 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 
+from .._eom import centre_of_mass_rates
 from .._geometry import abelian_curvature, point_geometry
 from ..units import HBAR
-from ._eom import active_gap, adiabaticity, centre_of_mass_rates, field_at
+from ._eom import active_gap, adiabaticity, field_at
 
 
 def _rates(model, x, k, e_field, band):

@@ -12,7 +12,7 @@ never leaves the manifold; inside it only 𝓗 acts (intra-manifold transitions 
 
     ∂P = Σ_{n∈a, l∉a} |u_l⟩⟨u_l|∂𝓗|u_n⟩⟨u_n| / (ε_n − ε_l) + h.c.
 
-The centre of mass follows Eq. 42: the 2d×2d system of ``_eom.centre_of_mass_rates`` with
+The centre of mass follows Eq. 42: the 2d×2d system of ``jaxsemi._eom.centre_of_mass_rates`` with
 v = ⟨χ|∂𝓗/∂ħk|χ⟩, ⟨∂𝓗/∂x⟩ and ⟨χ|𝓕̂|χ⟩, where 𝓕̂^{αβ} = iP[∂_αP, ∂_βP]P is the remote-band
 non-Abelian curvature of Eq. 40, evaluated with ``_geometry.nonabelian_curvature_block`` on
 the manifold's components of χ (covariant matrix × covariant vector: gauge-free).
@@ -23,9 +23,10 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 
+from .._eom import centre_of_mass_rates
 from .._geometry import nonabelian_curvature_block, point_geometry
 from ..units import HBAR
-from ._eom import active_gap, adiabaticity, centre_of_mass_rates, field_at
+from ._eom import active_gap, adiabaticity, field_at
 from ._full import expect, pack, unpack
 
 
