@@ -1,4 +1,5 @@
-"""Shared test set-up: float64, a CPU scheduler flag against batched-LAPACK stalls, fixtures."""
+"""Shared test set-up: float64, a CPU scheduler flag against batched-LAPACK stalls, a
+``pytest.approx`` that refuses JAX arrays, fixtures."""
 
 import os
 
@@ -6,10 +7,38 @@ import os
 # this flag cured a reproducer. Must be set before jax is imported.
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=false")
 
+import functools  # noqa: E402
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+
+def _refuse_jax(value):
+    if any(isinstance(leaf, jax.Array) for leaf in jax.tree_util.tree_leaves(value)):
+        raise TypeError("pytest.approx with a JAX array: compare float(x) or np.asarray(x) "
+                        "(pytest >= 9.2 fails on JAX arrays with rel=/abs=)")
+
+
+@functools.cache
+def _guarded(cls):
+    def __eq__(self, actual):
+        _refuse_jax(actual)
+        return cls.__eq__(self, actual)
+
+    return type(cls.__name__, (cls,), {"__eq__": __eq__, "__hash__": None})
+
+
+def _approx_without_jax(expected, *args, **kwargs):
+    """``pytest.approx`` that refuses JAX arrays on either side of the comparison."""
+    _refuse_jax(expected)
+    approx = _approx(expected, *args, **kwargs)
+    approx.__class__ = _guarded(type(approx))
+    return approx
+
+
+_approx, pytest.approx = pytest.approx, _approx_without_jax
 
 import jaxsemi as js  # noqa: E402
 

@@ -75,3 +75,15 @@ def test_units_exact():
     assert js.units.kelvin_to_ev(300.0) == pytest.approx(0.025852, rel=1e-4)
     assert js.units.v_per_m_to_v_per_angstrom(1e8) == pytest.approx(0.01)
     assert js.units.to_e2_over_h(js.units.from_e2_over_h(0.37)) == pytest.approx(0.37)
+
+
+def test_suite_approx_refuses_jax_arrays():
+    """tests/conftest.py makes pytest.approx refuse JAX arrays on either side (pytest 9.2 breaks
+    on them with rel=/abs=), so a test that forgets float()/np.asarray fails on every pytest."""
+    for compare in (lambda: 1.0 == pytest.approx(jnp.asarray(1.0), rel=1e-6),
+                    lambda: jnp.asarray([1.0]) == pytest.approx([1.0]),
+                    lambda: {"a": jnp.asarray(1.0)} == pytest.approx({"a": 1.0})):
+        with pytest.raises(TypeError, match="float"):
+            compare()
+    assert float(jnp.asarray(1.0)) == pytest.approx(1.0) and np.asarray(jnp.ones(2)) == pytest.approx([1.0, 1.0])
+    assert 1.1 != pytest.approx(1.0)

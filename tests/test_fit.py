@@ -184,7 +184,7 @@ def test_loss_gradient_of_chi2_matches_finite_differences():
     for k in p:
         up = js.fit.chi2(decay, {**p, k: p[k] + h}, X, y, NOISE)
         dn = js.fit.chi2(decay, {**p, k: p[k] - h}, X, y, NOISE)
-        assert g[k] == pytest.approx((up - dn) / (2 * h), rel=1e-6)
+        assert float(g[k]) == pytest.approx(float(up - dn) / (2 * h), rel=1e-6)
 
 
 def test_coverage_of_one_sigma_intervals_over_seeds():

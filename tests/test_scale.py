@@ -58,7 +58,7 @@ def test_lattice_grid_is_lazy_and_matches_explicit():
     f = lambda k: jnp.cos(k[0]) + jnp.sin(2 * k[1]) ** 2  # noqa: E731
     np.testing.assert_allclose(js.integrate(f, grid, chunk_size=4), js.integrate(f, explicit), rtol=1e-13)
     big = js.kgrid.brillouin_zone(m, 10_000)  # 10⁸ points, nothing allocated
-    assert big.size == 10**8 and big.weight * big.size == pytest.approx(1 / (2 * np.pi) ** 2 * (2 * np.pi) ** 2)
+    assert big.size == 10**8 and float(big.weight * big.size) == pytest.approx(1 / (2 * np.pi) ** 2 * (2 * np.pi) ** 2)
 
 
 def test_no_recompilation_across_sweeps(monkeypatch):
