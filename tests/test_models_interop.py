@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import jaxsemi as js
+from jaxsemi.models.pythtb import _empty_model
 
 S3 = np.sqrt(3.0)
 HALDANE = dict(t1=1.0, t2=0.1, phi=1.2, mass=0.2)  # lower band C = +1
@@ -264,48 +265,90 @@ def pythtb():
     return pytest.importorskip("pythtb")
 
 
-def _ptb_haldane(pythtb, t1, t2, phi, mass):
-    """js.models.haldane as a PythTB 2.x model: both orbitals shifted into the home cell, and
-    a₁ ↔ a₂ swapped (PythTB wants a right-handed lattice)."""
-    lat = pythtb.Lattice(lat_vecs=HALDANE_LATTICE[::-1], orb_vecs=[[1 / 3, 0.0], [0.0, 2 / 3]], periodic_dirs=[0, 1])
-    m = pythtb.TBModel(lat)
+def needs_pythtb2(pythtb):
+    if not hasattr(pythtb, "TBModel"):
+        pytest.skip(f"PythTB {pythtb.__version__} (1.x) lacks this API; pythtb 2 needs Python >= 3.12")
+
+
+def _ptb_haldane(t1, t2, phi, mass):
+    """js.models.haldane as a PythTB model (installed major): both orbitals shifted into the
+    home cell, and a₁ ↔ a₂ swapped (PythTB wants a right-handed lattice)."""
+    m = _empty_model(HALDANE_LATTICE[::-1], [[1 / 3, 0.0], [0.0, 2 / 3]])
     m.set_onsite([mass, -mass])
     for t, i, j, r in haldane_hoppings(t1, t2, phi):
         m.set_hop(t, i, j, list(r[::-1]))
     return m
 
 
+def _ptb_kane_mele(delta, t, soc, rashba):
+    """PythTB's Kane–Mele example (spinful honeycomb), built with the installed major."""
+    m = _empty_model([[1, 0], [1 / 2, S3 / 2]], [[1 / 3, 1 / 3], [2 / 3, 2 / 3]], spinful=True)
+    m.set_onsite([delta, -delta])
+    sx, sy, sz = np.eye(4)[1:]
+    for r in ([0, 0], [0, -1], [-1, 0]):
+        m.set_hop(t, 0, 1, r)
+    for s, r in ((-1, [0, 1]), (1, [1, 0]), (-1, [1, -1])):
+        m.set_hop(s * 1j * soc * sz, 0, 0, r)
+        m.set_hop(-s * 1j * soc * sz, 1, 1, r)
+    for amp, r in (((sx - S3 * sy) / 2, [0, 0]), (-sx, [0, -1]), ((sx + S3 * sy) / 2, [-1, 0])):
+        m.set_hop(1j * rashba * amp, 0, 1, r, mode="add")
+    return m
+
+
+def _ptb_hamiltonian(ptb, kred):
+    """PythTB's own H(k) at reduced k, spin flattened (orbital, spin), with either major."""
+    if hasattr(ptb, "hamiltonian"):
+        return ptb.hamiltonian(kred, flatten_spin_axis=True)
+    n = ptb.get_num_orbitals() * ptb._nspin
+    return np.stack([ptb._gen_ham(k).reshape(n, n) for k in kred])
+
+
 def test_from_pythtb_haldane(pythtb, pair):
     _, ref = pair
-    ptb = _ptb_haldane(pythtb, **HALDANE)
+    ptb = _ptb_haldane(**HALDANE)
     m = js.models.from_pythtb(ptb)
     np.testing.assert_allclose(m(K), ref(K), atol=1e-13)
     kred = K @ HALDANE_LATTICE[::-1].T / (2 * np.pi)  # PythTB's reduced k
-    np.testing.assert_allclose(m(K), ptb.hamiltonian(kred), atol=1e-13)
+    np.testing.assert_allclose(m(K), _ptb_hamiltonian(ptb, kred), atol=1e-13)
+
+
+def test_from_pythtb_haldane_curvature_matches_pythtb_kubo(pythtb):
+    needs_pythtb2(pythtb)
+    ptb = _ptb_haldane(**HALDANE)
+    kred = K @ HALDANE_LATTICE[::-1].T / (2 * np.pi)
     omega_ptb = ptb.berry_curvature(kred, occ_idxs=[0], plane=(0, 1), cartesian=True)  # Kubo, Å²
-    np.testing.assert_allclose(js.berry_curvature(m, K)[:, 0, 0, 1], np.real(omega_ptb), rtol=1e-9, atol=1e-12)
+    omega = js.berry_curvature(js.models.from_pythtb(ptb), K)[:, 0, 0, 1]
+    np.testing.assert_allclose(omega, np.real(omega_ptb), rtol=1e-9, atol=1e-12)
 
 
 def test_from_pythtb_spinful_kane_mele(pythtb):
-    from pythtb.models import kane_mele
-
-    ptb = kane_mele(0.7, 1.0, 0.3, 0.25)
-    ptb.set_onsite([[0.7, 0.1, 0.2, 0.0], [-0.7, 0.0, 0.0, 0.3]])  # a Zeeman term mixing spins
+    ptb = _ptb_kane_mele(0.7, 1.0, 0.3, 0.25)
+    ptb.set_onsite([[0.0, 0.1, 0.2, 0.0], [0.0, 0.0, 0.0, 0.3]], mode="add")  # a Zeeman term mixing spins
     m = js.models.from_pythtb(ptb)
-    b = 2 * np.pi * np.linalg.inv(np.asarray(ptb.lat_vecs)).T
+    b = 2 * np.pi * np.linalg.inv([[1, 0], [1 / 2, S3 / 2]]).T
     kred = RNG.uniform(0, 1, (8, 2))
     assert m.n_bands == 4
-    np.testing.assert_allclose(m(kred @ b), ptb.hamiltonian(kred, flatten_spin_axis=True), atol=1e-13)
+    h = _ptb_hamiltonian(ptb, kred)
+    np.testing.assert_allclose(m(kred @ b), h, atol=1e-13)
+    assert np.max(np.abs(h[:, 0, 1])) > 0.05  # spin mixing is present, not only its absence checked
+    if hasattr(pythtb, "models"):  # pythtb 2 ships the same model
+        from pythtb.models import kane_mele
+
+        np.testing.assert_allclose(_ptb_hamiltonian(kane_mele(0.7, 1.0, 0.3, 0.25), kred),
+                                   _ptb_hamiltonian(_ptb_kane_mele(0.7, 1.0, 0.3, 0.25), kred), atol=1e-14)
 
 
 def test_from_pythtb_refuses(pythtb):
-    lat = pythtb.Lattice(lat_vecs=np.eye(2), orb_vecs=[[0, 0]], periodic_dirs=[0])
-    ribbon = pythtb.TBModel(lat)
+    ribbon = _empty_model(np.eye(2), [[0, 0]], periodic_dirs=[0])
     with pytest.raises(ValueError, match="fully periodic"):
         js.models.from_pythtb(ribbon)
-    symbolic = pythtb.TBModel(pythtb.Lattice(lat_vecs=np.eye(2), orb_vecs=[[0, 0]], periodic_dirs=[0, 1]))
+    with pytest.raises(ValueError, match="not a PythTB model"):
+        js.models.from_pythtb(object())
+
+
+def test_from_pythtb_refuses_symbolic_parameters(pythtb):
+    needs_pythtb2(pythtb)
+    symbolic = _empty_model(np.eye(2), [[0, 0]])
     symbolic.set_onsite("U", ind_i=0)
     with pytest.raises(ValueError, match="symbolic parameters"):
         js.models.from_pythtb(symbolic)
-    with pytest.raises(ValueError, match="not a PythTB model"):
-        js.models.from_pythtb(object())

@@ -25,6 +25,21 @@ def _read_v1(m):
     return (m._lat, m._orb, list(m._per), m._dim_k, m._dim_r, m._nspin, m._site_energies, hops)
 
 
+def _empty_model(lattice, orbitals, periodic_dirs=None, spinful: bool = False):
+    """An empty PythTB model with the installed API: 2.x ``TBModel(Lattice(...))`` or 1.x ``tb_model``.
+
+    ``lattice`` (dim_r, dim_r) Å, ``orbitals`` (n_orb, dim_r) reduced; all directions periodic
+    unless ``periodic_dirs`` says otherwise. ``set_onsite`` / ``set_hop`` work alike in both.
+    """
+    import pythtb
+
+    lattice = np.asarray(lattice, dtype=float)
+    per = list(range(len(lattice))) if periodic_dirs is None else list(periodic_dirs)
+    if hasattr(pythtb, "TBModel"):
+        return pythtb.TBModel(pythtb.Lattice(lat_vecs=lattice, orb_vecs=orbitals, periodic_dirs=per), spinful=spinful)
+    return pythtb.tb_model(len(per), len(lattice), lattice, orbitals, per=per, nspin=2 if spinful else 1)
+
+
 def from_pythtb(pythtb_model, *, name: str = "pythtb") -> Model:
     """A jaxsemi tight-binding model from a fully periodic PythTB model (1.x or 2.x).
 
