@@ -1,1 +1,1 @@
-"""jaxsemi benchmarks: plain scripts printing JSON; ``python -m benchmarks`` runs them all."""
+"""Committed benchmark reports (``results/``); the benchmarks themselves are ``jaxsemi.bench``."""

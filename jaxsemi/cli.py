@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import bench
+
 # Gapped graphene, illustrative: ħv_F = 6.58 eV·Å (v_F = 10⁶ m/s), half-gap Δ = 15 meV.
 GRAPHENE_V = 6.582119569509066
 GRAPHENE_DELTA = 0.015
@@ -133,22 +135,6 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_bench(args) -> int:
-    """Run ``benchmarks/`` (needs the source checkout) and write a JSON report."""
-    root = Path(__file__).resolve().parent.parent
-    if not (root / "benchmarks" / "__main__.py").exists():
-        print("jaxsemi bench needs the source checkout (benchmarks/ next to jaxsemi/)", file=sys.stderr)
-        return 2
-    sys.path.insert(0, str(root))
-    from benchmarks.__main__ import run_all
-
-    import jax
-
-    out = args.out or str(root / "benchmarks" / "results" / f"bench_{jax.devices()[0].platform}.json")
-    report = run_all(args.quick, out, args.only)
-    return int(any(b["status"] != "ok" for b in report["benchmarks"].values()))
-
-
 def cmd_info(args) -> int:
     import jax
 
@@ -173,11 +159,9 @@ def main(argv=None) -> int:
     p_demo.add_argument("--out", default=".", help="folder for figures (default: current folder)")
     p_demo.add_argument("--json", action="store_true", help="also write the numbers as JSON")
     p_demo.set_defaults(func=cmd_demo)
-    p_bench = sub.add_parser("bench", help="run every benchmark, write a JSON report")
-    p_bench.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
-    p_bench.add_argument("--out", help="report path (default benchmarks/results/bench_<platform>.json)")
-    p_bench.add_argument("--only", nargs="*", help="run only these benchmarks")
-    p_bench.set_defaults(func=cmd_bench)
+    p_bench = sub.add_parser("bench", help="run the benchmarks, write a JSON report to the current folder")
+    bench.add_arguments(p_bench)
+    p_bench.set_defaults(func=bench.run_command)
     p_info = sub.add_parser("info", help="versions and devices")
     p_info.set_defaults(func=cmd_info)
     args = parser.parse_args(argv)

@@ -1,8 +1,12 @@
-"""The command line runs the embedded demo and writes its figure."""
+"""The command line runs the embedded demo and writes its figure; ``bench`` writes its report
+to the current folder."""
 
 import json
+from pathlib import Path
 
+import jax
 import numpy as np
+import pytest
 
 from jaxsemi import cli
 
@@ -32,3 +36,30 @@ def test_demo_runs_and_writes_outputs(tmp_path, capsys):
 def test_info(capsys):
     assert cli.main(["info"]) == 0
     assert json.loads(capsys.readouterr().out)["x64"] is True
+
+
+def test_bench_quick_writes_to_the_current_folder_only(tmp_path, monkeypatch, capsys):
+    """The report lands in the working folder, never in the source tree's committed results;
+    the Haldane σ_xy in the gap is −1 e²/h; comparisons without their extra say which to install."""
+    committed = Path(cli.__file__).resolve().parents[1] / "benchmarks" / "results" / "bench_cpu.json"
+    before = committed.read_bytes() if committed.exists() else None
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["bench", "--quick", "--only", "berry_throughput"]) == 0
+    report_path = tmp_path / f"jaxsemi_bench_{jax.devices()[0].platform}.json"
+    report = json.loads(report_path.read_text())
+    out = capsys.readouterr().out
+    assert "berry_throughput" in out and "jaxsemi.kpoints_per_s" in out and str(report_path) in out
+    assert report["quick"] and list(report["benchmarks"]) == ["berry_throughput"]
+    res = report["benchmarks"]["berry_throughput"]
+    assert res["status"] == "ok" and abs(res["jaxsemi"]["sigma_xy"][res["mu_eV"].index(0.0)] + 1) < 1e-5
+    for other in ("jaxsemi_tight_binding", "pythtb", "wannierberri"):
+        assert (res[other].get("max_abs_diff_sigma_vs_jaxsemi", 1.0) < 1e-10
+                or res[other]["status"] == "skipped: needs pip install 'jaxsemi[interop]'"
+                or res[other]["status"].startswith("skipped: PythTB 1.x")), res[other]
+    assert (committed.read_bytes() if committed.exists() else None) == before
+    full = tmp_path / "full.json"
+    full.write_text(json.dumps({"quick": False}, indent=1))
+    assert cli.main(["bench", "--quick", "--only", "berry_throughput", "--out", str(full)]) == 2
+    assert json.loads(full.read_text()) == {"quick": False}
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--only", "no_such_benchmark"])

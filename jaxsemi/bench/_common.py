@@ -40,14 +40,3 @@ def environment() -> dict:
         "cpu_count": os.cpu_count(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def script_main(run, doc: str, argv=None) -> None:
-    """Command line of a benchmark script: ``--quick`` and a JSON report on stdout."""
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
-    args = parser.parse_args(argv)
-    print(json.dumps({"environment": environment(), **run(args.quick)}, indent=1))

@@ -7,7 +7,7 @@ random complex amplitudes), times on the same k-points:
   sum-over-states code pays);
 * ``sigma_xy``: ``js.hall_conductivity`` (H and ∂H/∂k by autodiff, eigh, rotations, curvature, sum).
 
-overhead = t(sigma_xy)/t(eigh) − 1 (the project heads for ≤ 50 %). Prints JSON; ``--quick`` is short.
+overhead = t(sigma_xy)/t(eigh) − 1 (the project heads for ≤ 50 %). ``--quick`` is short.
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ import numpy as np
 
 import jaxsemi as js
 
-try:
-    from ._common import best_time, script_main
-except ImportError:  # run as a script
-    from _common import best_time, script_main
+from ._common import best_time
 
 
 def random_model(n_bands: int, seed: int = 0) -> js.Model:
@@ -60,11 +57,3 @@ def run(quick: bool = False) -> dict:
     sizes = [(8, 24), (16, 16)] if quick else [(8, 64), (16, 48), (32, 32)]
     return {"benchmark": "eigh_overhead",
             "results": [measure(n, k, 2 if quick else 3) for n, k in sizes]}
-
-
-def main(argv=None):
-    script_main(run, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -15,7 +15,7 @@ parameters), where a finite-difference Jacobian costs K + 2 predictions per iter
 the autodiff gradient costs about one.
 
 Both are warmed up (compiled) first; times are the minimum over repeats; the final χ² of both
-are reported and must agree (``same_loss``). Prints JSON; ``--quick`` runs the single-sweep case on a coarse grid.
+are reported and must agree (``same_loss``). ``--quick`` runs the single-sweep case on a coarse grid.
 """
 
 from __future__ import annotations
@@ -28,10 +28,7 @@ import scipy.optimize
 
 import jaxsemi as js
 
-try:
-    from ._common import best_time, script_main
-except ImportError:  # run as a script
-    from _common import best_time, script_main
+from ._common import best_time
 
 V = 2.5  # eV·Å, held fixed (σ_xy(n) of a Dirac cone fixes only Δ/v at T = 0)
 KT = float(js.units.kelvin_to_ev(30.0))
@@ -114,11 +111,3 @@ def run(quick: bool = False) -> dict:
             "note": "speedup = t(scipy)/t(js.fit) at the same final chi2; the predictions are the same "
                     "jitted JAX function on both sides, so the gain comes from autodiff gradients "
                     "(one pass for any number of parameters) vs P+1 evaluations per FD Jacobian."}
-
-
-def main(argv=None) -> None:
-    script_main(lambda quick: {"fit": run(quick)}, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -25,10 +25,6 @@ import numpy as np
 
 import jaxsemi as js
 
-try:
-    from ._common import script_main
-except ImportError:  # run as a script
-    from _common import script_main
 
 _DEVICE_RUN = """
 import json, time, jax, jaxsemi as js
@@ -104,11 +100,3 @@ def run(quick: bool = False) -> dict:
             "devices": devices(300 if quick else 1000),
             "adaptive": adaptive(256 if quick else 4096),
             "memory": _fresh(_MEMORY_RUN.format(n=1000 if quick else 10_000))}
-
-
-def main(argv=None):
-    script_main(run, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -10,7 +10,7 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
 * ``current``: J at a finite field (eEv/Δ² = 0.5) for both theories; ``nonadiabatic_over_ssct``.
 
 Everything is compiled first; times are the minimum over repeats (``block_until_ready``).
-Prints JSON; ``--quick`` uses a coarse grid (< 30 s).
+``--quick`` uses a coarse grid (< 30 s).
 """
 
 from __future__ import annotations
@@ -21,10 +21,7 @@ import jax.numpy as jnp
 
 import jaxsemi as js
 
-try:
-    from ._common import best_time, script_main
-except ImportError:  # run as a script
-    from _common import best_time, script_main
+from ._common import best_time
 
 V, DELTA, TILT, MU, KT, TAU = 1.0, 0.1, 0.3, 0.2, 0.01, 10.0
 
@@ -60,11 +57,3 @@ def run(quick: bool = False) -> dict:
     out["nonadiabatic_over_ssct"] = currents["nonadiabatic"] / currents["ssct"]
     out["nonadiabatic_over_ssct_sigma"] = out["nonadiabatic"]["t_sigma_s"] / out["ssct"]["t_sigma_s"]
     return out
-
-
-def main(argv=None) -> None:
-    script_main(lambda quick: {"transport": run(quick)}, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,7 @@ swept to −K by E ∥ x; the upper-band population is compared with P = exp(−
 Both sides use a 5(4) Runge–Kutta pair at the same rtol/atol (Tsit5 / RK45); the SciPy loop is
 timed on a subset and extrapolated to the full ensemble (reported as such).
 
-    python benchmarks/wavepacket_ensemble.py [--quick]
+    python -m jaxsemi.bench --only wavepacket_ensemble [--quick]
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ import numpy as np
 
 import jaxsemi as js
 
-try:
-    from ._common import best_time, script_main
-except ImportError:  # run as a script
-    from _common import best_time, script_main
+from ._common import best_time
 
 V, DELTA, E, T1 = 1.0, 0.05, 0.01, 250.0
 RTOL, ATOL = 1e-8, 1e-9
@@ -112,7 +109,3 @@ def run(quick: bool = False) -> dict:
         "max_error_vs_lz_formula_scipy_subset": float(np.max(np.abs(p_scipy - lz_formula(ky[idx])))),
         "note": "SciPy loop timed on an evenly spaced subset of k_y and extrapolated linearly",
     }
-
-
-if __name__ == "__main__":
-    script_main(run, __doc__)
