@@ -152,6 +152,11 @@ def test_excel_csv_with_bom_crlf_and_units_in_headers(tmp_path):
     np.testing.assert_allclose(d.columns["Source Current"], 1e-6)
     d2 = js.fit.load_hall_data(path, x="Gate Voltage", y="Rxx")
     assert d2.y_unit == "Ohm" and d2.y[0] == pytest.approx(12100.0)
+    # the same sheet saved as Excel "Unicode text": UTF-16 with a BOM, tab-delimited
+    utf16 = write_bytes(tmp_path, text.replace(",", "\t").encode("utf-16"), "keithley.txt")
+    d3 = js.fit.load_hall_data(utf16)
+    assert list(d3.columns) == list(d.columns)
+    np.testing.assert_allclose(d3.y, d.y)
 
 
 LOCKIN = (
@@ -195,10 +200,12 @@ def test_lockin_export_whose_metadata_looks_like_a_table_needs_skip_rows(tmp_pat
 
 
 def test_european_semicolons_and_decimal_commas(tmp_path):
-    text = "B [T];R_xy [Ohm];R_xy_err [Ohm]\n-0,5;-12,25;0,5\n0;0,1;0,5\n0,5;12,75;0,5\n1;2,5e1;1\n"
+    text = ("B [T];R_xy [Ohm];R_xy_err [Ohm];\n-0,5;-12,25;0,5;\n0;0,1;0,5;\n0,5;12,75;0,5;\n"
+            "1;1.025,5e1;1;\n")  # trailing ';' as some exports write it; '.' thousands separator
     d = js.fit.load_hall_data(write(tmp_path, text, "eu.csv"))
+    assert list(d.columns) == ["B", "R_xy", "R_xy_err"]
     np.testing.assert_allclose(d.x, [-0.5, 0.0, 0.5, 1.0])
-    np.testing.assert_allclose(d.y, [-12.25, 0.1, 12.75, 25.0])
+    np.testing.assert_allclose(d.y, [-12.25, 0.1, 12.75, 10255.0])
     np.testing.assert_allclose(d.sigma, [0.5, 0.5, 0.5, 1.0])
 
 

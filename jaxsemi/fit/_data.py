@@ -110,16 +110,20 @@ class HallData:
 
 _DELIMITERS = (",", ";", "\t", None)  # tried in this order; None = runs of whitespace
 _MISSING = {"", "nan", "NaN", "NAN", "NA"}
-_DECIMAL_COMMA = re.compile(r"^([+-]?\d*),(\d+(?:[eE][+-]?\d+)?)$")
+_DECIMAL_COMMA = re.compile(r"^([+-]?(?:\d{1,3}(?:\.\d{3})+|\d*)),(\d+(?:[eE][+-]?\d+)?)$")
 
 
 def _number(field: str) -> Optional[float]:
-    """The value of a field (``"1.5"``, decimal comma ``"1,5"``; empty/``nan``/``NA`` → NaN), or
-    None for text. A field holds a comma only when the delimiter is not ``,`` (or it was quoted)."""
+    """The value of a field (``"1.5"``, decimal comma ``"1,5"`` or ``"1.234,5"``; empty/``nan``/
+    ``NA`` → NaN), or None for text. A field holds a comma only when the delimiter is not ``,``
+    (or it was quoted)."""
     if field in _MISSING:
         return np.nan
+    match = _DECIMAL_COMMA.match(field)
+    if match:
+        field = f"{match[1].replace('.', '')}.{match[2]}"
     try:
-        return float(_DECIMAL_COMMA.sub(r"\1.\2", field))
+        return float(field)
     except ValueError:
         return None
 
@@ -282,8 +286,8 @@ def load_hall_data(path, *, x: Optional[str] = None, y: Optional[str] = None,
         raise ValueError(f"duplicates must be 'error' or 'average', got {duplicates!r}")
     if not isinstance(skip_rows, (int, np.integer)) or skip_rows < 0:
         raise ValueError(f"skip_rows must be an integer >= 0, got {skip_rows!r}")
-    table = _read_table(str(path), "auto" if delimiter is None else (None if delimiter == " " else delimiter),
-                        comment, int(skip_rows), encoding)
+    sep = "auto" if delimiter is None else (None if delimiter == " " else delimiter)
+    table = _read_table(str(path), sep, comment, int(skip_rows), encoding)
     names, given = [], {}
     for token in table.header:
         name, unit = _NAME_UNIT.match(token).groups()
