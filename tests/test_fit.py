@@ -217,6 +217,13 @@ def test_params0_errors_name_the_argument():
                                               r"has parameters \['a', 'b'\]\)")]:
         with pytest.raises(ValueError, match=match):
             js.fit.fit(decay, bad, X, y, progress=False)
+    with pytest.raises(ValueError, match=r"predict\(params0, x\) is NaN or inf at 60 of 60 data points"):
+        js.fit.fit(lambda p, x: jnp.sqrt(p["a"] - 2.0) * x, {"a": 1.0}, X, y)
+    with pytest.raises(ValueError, match=r"derivative of predict\(params, x\) is NaN or inf at params0"):
+        js.fit.fit(lambda p, x: jnp.sqrt(p["a"]) * x + p["c"], {"a": 0.0, "c": 1.0}, X, y)
+    with pytest.raises(ValueError, match=r"params\['a'\] contains NaN"):
+        js.fit.chi2(decay, {**START, "a": np.nan}, X, y)
+    assert np.isnan(float(jax.jit(lambda a: js.fit.chi2(decay, {**START, "a": a}, X, y))(np.nan)))
     with pytest.raises(ValueError, match="y must be an array of real numbers"):
         js.fit.fit(decay, START, X, ["1"] * X.size)
     with pytest.raises(ValueError, match=r"sigma contains NaN"):

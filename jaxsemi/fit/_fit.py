@@ -321,9 +321,11 @@ def chi2(predict, params, x=None, y=None, sigma=None) -> jax.Array:
     """χ²(params) = Σ_terms Σ ((predict(params, x) − y)/σ)², the quantity :func:`fit` minimises.
 
     Same arguments as :func:`fit` (a single term, or a sequence of terms with x = y = None).
-    Differentiable in ``params`` (e.g. ``jax.grad(lambda p: chi2(f, p, x, y, s))``).
+    Differentiable in ``params`` (e.g. ``jax.grad(lambda p: chi2(f, p, x, y, s))``). NaN/inf
+    in concrete ``params`` raise ValueError; under jit/grad they propagate to a NaN χ².
     """
     terms = _as_terms(predict, x, y, sigma)
+    _checks.check_finite(params, "params")
     total = 0.0
     for t in terms:
         s = 1.0 if t.sigma is None else jnp.asarray(t.sigma, dtype=float)
@@ -377,7 +379,8 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
 
     Raises ValueError before any fitting for an empty or non-numeric ``params0`` (it holds only
     the floats to fit), NaN/inf in params0, x, y or sigma, sigma ≤ 0, shapes of x, y and sigma
-    that do not match, and a ``predict`` that fails on params0.
+    that do not match, and a ``predict`` that fails, or is not finite or not differentiable, at
+    params0.
     """
     _, problem, weighted = _build(predict, params0, x, y, sigma, transforms)
     n_data = sum(int(np.size(t)) for t in problem.ys)
@@ -461,8 +464,18 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
 def _whitening(problem: _Problem, names) -> jax.Array:
     """Basis B with Bᵀ (J₀ᵀJ₀) B = 1 at the start (J₀ = ∂r/∂u): in z the χ² is locally isotropic,
     so one learning rate suits parameters of any unit and L-BFGS's first step is Gauss–Newton's.
-    Eigenvalues are clipped at 1e-8 of the largest, so unconstrained directions stay finite."""
-    j0 = np.asarray(_jacobian(problem, jnp.zeros(problem.u0.size)))
+    Eigenvalues are clipped at 1e-8 of the largest, so unconstrained directions stay finite.
+    Raises ValueError where the prediction or its derivative is not finite at params0."""
+    z0 = jnp.zeros(problem.u0.size)
+    r0 = np.asarray(_residuals(problem, z0))
+    if not np.all(np.isfinite(r0)):
+        raise ValueError(f"predict(params0, x) is NaN or inf at {np.sum(~np.isfinite(r0))} of "
+                         f"{r0.size} data points: start from params0 where the model is defined")
+    j0 = np.asarray(_jacobian(problem, z0))
+    if not np.all(np.isfinite(j0)):  # forward mode spreads 0·inf to every column: name none
+        raise ValueError("the derivative of predict(params, x) is NaN or inf at params0 (e.g. sqrt "
+                         "or log at 0): start from another params0, or keep the parameter off the "
+                         "singular point with a transform such as Positive()")
     curvature = np.sum(j0**2, axis=0)
     dead = [n for n, c in zip(names, curvature) if not c > 0]
     if dead:
