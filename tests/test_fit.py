@@ -204,3 +204,66 @@ def test_progress_bar_and_unconverged_warning(capsys):
         res = js.fit.fit(decay, START, X, noisy(0), NOISE, steps=3, progress=True)
     assert not res.converged and res.n_steps == 3 and res.loss_history.size == 4
     assert "js.fit" in capsys.readouterr().err  # the tqdm bar
+
+
+def test_params0_errors_name_the_argument():
+    y = noisy(0)
+    for bad, match in [({}, r"params0 = \{\} has no parameters"), (None, "params0 = None has no parameters"),
+                       ({**START, "a": "1.0"}, r"params0\['a'\] = '1.0' is not a real number"),
+                       ({**START, "b": 1j}, r"params0\['b'\] = 1j is not a real number"),
+                       ({**START, "c": True}, r"params0\['c'\] = True is not a real number"),
+                       ({**START, "a": np.nan}, r"params0\['a'\] contains NaN"),
+                       ({"a": 1.0, "b": 0.5}, r"predict\(params0, x\) failed with KeyError: 'c' \(params0 "
+                                              r"has parameters \['a', 'b'\]\)")]:
+        with pytest.raises(ValueError, match=match):
+            js.fit.fit(decay, bad, X, y, progress=False)
+    with pytest.raises(ValueError, match=r"predict\(params0, x\) is NaN or inf at 60 of 60 data points"):
+        js.fit.fit(lambda p, x: jnp.sqrt(p["a"] - 2.0) * x, {"a": 1.0}, X, y)
+    with pytest.raises(ValueError, match=r"derivative of predict\(params, x\) is NaN or inf at params0"):
+        js.fit.fit(lambda p, x: jnp.sqrt(p["a"]) * x + p["c"], {"a": 0.0, "c": 1.0}, X, y)
+    with pytest.raises(ValueError, match=r"params\['a'\] contains NaN"):
+        js.fit.chi2(decay, {**START, "a": np.nan}, X, y)
+    assert np.isnan(float(jax.jit(lambda a: js.fit.chi2(decay, {**START, "a": a}, X, y))(np.nan)))
+    with pytest.raises(ValueError, match="y must be an array of real numbers"):
+        js.fit.fit(decay, START, X, ["1"] * X.size)
+    with pytest.raises(ValueError, match=r"sigma contains NaN"):
+        js.fit.fit(decay, START, X, y, np.where(X > 2, np.nan, 1.0))
+    with pytest.raises(ValueError, match=r"term 1: sigma must be > 0 everywhere.*got 1 values <= 0"):
+        js.fit.fit([(decay, X, y), (decay, X, y, np.where(X == X[3], -1.0, 1.0))], START)
+
+
+def proportional(p, x):
+    """b does not enter: the data cannot determine it."""
+    return p["a"] * x
+
+
+def sum_slope(p, x):
+    """Only a + b enters: neither a nor b alone is determined, c is."""
+    return (p["a"] + p["b"]) * x + p["c"]
+
+
+@pytest.mark.filterwarnings("ignore:parameters \\['b'\\] do not change the prediction")
+def test_undetermined_parameter_gets_infinite_stderr_and_is_printed_so():
+    rng = np.random.default_rng(7)
+    y = 2.0 * X + 0.01 * rng.normal(size=X.size)
+    with pytest.warns(UserWarning, match=r"parameters \['b'\] are not determined by the data"):
+        res = js.fit.fit(proportional, {"a": 1.0, "b": 0.5}, X, y, 0.01, progress=False)
+    alone = js.fit.fit(proportional, {"a": 1.0}, X, y, 0.01, progress=False)
+    assert res.converged and res.params["a"] == pytest.approx(float(alone.params["a"]), rel=1e-9)
+    assert res.stderr["a"] == pytest.approx(float(alone.stderr["a"]), rel=1e-9)  # a is unaffected
+    assert np.isinf(res.stderr["b"]) and res.params["b"] == 0.5  # b never moves
+    assert np.isinf(res.covariance[1, 1]) and np.isnan(res.covariance[0, 1])
+    assert res.correlation[0, 0] == pytest.approx(1.0) and np.isnan(res.correlation[1, 1])
+    rows = {line.split()[0]: line for line in str(res).splitlines()[3:]}
+    assert rows["b"].endswith("±  undetermined") and "undetermined" not in rows["a"]
+
+
+def test_undetermined_combination_flags_both_of_its_parameters():
+    rng = np.random.default_rng(8)
+    y = 1.5 * X + 0.3 + 0.02 * rng.normal(size=X.size)
+    with pytest.warns(UserWarning, match=r"\['a', 'b'\] are not determined"):
+        res = js.fit.fit(sum_slope, {"a": 1.0, "b": 0.2, "c": 0.0}, X, y, 0.02, progress=False)
+    ref = js.fit.fit(line, {"a": 1.0, "c": 0.0}, X, y, 0.02, progress=False)
+    assert float(res.params["a"] + res.params["b"]) == pytest.approx(float(ref.params["a"]), rel=1e-9)
+    assert np.isinf(res.stderr["a"]) and np.isinf(res.stderr["b"])
+    assert res.stderr["c"] == pytest.approx(float(ref.stderr["c"]), rel=1e-6)

@@ -1,6 +1,7 @@
 """Fit model parameters to measured Hall data: load, convert, fit with honest uncertainties.
 
-* ``load_hall_data(path, ...) -> HallData`` — CSV / whitespace tables, units in the header.
+* ``load_hall_data(path, ...) -> HallData`` — CSV and instrument exports (delimiter, decimal
+  comma, encoding and metadata lines detected), units in the header.
 * conversions: ``resistivity_to_conductivity``, ``sheet_resistivity``, ``symmetrize_field``,
   ``gate_to_density``, ``carrier_density``, ``density_to_mu`` (differentiable),
   ``second_harmonic_response``.

@@ -18,6 +18,9 @@ from ._transforms import broadcast_transforms, forward_tree, inverse_tree
 
 #: Optimiser steps run per compiled call (between progress-bar updates).
 CHUNK = 25
+#: Gauss–Newton eigenvalues (whitened coordinates) below RCOND × the largest are directions the
+#: data do not determine: parameters along them get an infinite stderr.
+RCOND = 1e-12
 #: Default step budgets: L-BFGS converges in tens of steps; first-order optimisers need more.
 DEFAULT_STEPS_LBFGS = 200
 DEFAULT_STEPS_OTHER = 2000
@@ -70,29 +73,61 @@ def _as_terms(predict, x, y, sigma) -> list[Term]:
     return terms
 
 
+def _array(value, name: str) -> jax.Array:
+    """``value`` as a float array; ValueError naming ``name`` unless it holds real numbers."""
+    try:
+        arr = np.asarray(value)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(f"{name} must be an array of real numbers: {err}") from err
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be an array of real numbers, got {arr.dtype} values "
+                         f"{value!r:.80}")
+    return jnp.asarray(arr, dtype=float)
+
+
+def _checked_params0(params0):
+    """params0 as a PyTree of float arrays: non-empty, real, finite (ValueError otherwise)."""
+    leaves = jax.tree_util.tree_leaves_with_path(params0)
+    if not leaves:
+        raise ValueError(f"params0 = {params0!r} has no parameters: give the starting values of "
+                         "those to fit, e.g. params0={'a': 1.0, 'b': 0.5}")
+    for path, leaf in leaves:
+        kind = np.asarray(leaf).dtype.kind
+        if kind not in "iuf":
+            raise ValueError(
+                f"params0{jax.tree_util.keystr(path)} = {leaf!r:.80} is not a real number (dtype "
+                f"{np.asarray(leaf).dtype}); params0 holds only the floats to fit, settings and "
+                "fixed values belong in predict")
+    params0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=float), params0)
+    _checks.check_finite(params0, "params0")
+    return params0
+
+
 def _checked(term: Term, params0, i: int):
     """(x, y, sigma, weighted) with float arrays; ValueError on any mismatch, before tracing."""
     where = f"term {i}: " if i >= 0 else ""
-    y = jnp.asarray(term.y, dtype=float)
+    y = _array(term.y, f"{where}y")
     _checks.check_finite(y, f"{where}y")
-    x = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=float) if isinstance(
+    x = jax.tree_util.tree_map(lambda a: _array(a, f"{where}x") if isinstance(
         a, (list, tuple, float, int, np.ndarray, np.generic)) else a, term.x)
     _checks.check_finite(x, f"{where}x")
     try:
         out = jax.eval_shape(term.predict, params0, x)
     except Exception as err:
-        raise ValueError(f"{where}predict(params0, x) failed: {err}") from err
+        raise ValueError(f"{where}predict(params0, x) failed with {type(err).__name__}: {err} "
+                         f"(params0 has parameters {_leaf_names(params0)})") from err
     if not hasattr(out, "shape") or out.shape != y.shape:
         raise ValueError(f"{where}predict(params0, x) has shape {getattr(out, 'shape', out)} but y has "
                          f"shape {y.shape}: x, y (and sigma) must describe the same points")
     if term.sigma is None:
         return x, y, jnp.ones_like(y), False
-    sig = jnp.asarray(term.sigma, dtype=float)
+    sig = _array(term.sigma, f"{where}sigma")
     if sig.ndim and sig.shape != y.shape:
         raise ValueError(f"{where}sigma has shape {sig.shape} but y has shape {y.shape}")
     _checks.check_finite(sig, f"{where}sigma")
     if np.any(np.asarray(sig) <= 0):
-        raise ValueError(f"{where}sigma must be > 0 everywhere (it is the standard error of y)")
+        raise ValueError(f"{where}sigma must be > 0 everywhere (it is the standard error of y); "
+                         f"got {int(np.sum(np.asarray(sig) <= 0))} values <= 0")
     return x, y, jnp.broadcast_to(sig, y.shape), True
 
 
@@ -202,9 +237,14 @@ class FitResult(eqx.Module):
 
     Attributes:
         params: best-fit parameters, same PyTree as ``params0`` (user's parametrisation).
-        stderr: one standard error per parameter, same PyTree: √diag(covariance).
+        stderr: one standard error per parameter, same PyTree: √diag(covariance). ``inf`` for
+            a parameter the data do not determine (it, or a combination it enters, leaves χ²
+            unchanged to first order: the Gauss–Newton matrix is singular); printed as
+            "undetermined", and ``params`` then holds an arbitrary point of a flat valley.
         covariance: (P, P) Gauss–Newton covariance of the flattened parameters (order of
-            ``names``), in the user's parametrisation (delta method through any transform).
+            ``names``), in the user's parametrisation (delta method through any transform);
+            for an undetermined parameter its diagonal entry is ``inf`` and the rest of its
+            row and column NaN.
         names: the P flattened parameter names.
         loss_history: χ² = Σ ((y − f)/σ)² at each step (numpy, length n_steps + 1).
         residuals: y − f(params) in y's units (one array, or a tuple per term of a joint fit).
@@ -234,9 +274,10 @@ class FitResult(eqx.Module):
 
     @property
     def correlation(self) -> np.ndarray:
-        """(P, P) correlation matrix cov_ij/(σ_i σ_j)."""
+        """(P, P) correlation matrix cov_ij/(σ_i σ_j); NaN rows for undetermined parameters."""
         d = np.sqrt(np.diag(self.covariance))
-        return self.covariance / np.outer(d, d)
+        with np.errstate(invalid="ignore"):
+            return self.covariance / np.outer(d, d)
 
     def __str__(self) -> str:
         values = np.concatenate([np.ravel(v) for v in jax.tree_util.tree_leaves(self.params)])
@@ -250,7 +291,8 @@ class FitResult(eqx.Module):
             f"  {'parameter':<{width}}  {'value':>14}     {'stderr':<10}",
         ]
         for name, v, e in zip(self.names, values, errors):
-            lines.append(f"  {name:<{width}}  {v:>14.7g}  ±  {e:<10.3g}")
+            lines.append(f"  {name:<{width}}  {v:>14.7g}  ±  " + (
+                "undetermined" if np.isinf(e) else f"{e:<10.3g}"))
         return "\n".join(lines)
 
 
@@ -259,8 +301,7 @@ class FitResult(eqx.Module):
 
 def _build(predict, params0, x, y, sigma, transforms):
     terms = _as_terms(predict, x, y, sigma)
-    params0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=float), params0)
-    _checks.check_finite(params0, "params0")
+    params0 = _checked_params0(params0)
     checked = [_checked(t, params0, i if len(terms) > 1 else -1) for i, t in enumerate(terms)]
     full = broadcast_transforms(transforms, params0)
     u_tree = inverse_tree(full, params0)
@@ -280,9 +321,11 @@ def chi2(predict, params, x=None, y=None, sigma=None) -> jax.Array:
     """χ²(params) = Σ_terms Σ ((predict(params, x) − y)/σ)², the quantity :func:`fit` minimises.
 
     Same arguments as :func:`fit` (a single term, or a sequence of terms with x = y = None).
-    Differentiable in ``params`` (e.g. ``jax.grad(lambda p: chi2(f, p, x, y, s))``).
+    Differentiable in ``params`` (e.g. ``jax.grad(lambda p: chi2(f, p, x, y, s))``). NaN/inf
+    in concrete ``params`` raise ValueError; under jit/grad they propagate to a NaN χ².
     """
     terms = _as_terms(predict, x, y, sigma)
+    _checks.check_finite(params, "params")
     total = 0.0
     for t in terms:
         s = 1.0 if t.sigma is None else jnp.asarray(t.sigma, dtype=float)
@@ -330,7 +373,14 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
     optimum), times χ²/(N − P) when scaled; ``stderr`` = √diag. For transformed parameters
     the covariance is propagated to the user's parametrisation by the delta method
     (Cov_p = T Cov_u Tᵀ, T = ∂p/∂u), i.e. a linearised, symmetric ± on p itself; it is
-    unreliable where a parameter sits against a ``Bounded`` limit.
+    unreliable where a parameter sits against a ``Bounded`` limit. A parameter the data do not
+    determine (singular JᵀWJ, e.g. one that does not enter ``predict``) gets stderr ``inf``
+    (with a warning) instead of the pseudo-inverse's meaningless 0.
+
+    Raises ValueError before any fitting for an empty or non-numeric ``params0`` (it holds only
+    the floats to fit), NaN/inf in params0, x, y or sigma, sigma ≤ 0, shapes of x, y and sigma
+    that do not match, and a ``predict`` that fails, or is not finite or not differentiable, at
+    params0.
     """
     _, problem, weighted = _build(predict, params0, x, y, sigma, transforms)
     n_data = sum(int(np.size(t)) for t in problem.ys)
@@ -384,11 +434,16 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
     if not converged:
         warnings.warn(f"js.fit {message}; chi2 = {chi2_final:.6g}", stacklevel=2)
 
-    cov_p, p_best = _covariance(problem, z)
-    cov_p = np.asarray(cov_p)
+    cov_p, undetermined, p_best = _covariance(problem, z)
     dof = n_data - n_par
     if scale_covariance:
         cov_p = cov_p * chi2_final / dof
+    if np.any(undetermined):
+        warnings.warn(f"parameters {[n for n, u in zip(names, undetermined) if u]} are not "
+                      "determined by the data (singular Gauss-Newton matrix): their stderr is "
+                      "inf", stacklevel=2)
+        cov_p[undetermined, :] = cov_p[:, undetermined] = np.nan
+        cov_p[undetermined, undetermined] = np.inf
     stderr_flat = np.sqrt(np.clip(np.diag(cov_p), 0.0, None))
     stderr = _unflatten_like(stderr_flat, p_best)
 
@@ -409,8 +464,18 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
 def _whitening(problem: _Problem, names) -> jax.Array:
     """Basis B with Bᵀ (J₀ᵀJ₀) B = 1 at the start (J₀ = ∂r/∂u): in z the χ² is locally isotropic,
     so one learning rate suits parameters of any unit and L-BFGS's first step is Gauss–Newton's.
-    Eigenvalues are clipped at 1e-8 of the largest, so unconstrained directions stay finite."""
-    j0 = np.asarray(_jacobian(problem, jnp.zeros(problem.u0.size)))
+    Eigenvalues are clipped at 1e-8 of the largest, so unconstrained directions stay finite.
+    Raises ValueError where the prediction or its derivative is not finite at params0."""
+    z0 = jnp.zeros(problem.u0.size)
+    r0 = np.asarray(_residuals(problem, z0))
+    if not np.all(np.isfinite(r0)):
+        raise ValueError(f"predict(params0, x) is NaN or inf at {np.sum(~np.isfinite(r0))} of "
+                         f"{r0.size} data points: start from params0 where the model is defined")
+    j0 = np.asarray(_jacobian(problem, z0))
+    if not np.all(np.isfinite(j0)):  # forward mode spreads 0·inf to every column: name none
+        raise ValueError("the derivative of predict(params, x) is NaN or inf at params0 (e.g. sqrt "
+                         "or log at 0): start from another params0, or keep the parameter off the "
+                         "singular point with a transform such as Positive()")
     curvature = np.sum(j0**2, axis=0)
     dead = [n for n, c in zip(names, curvature) if not c > 0]
     if dead:
@@ -433,14 +498,14 @@ def _unflatten_like(flat, tree):
 
 def _covariance(problem: _Problem, z):
     """Gauss–Newton covariance (Jᵀ J)⁻¹ in z, carried to the user's parameters: Cov_p = A Cov_z Aᵀ
-    with A = ∂p/∂z (transform Jacobian times the whitening basis)."""
+    with A = ∂p/∂z (transform Jacobian times the whitening basis). Directions of JᵀJ with
+    eigenvalue ≤ RCOND × the largest are left out; a parameter that moves along one of them
+    (relative weight > 1e-6 in its row of A) is returned as undetermined (boolean mask)."""
     jz = np.asarray(_jacobian(problem, z))
     a = np.asarray(jax.jacfwd(lambda zz: _flat(problem.params(zz)))(z))
-    gn = jz.T @ jz
-    cond = np.linalg.cond(gn)
-    if not np.isfinite(cond) or cond > 1e12:
-        warnings.warn(
-            f"Gauss-Newton matrix is (nearly) singular (condition number {cond:.3g}): some "
-            "parameters are not determined by the data, their stderr is meaningless", stacklevel=3)
-    cov_z = np.linalg.pinv(gn, hermitian=True)
-    return a @ cov_z @ a.T, jax.tree_util.tree_map(np.asarray, problem.params(z))
+    lam, vec = np.linalg.eigh(jz.T @ jz)
+    null = lam <= RCOND * max(lam.max(), 0.0)
+    cov_z = (vec[:, ~null] / lam[~null]) @ vec[:, ~null].T
+    leak = np.linalg.norm(a @ vec[:, null], axis=1)
+    undetermined = leak > 1e-6 * np.linalg.norm(a, axis=1)
+    return a @ cov_z @ a.T, undetermined, jax.tree_util.tree_map(np.asarray, problem.params(z))
