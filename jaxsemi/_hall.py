@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
+from . import _checks, _sharding
 from ._geometry import abelian_curvature, point_geometry
 from ._adaptive import AdaptiveResult, bz_domain, integrate_adaptive
 from ._integrate import default_chunk, grid_sum
@@ -19,7 +19,7 @@ from .kgrid import AbstractGrid
 
 
 def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
-                      chunk_size: Optional[int] = None) -> jax.Array:
+                      chunk_size: Optional[int] = None, mesh=None) -> jax.Array:
     """σ_xy = −(e²/ħ) Σ_n ∫dk f⁰_n Ω_n^{k_x k_y}, in e²/h (2D) or (e²/h)/Å (3D).
 
     Args:
@@ -30,6 +30,8 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
             and kT need kT > 0 (at kT = 0 the occupation is a step).
         x: position (d,) in Å for textured models (default 0).
         chunk_size: k-points evaluated at once (memory bound); default ~16 MB per n×n array.
+        mesh: devices the k-points are split over (a ``jax.sharding.Mesh`` with one axis "k"
+            or a sequence of devices); default ``js.set_devices``'s, else all devices.
 
     A Chern insulator with μ in the gap gives σ_xy = −C_occ (DESIGN §1). Differentiable in the
     model parameters, μ and kT; one compiled program serves every μ, kT and parameter value.
@@ -46,7 +48,7 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
     if x.shape != (model.dim,):
         raise ValueError(f"x must be one position of shape ({model.dim},), got {x.shape}")
     mu_b, kT_b = jnp.broadcast_arrays(mu, kT)
-    return _hall(model, mu_b, kT_b, grid, x, chunk_size or default_chunk(model.n_bands))
+    return _hall(model, mu_b, kT_b, grid, x, chunk_size or default_chunk(model.n_bands), _sharding.get_mesh(mesh))
 
 
 def _occupied_curvature(k, args):
@@ -85,12 +87,12 @@ def hall_conductivity_adaptive(model: Model, mu, domain=None, kT=0.0, x=None, *,
 
 
 @eqx.filter_jit
-def _hall(model, mu, kT, grid, x, chunk_size):
+def _hall(model, mu, kT, grid, x, chunk_size, mesh):
     mus, kTs = mu.reshape(-1), kT.reshape(-1)
 
     def per_k(k):
         return jax.vmap(lambda m, t: _occupied_curvature(k, (model, m, t, x)))(mus, kTs)
 
-    integral = grid_sum(per_k, grid, chunk_size)
+    integral = grid_sum(per_k, grid, chunk_size, mesh)
     # σ/(e²/h) = −(2πħ/e²)(e²/ħ) ∫ f Ω = −2π ∫ dk f Ω
     return (-2.0 * jnp.pi * integral).reshape(mu.shape)

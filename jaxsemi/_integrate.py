@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _sharding
-from .kgrid import AbstractGrid, KGrid
+from .kgrid import AbstractGrid
 
 #: Default number of k-points evaluated at once (memory ∝ chunk_size, not grid size).
 DEFAULT_CHUNK = 4096
@@ -31,9 +31,10 @@ def _weighted(f, points, weights):
     return jax.tree_util.tree_map(lambda v: jnp.tensordot(weights.astype(v.dtype), v, axes=1), vals)
 
 
-def grid_sum(f: Callable, grid: AbstractGrid, chunk_size: Optional[int] = None):
-    """Σ_i w_i f(k_i) for a per-point function ``f(k) -> PyTree`` over any grid."""
-    n_dev = len(_sharding.devices())
+def grid_sum(f: Callable, grid: AbstractGrid, chunk_size: Optional[int], mesh: jax.sharding.Mesh):
+    """Σ_i w_i f(k_i) for a per-point function ``f(k) -> PyTree`` over any grid, split over the
+    devices of ``mesh`` (from ``_sharding.get_mesh``; a static argument of the calling jit)."""
+    n_dev = mesh.size
     per_dev = -(-grid.size // n_dev)
     chunk = max(1, min(per_dev, chunk_size or DEFAULT_CHUNK))
     n_chunks = -(-per_dev // chunk)
@@ -51,26 +52,22 @@ def grid_sum(f: Callable, grid: AbstractGrid, chunk_size: Optional[int] = None):
                                 init, jnp.arange(n_chunks))
         return total
 
-    firsts = jnp.arange(n_dev) * (n_chunks * chunk)
-    if n_dev == 1:
-        return device_sum(firsts)
+    # shard_map also on one device: the program then runs on that device, not the default one
     P = jax.sharding.PartitionSpec
     sharded = jax.shard_map(
-        lambda fs: jax.tree_util.tree_map(lambda v: jax.lax.psum(v, "k"), device_sum(fs)),
-        mesh=_sharding.mesh(), in_specs=P("k"), out_specs=P(), check_vma=False,
+        lambda fs: jax.tree_util.tree_map(lambda v: jax.lax.psum(v, _sharding.AXIS), device_sum(fs)),
+        mesh=mesh, in_specs=P(_sharding.AXIS), out_specs=P(), check_vma=False,
     )
-    return sharded(firsts)
+    return sharded(jnp.arange(n_dev) * (n_chunks * chunk))
 
 
-def chunked_sum(f: Callable, points: jax.Array, weights: jax.Array, chunk_size: Optional[int] = None):
-    """Σ_i w_i f(k_i) over explicit ``points`` (N, d) and ``weights`` (N,) (see ``grid_sum``)."""
-    return grid_sum(f, KGrid(points, weights), chunk_size)
-
-
-def integrate(f: Callable, grid: AbstractGrid, chunk_size: Optional[int] = None):
+def integrate(f: Callable, grid: AbstractGrid, chunk_size: Optional[int] = None, *, mesh=None):
     """∫ dᵈk/(2π)ᵈ f(k) ≈ Σ_i w_i f(k_i) over ``grid``; ``f(k)`` takes one point (d,).
 
-    Runs in chunks of ``chunk_size`` points (default 4096) sharded over all devices, so memory
-    stays bounded for any grid size. Call it inside ``jax.jit`` for speed.
+    Runs in chunks of ``chunk_size`` points (default 4096) split over the devices of ``mesh``
+    (a one-axis ``jax.sharding.Mesh`` named ``"k"`` or a sequence of devices; default: those of
+    ``js.set_devices``, else all of ``jax.devices()``), so memory stays bounded for any grid
+    size. Call it inside ``jax.jit`` for speed; there the device set is read when the function
+    is traced, so pass ``mesh`` through your function as a static argument to switch devices.
     """
-    return grid_sum(f, grid, chunk_size)
+    return grid_sum(f, grid, chunk_size, _sharding.get_mesh(mesh))

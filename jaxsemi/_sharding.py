@@ -1,48 +1,75 @@
-"""Which devices k-grid sums run on; JAX's own sharding carries one or many hosts.
+"""Which devices k-grid sums and wavepacket ensembles run on: a one-axis ``jax.sharding.Mesh``.
 
-By default every device JAX sees is used (``jax.devices()``: all local devices, and in a
-multi-host run started with ``jaxsemi.distributed.initialize`` every device of every process).
+The mesh is resolved at call time, outside ``jit``, and passed to the compiled functions as a
+static argument, so another device set compiles another program. By default every device JAX
+sees is used (``jax.devices()``: all local devices, and in a multi-host run started with
+``jaxsemi.distributed.initialize`` every device of every process).
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import jax
 import numpy as np
 
-_DEVICES: Optional[tuple] = None
+#: Name of the mesh axis the k-points (or trajectories) are split over.
+AXIS = "k"
+
+_MESH: Optional[jax.sharding.Mesh] = None
 
 
-def set_devices(devices: Optional[Sequence] = None) -> None:
-    """Restrict k-grid sums to ``devices`` (``None``: all of ``jax.devices()``)."""
-    global _DEVICES
-    _DEVICES = None if devices is None else tuple(devices)
+def as_mesh(devices) -> jax.sharding.Mesh:
+    """A one-axis mesh named ``"k"`` from a ``Mesh`` (returned as is) or a sequence of devices."""
+    if isinstance(devices, jax.sharding.Mesh):
+        if devices.axis_names != (AXIS,):
+            raise ValueError(f"the mesh must have one axis named {AXIS!r}, got axes {devices.axis_names}: "
+                             f"use jax.sharding.Mesh(devices, ({AXIS!r},)) or pass the devices")
+        return devices
+    if isinstance(devices, (str, bytes)) or not hasattr(devices, "__iter__"):
+        raise TypeError(f"devices must be a sequence of jax devices or a jax.sharding.Mesh, got {devices!r}")
+    devices = tuple(devices)
+    if not devices:
+        raise ValueError("no devices given: pass at least one (e.g. jax.devices()[:1]), or None for all")
+    bad = [d for d in devices if not isinstance(d, jax.Device)]
+    if bad:
+        raise TypeError(f"devices must be jax devices (from jax.devices()), got {bad[0]!r}")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"devices are repeated: {list(devices)}")
+    return jax.sharding.Mesh(np.array(devices, dtype=object), (AXIS,))
 
 
-def devices() -> tuple:
-    """The devices k-grid sums are sharded over."""
-    return _DEVICES if _DEVICES is not None else tuple(jax.devices())
+def set_devices(devices=None) -> None:
+    """Run k-grid sums and wavepacket ensembles on ``devices`` by default.
+
+    ``devices``: a sequence of jax devices, a one-axis ``jax.sharding.Mesh`` named ``"k"``, or
+    ``None`` (all of ``jax.devices()``). Takes effect at the next call, also for functions
+    already compiled; an explicit ``mesh=`` argument overrides it. Inside your own ``jax.jit``
+    the device set is read when the function is traced: pass ``mesh=`` through it as a static
+    argument to switch devices there.
+    """
+    global _MESH
+    _MESH = None if devices is None else as_mesh(devices)
 
 
-def mesh() -> jax.sharding.Mesh:
-    """A one-axis mesh named ``"k"`` over :func:`devices`."""
-    return jax.sharding.Mesh(np.array(devices()), ("k",))
+def get_mesh(mesh=None) -> jax.sharding.Mesh:
+    """``mesh`` (a mesh or devices) if given, else the ``set_devices`` default, else all devices."""
+    if mesh is not None:
+        return as_mesh(mesh)
+    return _MESH if _MESH is not None else as_mesh(jax.devices())
 
 
-def shard_batch(tree, size: int):
-    """Split the leading (batch) axis of every array in ``tree`` over :func:`devices`.
+def shard_batch(tree, size: int, mesh: jax.sharding.Mesh):
+    """Split the leading (batch) axis of every array in ``tree`` over the devices of ``mesh``.
 
     Inside ``jit``: pads the axis of length ``size`` with copies of its first element to a
     multiple of the device count and constrains it to be sharded, so XLA runs each device's
     share of a vmapped computation there. Returns ``(tree, padded_size)``; slice results back
-    to ``size``. With one device the tree is returned unchanged.
+    to ``size``.
     """
-    n = len(devices())
-    if n == 1:
-        return tree, size
+    n = mesh.size
     padded = -(-size // n) * n
-    sharding = jax.sharding.NamedSharding(mesh(), jax.sharding.PartitionSpec("k"))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
 
     def place(a):
         if padded > size:

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
+from . import _checks, _sharding
 from ._eigh import eigh as _eigh_matrix
 from ._geometry import abelian_curvature, point_geometry
 from ._integrate import DEFAULT_CHUNK, grid_sum
@@ -24,7 +24,7 @@ from .kgrid import brillouin_zone, reciprocal
 
 
 def chern_number(model: Model, bands, n_k, method: str = "fhs", x=None,
-                 chunk_size: Optional[int] = None) -> jax.Array:
+                 chunk_size: Optional[int] = None, *, mesh=None) -> jax.Array:
     """Chern number of a band or of a contiguous band manifold of a 2D lattice model.
 
     Args:
@@ -34,6 +34,9 @@ def chern_number(model: Model, bands, n_k, method: str = "fhs", x=None,
         method: "fhs" (lattice link variables, an integer up to round-off once the grid
             resolves the curvature) or "kubo" (∫ Σ_n Ω_n, converging as the grid is refined).
         x: position (2,) in Å for textured models (default 0).
+        mesh: devices the Kubo sum is split over (a ``jax.sharding.Mesh`` with one axis "k" or
+            a sequence of devices; default ``js.set_devices``'s, else all devices). The FHS sum
+            runs on JAX's default device.
 
     Raises ValueError if the manifold's gap to the other bands closes on the grid.
     """
@@ -42,6 +45,7 @@ def chern_number(model: Model, bands, n_k, method: str = "fhs", x=None,
     if method not in ("fhs", "kubo"):
         raise ValueError(f"method must be 'fhs' or 'kubo', got {method!r}")
     start, stop = _checks.band_slice(bands, model.n_bands)
+    mesh = _sharding.get_mesh(mesh)
     b = reciprocal(model.lattice)
     n1, n2 = _checks.check_int_sequence(n_k, 2, "n_k")
     x = jnp.zeros(2) if x is None else _checks.as_points(x, 2, "x")
@@ -54,7 +58,7 @@ def chern_number(model: Model, bands, n_k, method: str = "fhs", x=None,
         orientation = float(np.sign(np.linalg.det(b)))
         return -orientation * angle_sum / (2 * np.pi)
     grid = brillouin_zone(model.lattice, (n1, n2))
-    return 2 * jnp.pi * _kubo(model, grid, x, start, stop, chunk_size)
+    return 2 * jnp.pi * _kubo(model, grid, x, start, stop, chunk_size, mesh)
 
 
 def _link(a, b):
@@ -100,9 +104,9 @@ def _fhs_blocks(model, x, b, n1, n2, start, stop, rows):
 
 
 @eqx.filter_jit
-def _kubo(model, grid, x, start, stop, chunk_size):
+def _kubo(model, grid, x, start, stop, chunk_size, mesh):
     def per_k(k):
         geo = point_geometry(model, k, x, wrt_x=False)
         return jnp.sum(abelian_curvature(geo.energies, geo.dk, geo.dk)[start:stop, 0, 1])
 
-    return grid_sum(per_k, grid, chunk_size)
+    return grid_sum(per_k, grid, chunk_size, mesh)

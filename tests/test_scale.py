@@ -24,31 +24,72 @@ def _run(code: str, n_devices: int = 1, timeout: int = 300) -> dict:
 
 
 SHARDED = """
-import json, jax, jax.numpy as jnp, jaxsemi as js
+import json, jax, numpy as np, jaxsemi as js
+devs = jax.devices()
 m = js.models.haldane(1.0, 0.1, 1.2, 0.2)
 bz = js.kgrid.brillouin_zone(m, 37)                       # 1369 points: padding on 4 devices
 dirac = js.models.massive_dirac(1.0, 0.1, tilt=0.2)
 disk = js.kgrid.disk(5.0, 50, 7, scale=0.1)               # 350 points
-def values():
-    return [float(js.hall_conductivity(m, 0.0, bz, kT=0.01, chunk_size=64)),
-            float(js.hall_conductivity(dirac, 0.3, disk, kT=0.01, chunk_size=16)),
-            float(js.chern_number(m, 0, 37, method="kubo", chunk_size=100))]
-many = values()
-js.set_devices(jax.devices()[:1])
-one = values()
-print(json.dumps({"n": len(jax.devices()), "many": many, "one": one}))
+def run(every=True, mesh=None):
+    out = [js.hall_conductivity(m, 0.0, bz, kT=0.01, chunk_size=64, mesh=mesh)]
+    if every:
+        out += [js.chern_number(m, 0, 37, method="kubo", chunk_size=100),
+                js.transport.current(dirac, [0.01, 0.002], 0.3, 20.0, disk, kT=0.01, chunk_size=16, check=False),
+                js.integrate(lambda k: jax.numpy.cos(k[0]) * k[1] ** 2, disk, chunk_size=16)]
+    placed = [sorted(d.id for d in a.sharding.device_set) for a in out]
+    values = [float(v) for a in out for v in np.ravel(a)]
+    return placed, values
+res = {"n": len(devs), "all": run()}
+js.set_devices(devs[:1])
+res["one"] = run()
+res["explicit"] = run(False, devs[2:3])                   # overrides the default
+res["mesh"] = run(False, jax.sharding.Mesh(np.array(devs[1:3]), ("k",)))
+js.set_devices(None)
+res["reset"] = run(False)
+print(json.dumps(res))
 """
 
 
 @pytest.mark.timeout(300)
-def test_sharded_sum_matches_one_device():
+def test_device_set_is_part_of_the_compiled_program():
     res = _run(SHARDED, n_devices=4)
     assert res["n"] == 4
-    np.testing.assert_allclose(res["many"], res["one"], rtol=1e-12, atol=1e-14)
+    # every sum runs where it is told, also after its first compilation
+    assert res["all"][0] == [[0, 1, 2, 3]] * 4 and res["one"][0] == [[0]] * 4
+    assert [res[key][0] for key in ("explicit", "mesh", "reset")] == [[[2]], [[1, 2]], [[0, 1, 2, 3]]]
+    # values independent of the split
+    np.testing.assert_allclose(res["one"][1], res["all"][1], rtol=1e-12, atol=1e-14)
+    for key in ("explicit", "mesh", "reset"):
+        np.testing.assert_allclose(res[key][1], res["all"][1][:1], rtol=1e-12)
     # and the same numbers as this (single-device) process
     m = js.models.haldane(1.0, 0.1, 1.2, 0.2)
     ref = float(js.hall_conductivity(m, 0.0, js.kgrid.brillouin_zone(m, 37), kT=0.01))
-    np.testing.assert_allclose(res["many"][0], ref, rtol=1e-12)
+    np.testing.assert_allclose(res["all"][1][0], ref, rtol=1e-12)
+
+
+def test_bad_device_sets_fail_clearly():
+    import jax
+
+    m = js.models.qwz(1.0)
+    grid = js.kgrid.brillouin_zone(m, 4)
+    with pytest.raises(ValueError, match="no devices given"):
+        js.set_devices([])
+    with pytest.raises(TypeError, match="sequence of jax devices"):
+        js.set_devices("cpu")
+    with pytest.raises(TypeError, match="sequence of jax devices"):
+        js.set_devices(jax.devices()[0])
+    with pytest.raises(TypeError, match="must be jax devices"):
+        js.set_devices([0])
+    with pytest.raises(ValueError, match="repeated"):
+        js.set_devices(jax.devices() * 2)
+    with pytest.raises(ValueError, match="one axis named 'k'"):
+        js.hall_conductivity(m, 0.0, grid, mesh=jax.sharding.Mesh(np.array(jax.devices()), ("x",)))
+    ref = float(js.hall_conductivity(m, 0.0, grid))
+    try:
+        js.set_devices(jax.sharding.Mesh(np.array(jax.devices()), ("k",)))
+        assert float(js.hall_conductivity(m, 0.0, grid)) == ref
+    finally:
+        js.set_devices(None)
 
 
 def test_lattice_grid_is_lazy_and_matches_explicit():
@@ -117,15 +158,14 @@ js.distributed.shutdown()
 
 
 @pytest.mark.timeout(300)
-def test_two_process_run_matches_one_process(tmp_path):
+def test_two_process_run_matches_one_process():
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    script = tmp_path / "worker.py"
-    script.write_text(MULTIHOST.format(port=port))
-    procs = [subprocess.Popen([sys.executable, str(script), str(r)], stdout=subprocess.PIPE,
+    code = MULTIHOST.format(port=port)  # run with -c, like _run: imports this checkout's jaxsemi
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(r)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for r in (0, 1)]
     outs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outs):
@@ -140,19 +180,20 @@ def test_two_process_run_matches_one_process(tmp_path):
 
 WAVEPACKETS = """
 import json, jax, numpy as np, jaxsemi as js
+from jaxsemi._sharding import get_mesh, shard_batch
+devs = jax.devices()
 model = js.models.massive_dirac(1.0, 0.05)
 ky = np.linspace(0.0, 0.06, 6)                                  # 6 trajectories: padded to 8 on 4 devices
 k0 = np.stack([np.full(6, 1.9), ky], -1)
-def pops():
-    tr = js.wavepacket.evolve(model, [0.0, 0.0], k0, 250.0, [0.01, 0.0], band=0, saveat=3)
-    return np.asarray(tr.populations[:, -1, 1]).tolist(), np.asarray(tr.x[:, -1]).ravel().tolist()
-many = pops()
-from jaxsemi._sharding import shard_batch
-placed = jax.jit(lambda a: shard_batch(a, 6)[0])(np.zeros((6, 2)))
-spread = [len(placed.sharding.device_set), placed.shape[0]]
-js.set_devices(jax.devices()[:1])
-one = pops()
-print(json.dumps({"n": len(jax.devices()), "many": many, "one": one, "spread": spread}))
+def pops(mesh=None):
+    tr = js.wavepacket.evolve(model, [0.0, 0.0], k0, 250.0, [0.01, 0.0], band=0, saveat=3, mesh=mesh)
+    return ([sorted(d.id for d in tr.populations.sharding.device_set)]
+            + [np.asarray(tr.populations[:, -1, 1]).tolist(), np.asarray(tr.x[:, -1]).ravel().tolist()])
+res = {"n": len(devs), "many": pops()}
+placed = jax.jit(lambda a: shard_batch(a, 6, get_mesh())[0])(np.zeros((6, 2)))
+res["spread"] = [len(placed.sharding.device_set), placed.shape[0]]
+res["one"] = pops(devs[3:4])
+print(json.dumps(res))
 """
 
 
@@ -160,7 +201,8 @@ print(json.dumps({"n": len(jax.devices()), "many": many, "one": one, "spread": s
 def test_wavepacket_ensemble_sharded_matches_one_device():
     res = _run(WAVEPACKETS, n_devices=4)
     assert res["n"] == 4 and res["spread"] == [4, 8]  # padded to 8 and split over the 4 devices
-    np.testing.assert_allclose(res["many"][0], res["one"][0], rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(res["many"][1], res["one"][1], rtol=1e-12, atol=1e-12)
+    assert res["many"][0] == [0, 1, 2, 3] and res["one"][0] == [3]
+    np.testing.assert_allclose(res["one"][1], res["many"][1], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(res["one"][2], res["many"][2], rtol=1e-12, atol=1e-12)
     ky = np.linspace(0.0, 0.06, 6)
-    np.testing.assert_allclose(res["many"][0], np.exp(-np.pi * (0.05**2 + ky**2) / 0.01), atol=2e-3)
+    np.testing.assert_allclose(res["many"][1], np.exp(-np.pi * (0.05**2 + ky**2) / 0.01), atol=2e-3)

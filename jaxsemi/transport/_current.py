@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks, units
+from .. import _checks, _sharding, units
 from .._geometry import point_geometry
-from .._integrate import DEFAULT_CHUNK, integrate
+from .._integrate import DEFAULT_CHUNK, grid_sum
 from .._model import Model
 from ._limits import point_limits, warn_limits
 from ._nonabelian import nonabelian_current
@@ -111,19 +111,19 @@ def _point(model, k, s: _Setup):
     return j, point_limits(geo, s.fields, s.mu, s.kT, s.start, s.stop, dmax)
 
 
-def _total(model, grid, s: _Setup, chunk_size):
+def _total(model, grid, s: _Setup, chunk_size, mesh):
     # rematerialise the per-k work in reverse mode: residuals of the eigen-solves and the
     # k-derivatives are cheaper to recompute than to store (gradient/forward 9× → 6× non-adiabatic)
-    return integrate(jax.checkpoint(lambda k: _point(model, k, s)[0]), grid, chunk_size)  # (B, d)
+    return grid_sum(jax.checkpoint(lambda k: _point(model, k, s)[0]), grid, chunk_size, mesh)  # (B, d)
 
 
 _current_jit = eqx.filter_jit(_total)
 
 
 @eqx.filter_jit
-def _derivative_jit(model, grid, s: _Setup, order: int, chunk_size):
+def _derivative_jit(model, grid, s: _Setup, order: int, chunk_size, mesh):
     def shifted(e):
-        return _total(model, grid, eqx.tree_at(lambda t: t.fields, s, s.fields + e), chunk_size)
+        return _total(model, grid, eqx.tree_at(lambda t: t.fields, s, s.fields + e), chunk_size, mesh)
 
     fn = shifted
     for _ in range(order):
@@ -152,7 +152,7 @@ def _check_limits(model, grid, s, chunk_size, check):
 
 
 def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "ssct", bands=None, *,
-            chunk_size: Optional[int] = None, check: bool = True) -> jax.Array:
+            chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
     """Semiclassical current density J(x) in e/(fs·Å^{d−1}) (electrons carry −e; e = 1).
 
     Args:
@@ -170,6 +170,8 @@ def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "s
             J = J_theory(manifold) + the SSCT currents of the bands outside it. No effect for
             ``"ssct"``.
         chunk_size: k-points per chunk (bounded memory).
+        mesh: devices the k-points are split over (a ``jax.sharding.Mesh`` with one axis "k"
+            or a sequence of devices); default ``js.set_devices``'s, else all devices.
         check: test the validity limits on the grid and warn (``ValidityWarning``); skipped
             automatically under JAX transformations.
 
@@ -182,11 +184,11 @@ def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "s
     """
     s = _setup(model, field, mu, tau, grid, kT, x, theory, bands)
     _check_limits(model, grid, s, chunk_size, check)
-    return _current_jit(model, grid, s, chunk_size).reshape(s.batch + (model.dim,))
+    return _current_jit(model, grid, s, chunk_size, _sharding.get_mesh(mesh)).reshape(s.batch + (model.dim,))
 
 
 def conductivity(model: Model, field, mu, tau, grid, order: int = 1, kT=0.0, x=None, theory: str = "ssct",
-                 bands=None, *, chunk_size: Optional[int] = None, check: bool = True) -> jax.Array:
+                 bands=None, *, chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
     """Response tensor ∂ⁿJ_a/∂E_b…∂E_c at ``field`` by forward-mode autodiff of ``current``.
 
     Exactly the n-th derivative — no 1/n!: J = J(0) + σ·E + ½ χ:EE + …, so the second-order
@@ -203,12 +205,12 @@ def conductivity(model: Model, field, mu, tau, grid, order: int = 1, kT=0.0, x=N
         raise ValueError(f"order must be a positive int, got {order!r}")
     s = _setup(model, field, mu, tau, grid, kT, x, theory, bands)
     _check_limits(model, grid, s, chunk_size, check)
-    out = _derivative_jit(model, grid, s, int(order), chunk_size)
+    out = _derivative_jit(model, grid, s, int(order), chunk_size, _sharding.get_mesh(mesh))
     return units.to_e2_over_h(out.reshape(s.batch + out.shape[1:]))
 
 
 def hall_vs_field(model: Model, strength, mu, tau, grid, kT=0.0, x=None, theory: str = "nonadiabatic",
-                  bands=None, *, chunk_size: Optional[int] = None, check: bool = True) -> jax.Array:
+                  bands=None, *, chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
     """Hall conductivity at finite field, σ_xy(E) = [J_x(E ŷ) − J_x(0)] / E, in e²/h (2D).
 
     ``strength`` (...) is E in V/Å (non-zero); it broadcasts with ``mu``, ``tau`` and ``kT``.
@@ -222,5 +224,5 @@ def hall_vs_field(model: Model, strength, mu, tau, grid, kT=0.0, x=None, theory:
         raise ValueError("field strengths must be non-zero (σ_xy(E) = ΔJ_x/E)")
     fields = jnp.stack([jnp.zeros_like(strength), strength], -1)
     both = jnp.stack([fields, jnp.zeros_like(fields)])  # J(E ŷ) and J(0) in one batch
-    j = current(model, both, mu, tau, grid, kT, x, theory, bands, chunk_size=chunk_size, check=check)
+    j = current(model, both, mu, tau, grid, kT, x, theory, bands, chunk_size=chunk_size, check=check, mesh=mesh)
     return units.to_e2_over_h((j[0, ..., 0] - j[1, ..., 0]) / strength)

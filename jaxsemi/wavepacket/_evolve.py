@@ -48,6 +48,7 @@ def evolve(
     progress_meter: Optional[diffrax.AbstractProgressMeter] = None,
     throw: Optional[bool] = None,
     ensemble: str = "vmap",
+    mesh=None,
 ) -> Trajectory:
     """Evolve wavepackets from t = 0 to ``t1`` (fs) in a field E (V/Å); electrons, e = 1.
 
@@ -92,9 +93,10 @@ def evolve(
     The batch shape is the broadcast of the leading axes of x0, k0, t1, field, chi0, band and
     params; everything runs vmapped in one compiled call. Gradients of any output with
     respect to θ (``model.params`` or ``params``), x0, k0, χ0 and the field flow through
-    diffrax's adjoint. With several devices
-    (``jax.devices()``, or ``js.set_devices``) the vmapped batch is padded to a multiple of the
-    device count and split over the devices; results are identical to one device.
+    diffrax's adjoint. With ``ensemble="vmap"`` the batch is padded to a multiple of the device
+    count and split over the devices of ``mesh`` (a ``jax.sharding.Mesh`` with one axis "k" or a
+    sequence of devices; default ``js.set_devices``'s, else all of ``jax.devices()``); results are
+    identical to one device.
 
     Returns:
         a ``Trajectory``.
@@ -170,7 +172,7 @@ def evolve(
     config = _Config(scheme, solver, stepsize_controller, adjoint, progress_meter, int(max_steps),
                      float(gap_tol), chi0 is not None, params is not None, ensemble == "shared")
 
-    traj = _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band_arr, sub)
+    traj = _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band_arr, sub, _sharding.get_mesh(mesh))
 
     throw = (batch == ()) if throw is None else throw
     _report(traj, throw, max_steps)
@@ -200,7 +202,7 @@ class _BatchMax(eqx.Module):
 
 
 @eqx.filter_jit
-def _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band, sub):
+def _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band, sub, mesh):
     size = int(np.prod(batch, dtype=int))
 
     def flat(a, tail):
@@ -224,7 +226,7 @@ def _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band, sub):
     if config.shared:
         out = _solve_shared(config, model, field, (ps, fs, bs), xs, ks, t1, dt0, cs, save(t1))
     else:
-        inputs, _ = _sharding.shard_batch((ps, xs, ks, flat(t1, 0), fs, cs, bs), size)  # over devices
+        inputs, _ = _sharding.shard_batch((ps, xs, ks, flat(t1, 0), fs, cs, bs), size, mesh)  # over devices
         out = jax.vmap(lambda p, x, k, t, f, c, b: _solve_one(
             config, _member(model, field, p, f, b), x, k, t, dt0, c, save(t)))(*inputs)
         out = jax.tree_util.tree_map(lambda a: a[:size], out)
