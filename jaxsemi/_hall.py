@@ -31,7 +31,7 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
         x: position (d,) in Å for textured models (default 0).
         chunk_size: k-points evaluated at once (memory bound); default ~16 MB per n×n array.
 
-    A Chern insulator with μ in the gap gives σ_xy = −C_occ (DESIGN §1). Differentiable in the
+    A Chern insulator with μ in the gap gives σ_xy = −C_occ (docs/conventions.md §4). Differentiable in the
     model parameters, μ and kT; one compiled program serves every μ, kT and parameter value.
     """
     if model.dim not in (2, 3):
