@@ -42,7 +42,6 @@ def check_comment(source, comment, value):
         assert abs(x - want) <= tol, f"{source!r}: comment says {want}, the code gives {x}"
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_readme_python_blocks_run_and_comments_are_honest():
     text = README.read_text()
