@@ -2,7 +2,7 @@
 
 Per point (k, x) the Hamiltonian and its derivatives ∂𝓗/∂k, ∂𝓗/∂x come from forward-mode
 autodiff; they are rotated into the eigenbasis, and every geometric quantity is a sum over
-states of gauge-invariant products (DESIGN §1):
+states of gauge-invariant products (docs/conventions.md §3):
 
     Ω_n^{αβ} = i Σ_{m≠n} [⟨n|∂_α𝓗|m⟩⟨m|∂_β𝓗|n⟩ − (α↔β)] / (ε_n − ε_m)²,
     [R_α]_nm = i⟨n|∂_α𝓗|m⟩ / (ε_m − ε_n)   (n ≠ m),

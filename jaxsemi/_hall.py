@@ -33,7 +33,7 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
         mesh: devices the k-points are split over (a ``jax.sharding.Mesh`` with one axis "k"
             or a sequence of devices); default ``js.set_devices``'s, else all devices.
 
-    A Chern insulator with μ in the gap gives σ_xy = −C_occ (DESIGN §1). Differentiable in the
+    A Chern insulator with μ in the gap gives σ_xy = −C_occ (docs/conventions.md §4). Differentiable in the
     model parameters, μ and kT; one compiled program serves every μ, kT and parameter value.
     """
     if model.dim not in (2, 3):

@@ -1,6 +1,6 @@
 """Chern numbers of a band or a band manifold: Fukui–Hatsugai–Suzuki and Kubo.
 
-Sign convention (DESIGN §1): C = (1/2π) ∫_BZ d²k Ω with Ω = ∂_kx R_ky − ∂_ky R_kx and
+Sign convention (docs/conventions.md §3): C = (1/2π) ∫_BZ d²k Ω with Ω = ∂_kx R_ky − ∂_ky R_kx and
 R = i⟨u|∂u⟩. Fukui, Hatsugai and Suzuki [J. Phys. Soc. Jpn. 74, 1674 (2005)] use the
 connection A = ⟨u|∂u⟩ = −iR and C_FHS = (1/2πi) Σ F, so C = −C_FHS: the lattice sum below
 carries the extra minus sign (and the orientation sign of the reciprocal basis).

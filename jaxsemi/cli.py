@@ -104,13 +104,9 @@ def demo_fit(out: Path) -> dict:
 
     data = js.fit.load_example_data()  # synthetic σ_xy(n) of a magnetic TI surface (see its header)
     v, kT = 2.5, js.units.kelvin_to_ev(30.0)  # velocity held fixed (eV·Å); 30 K
-    dirac, disk = js.models.massive_dirac(v, 0.02), js.kgrid.disk(0.4, 120, 2, scale=0.01)
-
-    def predict(p, n):  # σ_xy (e²/h) at gate density n (Å⁻²): μ(n + n0) from the DOS, then Hall
-        m = dirac.with_params({"v": v, "delta": p["delta"], "tilt": 0.0})
-        mu = js.fit.density_to_mu(m, n + p["n0"] * js.fit.PER_1E12_CM2, disk, kT)
-        return js.hall_conductivity(m, mu, disk, kT)
-
+    # σ_xy (e²/h) at gate density n (Å⁻²): μ(n + n0) from the model's DOS, then the Hall sum
+    predict = js.fit.hall_predictor(lambda p: js.models.massive_dirac(v, p["delta"]),
+                                    js.kgrid.disk(0.4, 120, 2, scale=0.01), kT=kT)
     result = js.fit.fit(predict, {"delta": 0.02, "n0": 0.0}, data.x, data.y, data.sigma,
                         transforms={"delta": js.fit.Positive()})
     _section("Fit of a massive Dirac cone to Hall data (synthetic example)")

@@ -177,7 +177,7 @@ def test_ssct_equilibrium_current_in_texture(texture_grid):
 
     Reconciles with the paper's δf′ (Eq. 69b): it vanishes identically (checked pointwise), so
     the SSCT current at E = 0 is the equilibrium term −Σ∫f⁰ δṽ with δṽ = −Ω^{KX}v_b − Ω^{KK}F_b/ħ
-    (Eq. 68c), linear in the texture gradient (Sec. III C 3 calls it second order, DESIGN §6).
+    (Eq. 68c), linear in the texture gradient (Sec. III C 3 calls it second order, docs/conventions.md §14).
     """
     zero = [0.0, 0.0]
     j = {}

@@ -7,6 +7,8 @@
   ``second_harmonic_response``.
 * ``fit(predict, params0, x, y, sigma=None, ...) -> FitResult`` — weighted least squares with
   any optax optimizer, joint fits (a list of ``Term``s), ``Positive``/``Bounded`` transforms.
+* ``hall_predictor(model_factory, grid, kT=...) -> predict(params, n)`` — σ_xy at a carrier
+  density (residual doping, μ from the model's own density of states, Hall conductivity).
 * ``load_example_data()`` — synthetic σ_xy vs density of a magnetic TI surface (see ``_example``).
 """
 
@@ -31,6 +33,7 @@ from ._fit import FitResult as FitResult
 from ._fit import Term as Term
 from ._fit import chi2 as chi2
 from ._fit import fit as fit
+from ._predict import hall_predictor as hall_predictor
 from ._transforms import AbstractTransform as AbstractTransform
 from ._transforms import Bounded as Bounded
 from ._transforms import Identity as Identity

@@ -17,7 +17,7 @@ def _qwz(k, x, p):
 def qwz(m, t=1.0) -> Model:
     """𝓗 = t sin k_x σ_x + t sin k_y σ_y + (m + t cos k_x + t cos k_y) σ_z, lattice constant 1 Å.
 
-    Lower-band Chern number (DESIGN convention): −1 for 0 < m/t < 2, +1 for −2 < m/t < 0,
+    Lower-band Chern number (docs/conventions.md §3): −1 for 0 < m/t < 2, +1 for −2 < m/t < 0,
     0 for |m/t| > 2. Energies m, t in eV.
     """
     return Model(_qwz, {"m": m, "t": t}, 2, np.eye(2), name="qwz")

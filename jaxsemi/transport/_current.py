@@ -5,7 +5,7 @@ current density J in e/(fs·Å^{d−1}) — convert with ``js.units.current_2d_t
 ``current_3d_to_A_per_m2``. Conductivities are returned in e²/h (2D) or (e²/h)/Å (3D) per
 (V/Å)^{order−1}.
 
-Continuum grids (DESIGN §6): ``current`` does not subtract J(E = 0). A filled band on a finite
+Continuum grids (docs/conventions.md §12): ``current`` does not subtract J(E = 0). A filled band on a finite
 k-disk can carry a current by itself (a tilted cone: ∫_disk ∂ε/∂ħk ≠ 0) — an artefact of the
 cutoff, E-independent, so every derivative ``conductivity`` returns is free of it;
 ``hall_vs_field`` subtracts J(0) explicitly.
@@ -180,7 +180,7 @@ def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "s
     kT > 0 whenever τ ≠ 0 (``ValueError`` otherwise). J(E = 0) is not subtracted (see the
     module notes on continuum grids). With a texture at E = 0, ``"nonadiabatic"`` gives J = 0
     (Sec. III C 3), while ``"ssct"`` gives the equilibrium current −e Σ∫f⁰ẋ of Eq. 43, first
-    order in the texture gradient and independent of τ (δf ≡ 0 there, DESIGN §6).
+    order in the texture gradient and independent of τ (δf ≡ 0 there, docs/conventions.md §14).
     """
     s = _setup(model, field, mu, tau, grid, kT, x, theory, bands)
     _check_limits(model, grid, s, chunk_size, check)

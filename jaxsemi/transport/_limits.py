@@ -18,7 +18,7 @@ compared with a threshold, and a ``ValidityWarning`` says which assumption fails
   (spread ≤ 1e-6 eV, occupations ≥ 1 − 1e-3) (non-Abelian theory).
 
 Hard errors (``ValueError``, raised before tracing) are reserved for inputs that make the
-result meaningless: shapes, an unknown theory, kT = 0 with Fermi-surface terms (DESIGN §6).
+result meaningless: shapes, an unknown theory, kT = 0 with Fermi-surface terms (docs/conventions.md §8).
 The wavepacket-size criterion (texture length ≫ 1/k_F) has no model-independent k_F and is
 left to the user.
 """

@@ -4,7 +4,7 @@ Footnote 58 with Eq. 42 at zeroth order in ϵ (ẋ = ⟨∂𝓗/∂ħk⟩, ħk̇
 
     J_α = e Σ_{n∈a} Σ_β [𝓕_nn^{k_α x_β} ⟨n|∂𝓗/∂k_β|n⟩ − 𝓕_nn^{k_α k_β} (eE_β + ⟨n|∂𝓗/∂x_β|n⟩)] / ħ,
 
-i.e. Eq. 52 with the 1/ħ its texture terms lack (DESIGN §6 erratum); without a texture this is
+i.e. Eq. 52 with the 1/ħ its texture terms lack (docs/conventions.md §13); without a texture this is
 Eq. 53, J = −(e²/ħ) ∫ Tr 𝓕^{kk} E. For an exactly degenerate manifold ⟨n|∂𝓗|n⟩ is the same for
 every n, so the sum is Tr 𝓕 · ∂ε and does not depend on the basis inside the manifold.
 """

@@ -2,13 +2,13 @@
 
 For the active manifold a = [start, stop) and each field E (V/Å), e = 1:
 
-* Eq. 55 (DESIGN §6): V_nm = eE·[R_k]_nm for n ≠ m in a, V_nn = 0 — the off-diagonal Berry
+* Eq. 55 (docs/conventions.md §7): V_nm = eE·[R_k]_nm for n ≠ m in a, V_nn = 0 — the off-diagonal Berry
   connection only (degenerate pairs carry no V);
 * Eq. 61: the hybridised bands 𝓔_i, η^(i) are the eigenpairs of H̄_a = diag(ε_a) + V (all
   orders in E inside the manifold);
 * Eqs. 62–63: ṽ_i = ⟨η|∂𝓗_a/∂ħk|η⟩ + (e/ħ)⟨𝓕^{kk}⟩^(i) E and F̃_i = −⟨η|∂𝓗_a/∂x|η⟩ −
   e⟨𝓕^{xk}⟩^(i) E, with the remote-band non-Abelian curvatures of Eq. 40 (signs as Eq. 42,
-  DESIGN §6 erratum on δu_i);
+  docs/conventions.md §13 on δu_i);
 * Eq. 57: g_i = g⁰(𝓔_i) − τ[∂g⁰/∂x·ṽ_i + ∂g⁰/∂ħk·(−eE + F̃_i)], where ∂g⁰/∂k and ∂g⁰/∂x
   come from forward-mode autodiff of the hybridised energies 𝓔_i(k, x) (degeneracy-safe eigh);
 * Eq. 60: the current integrand −e Σ_i g_i ṽ_i.

@@ -5,7 +5,7 @@ phase-space pair, kk, kx, xk and xx, with textures), f_n = f⁰_n + δf_n with E
 band's current −e f_n ẋ_n. Units: ẋ in Å/fs, k̇ in 1/(Å·fs), E in V/Å, τ in fs (e = 1).
 
 Eq. 43 conserves ε_n + eE·x exactly, so δf_n = −τ ∂f⁰/∂ε · dε_n/dt = τ e ∂f⁰/∂ε E·ẋ_n: at
-E = 0, δf vanishes identically even with a texture (the δf′ of Eq. 69b is zero, DESIGN §6).
+E = 0, δf vanishes identically even with a texture (the δf′ of Eq. 69b is zero, docs/conventions.md §14).
 
 Texture at E = 0 — what the code gives (``tests/test_transport.py``, equilibrium-current test).
 J = −e Σ_n ∫ f⁰_n ẋ_n with ẋ_n = v_b + δṽ_n + O(∇²), δṽ_n = −Ω^{KX}_n v_b − Ω^{KK}_n F_b/ħ

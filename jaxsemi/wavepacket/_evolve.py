@@ -226,9 +226,16 @@ def _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band, sub, 
     if config.shared:
         out = _solve_shared(config, model, field, (ps, fs, bs), xs, ks, t1, dt0, cs, save(t1))
     else:
-        inputs, _ = _sharding.shard_batch((ps, xs, ks, flat(t1, 0), fs, cs, bs), size, mesh)  # over devices
-        out = jax.vmap(lambda p, x, k, t, f, c, b: _solve_one(
-            config, _member(model, field, p, f, b), x, k, t, dt0, c, save(t)))(*inputs)
+        # A scalar t1 stays out of the vmap: vmapping a broadcast t1 into diffrax's loop sends XLA's
+        # algebraic simplifier into a circular rewrite loop ("likely stuck" errors on stderr).
+        ts = flat(t1, 0) if t1.ndim else None
+        inputs, _ = _sharding.shard_batch((ps, xs, ks, ts, fs, cs, bs), size, mesh)  # over devices
+
+        def one(p, x, k, t, f, c, b):
+            t = t1 if t is None else t
+            return _solve_one(config, _member(model, field, p, f, b), x, k, t, dt0, c, save(t))
+
+        out = jax.vmap(one)(*inputs)
         out = jax.tree_util.tree_map(lambda a: a[:size], out)
     return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), out)
 
