@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -128,3 +129,21 @@ def check_int_sequence(n: Any, dim: int, name: str, minimum: int = 2) -> tuple[i
     if any(s < minimum for s in seq):
         raise ValueError(f"{name} needs at least {minimum} points per axis, got {seq}")
     return seq
+
+
+# ------------------------------------------------ value checks that survive jit / vmap / grad
+
+
+def traced_error_if(x: Any, checks: Sequence[tuple[Any, str]]) -> Any:
+    """``x`` carrying ``eqx.error_if`` checks: each ``(pred, msg)`` raises ``msg`` when the
+    compiled program runs with ``pred`` true (any element, also under vmap). Use the returned
+    value. Meant for traced inputs; concrete ones get a plain ``ValueError`` beforehand."""
+    for pred, msg in checks:
+        x = eqx.error_if(x, pred, msg)
+    return x
+
+
+def not_finite(tree: Any) -> jax.Array:
+    """Scalar bool: some float or complex leaf of ``tree`` holds NaN or inf."""
+    leaves = [leaf for leaf in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
+    return jnp.any(jnp.array([~jnp.all(jnp.isfinite(leaf)) for leaf in leaves] or [False]))
