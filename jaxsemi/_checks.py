@@ -135,12 +135,11 @@ def check_int_sequence(n: Any, dim: int, name: str, minimum: int = 2) -> tuple[i
 
 
 def traced_error_if(x: Any, checks: Sequence[tuple[Any, str]]) -> Any:
-    """``x`` carrying ``eqx.error_if`` checks: each ``(pred, msg)`` raises ``msg`` when the
-    compiled program runs with ``pred`` true (any element, also under vmap). Use the returned
-    value. Meant for traced inputs; concrete ones get a plain ``ValueError`` beforehand."""
-    for pred, msg in checks:
-        x = eqx.error_if(x, pred, msg)
-    return x
+    """``x`` carrying one ``eqx.branched_error_if``: when the compiled program runs, it raises the
+    ``msg`` of a failing ``(pred, msg)`` (``pred`` true anywhere, also under vmap). Use the returned value. Meant for traced inputs; concrete ones get a plain ``ValueError``
+    beforehand."""
+    preds = jnp.stack([jnp.any(jnp.asarray(pred)) for pred, _ in checks])
+    return eqx.branched_error_if(x, jnp.any(preds), jnp.argmax(preds), [msg for _, msg in checks])
 
 
 def not_finite(tree: Any) -> jax.Array:
