@@ -206,7 +206,9 @@ def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "s
 
     Returns J with shape batch + (d,). Differentiable in the model parameters, field, μ, τ and
     kT; new values of any of them reuse the compiled program. The Fermi-surface terms need
-    kT > 0 whenever τ ≠ 0 (``ValueError`` otherwise). J(E = 0) is not subtracted (see the
+    kT > 0 whenever τ ≠ 0. Bad values (NaN/inf, τ < 0, kT < 0, kT = 0 with τ ≠ 0) raise a
+    ``ValueError`` at once, or under jit/vmap/grad an error naming the input when the
+    compiled program runs (``eqx.error_if``). J(E = 0) is not subtracted (see the
     module notes on continuum grids). With a texture at E = 0, ``"nonadiabatic"`` gives J = 0
     (Sec. III C 3), while ``"ssct"`` gives the equilibrium current −e Σ∫f⁰ẋ of Eq. 43, first
     order in the texture gradient and independent of τ (δf ≡ 0 there, DESIGN §6).

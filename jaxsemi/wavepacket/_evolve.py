@@ -66,7 +66,8 @@ def evolve(
         bands: the active manifold for "manifold": a band index or contiguous sequence;
             default all bands.
         saveat: number of equally spaced save times (default 101), an array of times in
-            [0, t1], or a ``diffrax.SaveAt`` (``ts``/``t0``/``t1``/``steps``; no dense output).
+            [0, t1], or a ``diffrax.SaveAt`` (``ts``/``t0``/``t1``/``steps``; no dense output,
+            no ``fn``; ``steps=True`` pads with ``inf`` times after the last step).
             A count scales with each trajectory's own t1.
         params: optional PyTree shaped like ``model.params`` with extra leading batch axes:
             a batch of parameters run in the same call.
@@ -96,6 +97,10 @@ def evolve(
     diffrax's adjoint. With several devices
     (``jax.devices()``, or ``js.set_devices``) the vmapped batch is padded to a multiple of the
     device count and split over the devices; results are identical to one device.
+
+    Bad values (t1 ≤ 0, NaN/inf in x0, k0, t1, the field, χ0 or the parameters, a zero χ0, a
+    band out of range) raise a ``ValueError`` at once, or under jit/vmap/grad an error naming the
+    input when the compiled program runs (``eqx.error_if``).
 
     Returns:
         a ``Trajectory``.
