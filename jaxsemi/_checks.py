@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -128,3 +129,21 @@ def check_int_sequence(n: Any, dim: int, name: str, minimum: int = 2) -> tuple[i
     if any(s < minimum for s in seq):
         raise ValueError(f"{name} needs at least {minimum} points per axis, got {seq}")
     return seq
+
+
+# ------------------------------------------------ value checks that survive jit / vmap / grad
+
+
+def traced_error_if(x: Any, checks: Sequence[tuple[Any, str]]) -> Any:
+    """``x`` carrying one ``eqx.branched_error_if``: when the compiled program runs, it raises the
+    ``msg`` of a failing ``(pred, msg)`` (``pred`` true anywhere, also under vmap). Use the
+    returned value. Meant for traced inputs; concrete ones get a plain ``ValueError`` beforehand."""
+    preds = jnp.stack([jnp.any(jnp.asarray(pred)) for pred, _ in checks])
+    return eqx.branched_error_if(x, jnp.any(preds), jnp.argmax(preds), [msg for _, msg in checks])
+
+
+def not_finite(tree: Any) -> jax.Array:
+    """Scalar bool: some float or complex leaf of ``tree`` holds NaN or inf."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    bad = [~jnp.all(jnp.isfinite(a)) for a in leaves if jnp.issubdtype(jnp.result_type(a), jnp.inexact)]
+    return jnp.any(jnp.array(bad or [False]))

@@ -5,6 +5,7 @@ Units: E in V/Å, τ in fs, μ and kT in eV, J in e/(fs·Å), conductivities in 
 
 import warnings
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -316,19 +317,20 @@ def test_gradients_match_finite_differences(tilted, small_disk, theory):
 
 def test_batches_broadcast_and_reuse_the_compiled_program(tilted, small_disk):
     """A batch of fields × μ equals the loop; new μ/τ/kT/field values do not recompile."""
-    from jaxsemi.transport import _current
-
     fields = jnp.array([[1e-4, 0.0], [0.0, 2e-4], [1e-4, -1e-4]])
     mus = jnp.array([0.15, 0.2, 0.25])
     batched = tr.current(tilted, fields[:, None, :], mus[None, :], TAU, small_disk, kT=KT, check=False)
     assert batched.shape == (3, 3, 2)
-    before = _current._current_jit._cached._cache_size()
+    before = tr.trace_count()
     for i in range(3):
         for j in range(3):
             one = tr.current(tilted, fields[i], mus[j], TAU, small_disk, kT=KT, check=False)
             np.testing.assert_allclose(one, batched[i, j], rtol=1e-12, atol=1e-15)
     tr.current(tilted, fields[2] * 3, 0.3, 2 * TAU, small_disk, kT=2 * KT, check=False)
-    assert _current._current_jit._cached._cache_size() - before <= 1  # one program for every scalar batch
+    assert tr.trace_count() - before <= 1  # one program for every scalar batch
+    before = tr.trace_count()
+    tr.current(tilted, fields[0], jnp.linspace(0.1, 0.3, 7), TAU, small_disk, kT=KT, check=False)
+    assert tr.trace_count() - before == 1  # a new batch shape is a new program: the counter counts
 
 
 # ----------------------------------------------------------------------------- errors and warnings
@@ -353,3 +355,46 @@ def test_errors_and_validity_warnings(dirac, small_disk):
         tr.current(dirac, [0.0, 2 * DELTA**2 / V], 0.0, TAU, small_disk, kT=KT, theory="nonadiabatic")
     with pytest.warns(tr.ValidityWarning, match="not fully occupied"):
         tr.current(dirac, [0.0, 1e-4], MU_BAND, TAU, small_disk, kT=KT, theory="nonabelian", bands=1)
+    # eager value errors, each before anything is traced
+    nan_params = {**dirac.params, "delta": jnp.asarray(np.nan)}
+    for kwargs, match in [(dict(tau=-1.0), "tau must be >= 0"), (dict(kT=-0.01), "kT must be >= 0"),
+                          (dict(mu=np.inf), "mu contains NaN"), (dict(field=[np.nan, 0.0]), "field contains NaN"),
+                          (dict(model=dirac.with_params(nan_params)), r"model.params\[.delta.\] contains NaN")]:
+        args = dict(model=dirac, field=[0.0, 1e-4], mu=0.2, tau=TAU, grid=small_disk, kT=KT, check=False)
+        with pytest.raises(ValueError, match=match):
+            tr.current(**{**args, **kwargs})
+
+
+def test_bad_values_raise_under_transformations(dirac, small_disk):
+    """Under jit, vmap and grad the value checks become run-time errors (eqx.error_if) with the
+    eager messages, instead of garbage: NaN/inf inputs, τ < 0, kT < 0, kT = 0 with τ ≠ 0, E = 0
+    in ``hall_vs_field``. Good values through the same compiled program match the eager call."""
+    good = dict(model=dirac, field=jnp.array([0.0, 1e-4]), mu=jnp.asarray(0.2), tau=jnp.asarray(TAU),
+                kT=jnp.asarray(KT), x=jnp.zeros(2))
+    run = eqx.filter_jit(lambda model, field, mu, tau, kT, x: tr.current(model, field, mu, tau, small_disk, kT, x))
+    eager = tr.current(dirac, [0.0, 1e-4], 0.2, TAU, small_disk, KT, check=False)
+    np.testing.assert_allclose(np.asarray(run(**good)), np.asarray(eager), rtol=1e-12)
+    no_tau = run(**{**good, "tau": jnp.asarray(0.0), "kT": jnp.asarray(0.0)})  # kT = 0 is fine without τ
+    np.testing.assert_allclose(np.asarray(no_tau), np.asarray(tr.current(dirac, [0.0, 1e-4], 0.2, 0.0, small_disk)),
+                               rtol=1e-12)
+    nan = jnp.asarray(np.nan)
+    for key, bad, match in [("field", jnp.array([np.nan, 0.0]), "field contains NaN"),
+                            ("mu", jnp.asarray(np.inf), "mu contains NaN"),
+                            ("tau", jnp.asarray(-1.0), "tau must be finite and >= 0"),
+                            ("tau", nan, "tau must be finite and >= 0"),
+                            ("kT", jnp.asarray(-0.01), "kT must be finite and >= 0"),
+                            ("kT", nan, "kT must be finite and >= 0"),
+                            ("kT", jnp.asarray(0.0), "kT must be > 0 eV where tau != 0"),
+                            ("x", jnp.array([0.0, np.inf]), "x contains NaN"),
+                            ("model", dirac.with_params({**dirac.params, "v": nan}), "model.params contains NaN")]:
+        with pytest.raises(Exception, match=match):
+            run(**{**good, key: bad})
+
+    with pytest.raises(Exception, match="mu contains NaN"):
+        jax.vmap(lambda mu: tr.current(dirac, [0.0, 1e-4], mu, TAU, small_disk, KT))(jnp.array([0.2, np.nan]))
+    with pytest.raises(Exception, match="tau must be finite and >= 0"):
+        jax.grad(lambda tau: tr.current(dirac, [0.0, 1e-4], 0.2, tau, small_disk, KT)[0])(-1.0)
+    with pytest.raises(Exception, match="kT must be > 0 eV where tau != 0"):
+        jax.jit(lambda kT: tr.conductivity(dirac, [0.0, 0.0], 0.2, TAU, small_disk, kT=kT))(0.0)
+    with pytest.raises(Exception, match="field strengths must be non-zero"):
+        jax.jit(lambda e: tr.hall_vs_field(dirac, e, 0.2, TAU, small_disk, KT))(0.0)

@@ -1,6 +1,9 @@
-"""js.wavepacket.evolve: bad input, batching (throw=False), result codes, progress meter."""
+"""js.wavepacket.evolve: bad input (eagerly and under jit/vmap/grad), batching (throw=False), result
+codes, progress meter, diffrax.SaveAt."""
 
 import diffrax
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -29,6 +32,7 @@ def dirac():
         (dict(band=0, field=[np.nan, 0.0]), "NaN or inf"),
         (dict(band=0, field=lambda x, t: jnp.array([jnp.inf, 0.0])), "NaN or inf"),
         (dict(band=0, field=lambda x, t: jnp.zeros(3)), r"shape \(2,\)"),
+        (dict(band=0, field=lambda t: jnp.zeros(2)), r"E\(x, t\) -> \(d,\)"),
         (dict(band=0, method="magic"), "method must be one of"),
         (dict(chi0=[1.0, 0.0], method="abelian"), "give band="),
         (dict(band=0, method="manifold", bands=[0, 2]), "out of range"),
@@ -97,3 +101,114 @@ def test_batch_chi0_callable_field_progress(dirac, single, capsys):
     np.testing.assert_allclose(np.asarray(tr.populations[:, 1, 0, 0]), 0.5, atol=1e-12)  # χ0 ∝ u0 + u1
     np.testing.assert_allclose(np.asarray(tr.populations[:, 2, 0, 1]), 1.0, atol=1e-12)
     assert "100.00%" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- diffrax.SaveAt
+
+
+K0, E_X = np.array([0.1, 0.05]), 0.01  # 1/Å, V/Å along x: free drift k(t) = k0 − E t/ħ (e = 1)
+
+
+def _drift(t):
+    return K0 - np.array([E_X, 0.0]) * np.asarray(t)[..., None] / js.units.HBAR
+
+
+def test_saveat_objects(dirac):
+    """SaveAt(ts=...), SaveAt(t1=True) and SaveAt(steps=True) save at the asked times, eagerly and
+    under jit; k(t) follows the free drift and ε + E·x is conserved at every saved step."""
+    run = lambda saveat: evolve(dirac, [0.0, 0.0], K0, 4.0, [E_X, 0.0], band=1, saveat=saveat)  # noqa: E731
+    ts = jnp.array([0.0, 0.5, 2.0, 4.0])
+    for tr in (run(diffrax.SaveAt(ts=ts)), jax.jit(lambda ts: run(diffrax.SaveAt(ts=ts)))(ts)):
+        np.testing.assert_array_equal(np.asarray(tr.t), np.asarray(ts))
+        np.testing.assert_allclose(np.asarray(tr.k), _drift(ts), rtol=1e-12)
+
+    end = run(diffrax.SaveAt(t1=True))
+    assert end.t.shape == (1,) and float(end.t[0]) == 4.0
+    np.testing.assert_allclose(np.asarray(end.k[0]), _drift(4.0), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(end.x[0]), np.asarray(end.x_end), rtol=1e-14)
+
+    steps = run(diffrax.SaveAt(steps=True))
+    t = np.asarray(steps.t)
+    done = np.isfinite(t)
+    assert done.sum() == int(steps.stats["num_accepted_steps"]) >= 3
+    assert np.all(np.diff(t[done]) > 0) and t[done][-1] == 4.0 and np.all(np.isinf(t[~done]))
+    np.testing.assert_allclose(np.asarray(steps.k)[done], _drift(t[done]), rtol=1e-12)
+    conserved = np.asarray(steps.energy)[done] + E_X * np.asarray(steps.x)[done, 0]
+    assert np.ptp(conserved) < 1e-8 and np.ptp(np.asarray(steps.x)[done, 0]) > 1e-3
+
+
+@pytest.mark.parametrize("saveat, match", [
+    (diffrax.SaveAt(ts=[0.0, 99.0]), "within"),
+    (diffrax.SaveAt(dense=True), "no dense output"),
+    (diffrax.SaveAt(ts=[0.0, 1.0], fn=lambda t, y, args: y["x"]), "custom `fn`"),
+])
+def test_saveat_object_errors(dirac, saveat, match):
+    with pytest.raises(ValueError, match=match):
+        evolve(dirac, [0.0, 0.0], K0, 1.0, [E_X, 0.0], band=0, saveat=saveat)
+
+
+# ----------------------------------------------------------------------------- bad values under jit/vmap/grad
+
+
+def test_field_callable_signature(dirac):
+    """A field callable of the wrong arity is named, with the expected E(x, t), before tracing."""
+    class Pulse(eqx.Module):
+        amplitude: jax.Array
+
+        def __call__(self, t):
+            return jnp.array([self.amplitude, 0.0])
+
+    for field in (lambda t: jnp.array([E_X, 0.0]), Pulse(jnp.asarray(E_X)), lambda x, t, extra: x):
+        with pytest.raises(ValueError, match=r"E\(x, t\)"):
+            evolve(dirac, [0.0, 0.0], K0, 1.0, field, band=0)
+        with pytest.raises(ValueError, match=r"E\(x, t\)"):
+            jax.jit(lambda k0: evolve(dirac, [0.0, 0.0], k0, 1.0, field, band=0).k_end)(K0)
+
+
+def test_t1_not_after_zero_under_transformations(dirac):
+    """t1 ≤ 0 (or NaN) would integrate backwards and report success: it raises under jit, vmap, grad."""
+    def k_end(t1):
+        return evolve(dirac, [0.0, 0.0], K0, t1, [E_X, 0.0], band=0, saveat=3).k_end[0]
+
+    jitted = jax.jit(k_end)
+    np.testing.assert_allclose(float(jitted(1.0)), _drift(1.0)[0], rtol=1e-12)  # good input runs
+    np.testing.assert_allclose(float(jax.grad(k_end)(1.0)), -E_X / js.units.HBAR, rtol=1e-10)
+    for bad in (-1.0, 0.0, np.nan):
+        with pytest.raises(Exception, match="t1 must be after t0"):
+            jitted(bad)
+    with pytest.raises(Exception, match="t1 must be after t0"):
+        jax.vmap(k_end)(jnp.array([1.0, -1.0]))
+    with pytest.raises(Exception, match="t1 must be after t0"):
+        jax.grad(k_end)(-1.0)
+
+
+def test_bad_values_raise_under_jit(dirac):
+    """NaN/inf in x0, k0, the field, model.params, params or χ0, a zero χ0 and an out-of-range band
+    raise with the input's name when traced (one compiled program each, bad values swapped in)."""
+    good = dict(model=dirac, p=dirac.params, x0=jnp.zeros(2), k0=jnp.asarray(K0), E=jnp.array([E_X, 0.0]),
+                c=jnp.array([1.0, 0.0], complex))
+    run = eqx.filter_jit(lambda model, p, x0, k0, E, c: evolve(model, x0, k0, 1.0, E, chi0=c, params=p,
+                                                               saveat=3).k_end)
+    np.testing.assert_allclose(np.asarray(run(**good)), _drift(1.0), rtol=1e-12)
+    nan_params = {**dirac.params, "delta": jnp.asarray(np.nan)}
+    for key, bad, match in [("x0", jnp.array([np.nan, 0.0]), "x0 contains NaN"),
+                            ("k0", jnp.array([0.1, np.inf]), "k0 contains NaN"),
+                            ("E", jnp.array([np.nan, 0.0]), "field contains NaN"),
+                            ("model", dirac.with_params(nan_params), "model.params contains NaN"),
+                            ("p", nan_params, "params contains NaN"),
+                            ("c", jnp.array([np.nan, 0.0], complex), "chi0 contains NaN"),
+                            ("c", jnp.zeros(2, complex), "zero norm")]:
+        with pytest.raises(Exception, match=match):
+            run(**{**good, key: bad})
+
+    field = eqx.filter_jit(lambda amp: evolve(dirac, [0.0, 0.0], K0, 1.0, lambda x, t: jnp.array([amp, 0.0]),
+                                              band=0, saveat=3).k_end)
+    with pytest.raises(Exception, match=r"field\(x0, 0\) contains NaN"):
+        field(jnp.asarray(np.inf))
+    band = jax.jit(lambda b: evolve(dirac, [0.0, 0.0], K0, 1.0, [E_X, 0.0], band=b, saveat=3).k_end)
+    for b in (2, -1):
+        with pytest.raises(Exception, match="band index out of range"):
+            band(b)
+    # eagerly, a NaN in a model's parameters set by with_params (which does not check) is caught too
+    with pytest.raises(ValueError, match="model.params"):
+        evolve(dirac.with_params(nan_params), [0.0, 0.0], K0, 1.0, [E_X, 0.0], band=0)

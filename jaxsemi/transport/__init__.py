@@ -5,11 +5,13 @@
   (Eqs. 54–63);
 * ``conductivity(..., order=n)`` → ∂ⁿJ/∂Eⁿ (no 1/n!) by autodiff, in e²/h·(Å/V)^{n−1};
 * ``hall_vs_field`` → σ_xy(E) = ΔJ_x/E_y in e²/h;
-* ``ValidityWarning`` flags results outside the limits of the theory (see ``_limits``).
+* ``ValidityWarning`` flags results outside the limits of the theory (see ``_limits``);
+* ``trace_count()`` (diagnostics) counts traces of the k-integral: new input values must not add any.
 """
 
 from ._current import THEORIES as THEORIES
 from ._current import conductivity as conductivity
 from ._current import current as current
 from ._current import hall_vs_field as hall_vs_field
+from ._current import trace_count as trace_count
 from ._limits import ValidityWarning as ValidityWarning

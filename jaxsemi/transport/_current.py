@@ -90,9 +90,28 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands) -> _Setup:
     except ValueError as err:
         raise ValueError(f"field batch {field.shape[:-1]}, mu {mu.shape}, tau {tau.shape} and kT "
                          f"{kT.shape} do not broadcast") from err
+    _checks.check_finite(model.params, "model.params")  # with_params does not check
     flat = lambda a: jnp.broadcast_to(a, batch).reshape(-1)  # noqa: E731
-    return _Setup(jnp.broadcast_to(field, batch + (d,)).reshape(-1, d), flat(mu), flat(tau), flat(kT), x,
-                  tuple(batch), theory, start, stop, depends_on_x(model))
+    inputs = (jnp.broadcast_to(field, batch + (d,)).reshape(-1, d), flat(mu), flat(tau), flat(kT), x)
+    if not _checks.is_concrete(model.params, inputs):
+        inputs = _traced_checks(model, *inputs, fermi_surface)
+    return _Setup(*inputs, tuple(batch), theory, start, stop, depends_on_x(model))
+
+
+def _traced_checks(model, fields, mu, tau, kT, x, fermi_surface):
+    """The value checks of ``_setup`` as run-time errors (``eqx.error_if``) for traced inputs,
+    which skipped them: raised under jit/vmap/grad when the program runs."""
+    return _checks.traced_error_if((fields, mu, tau, kT, x), [
+        (_checks.not_finite(fields), "field contains NaN or inf"),
+        (_checks.not_finite(mu), "mu contains NaN or inf"),
+        (~jnp.all(jnp.isfinite(tau) & (tau >= 0)), "tau must be finite and >= 0 fs"),
+        (~jnp.all(jnp.isfinite(kT) & (kT >= 0)), "kT must be finite and >= 0 eV"),
+        (fermi_surface & jnp.any((kT == 0) & (tau != 0)),
+         "kT must be > 0 eV where tau != 0: the relaxation-time terms δf, δg (Drude, Berry-curvature dipole) "
+         "live on the Fermi surface and kT = 0 would silently drop them"),
+        (_checks.not_finite(x), "x contains NaN or inf"),
+        (_checks.not_finite(model.params), "model.params contains NaN or inf"),
+    ])
 
 
 def _point(model, k, s: _Setup):
@@ -111,7 +130,19 @@ def _point(model, k, s: _Setup):
     return j, point_limits(geo, s.fields, s.mu, s.kT, s.start, s.stop, dmax)
 
 
+_traces = 0
+
+
+def trace_count() -> int:
+    """Diagnostics: how many times the k-integral of ``current``/``conductivity``/``hall_vs_field``
+    has been traced (each trace compiles a program). New values of the field, μ, τ, kT or model
+    parameters reuse the program and leave the count unchanged; new shapes or options add one."""
+    return _traces
+
+
 def _total(model, grid, s: _Setup, chunk_size, mesh):
+    global _traces
+    _traces += 1  # Python side effect: runs at trace time only
     # rematerialise the per-k work in reverse mode: residuals of the eigen-solves and the
     # k-derivatives are cheaper to recompute than to store (gradient/forward 9× → 6× non-adiabatic)
     return grid_sum(jax.checkpoint(lambda k: _point(model, k, s)[0]), grid, chunk_size, mesh)  # (B, d)
@@ -177,7 +208,9 @@ def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "s
 
     Returns J with shape batch + (d,). Differentiable in the model parameters, field, μ, τ and
     kT; new values of any of them reuse the compiled program. The Fermi-surface terms need
-    kT > 0 whenever τ ≠ 0 (``ValueError`` otherwise). J(E = 0) is not subtracted (see the
+    kT > 0 whenever τ ≠ 0. Bad values (NaN/inf, τ < 0, kT < 0, kT = 0 with τ ≠ 0) raise a
+    ``ValueError`` at once, or under jit/vmap/grad an error naming the input when the
+    compiled program runs (``eqx.error_if``). J(E = 0) is not subtracted (see the
     module notes on continuum grids). With a texture at E = 0, ``"nonadiabatic"`` gives J = 0
     (Sec. III C 3), while ``"ssct"`` gives the equilibrium current −e Σ∫f⁰ẋ of Eq. 43, first
     order in the texture gradient and independent of τ (δf ≡ 0 there, docs/conventions.md §14).
@@ -222,6 +255,9 @@ def hall_vs_field(model: Model, strength, mu, tau, grid, kT=0.0, x=None, theory:
     strength = jnp.asarray(strength, dtype=float)
     if _checks.is_concrete(strength) and np.any(np.asarray(strength) == 0):
         raise ValueError("field strengths must be non-zero (σ_xy(E) = ΔJ_x/E)")
+    if not _checks.is_concrete(strength):
+        strength = _checks.traced_error_if(strength, [(jnp.any(strength == 0), "field strengths must be non-zero "
+                                                       "(σ_xy(E) = ΔJ_x/E)")])
     fields = jnp.stack([jnp.zeros_like(strength), strength], -1)
     both = jnp.stack([fields, jnp.zeros_like(fields)])  # J(E ŷ) and J(0) in one batch
     j = current(model, both, mu, tau, grid, kT, x, theory, bands, chunk_size=chunk_size, check=check, mesh=mesh)

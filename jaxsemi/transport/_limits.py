@@ -17,8 +17,9 @@ compared with a threshold, and a ``ValidityWarning`` says which assumption fails
 * ``degenerate`` / ``filled``: Eq. 53 assumes an exactly degenerate, fully occupied manifold
   (spread ≤ 1e-6 eV, occupations ≥ 1 − 1e-3) (non-Abelian theory).
 
-Hard errors (``ValueError``, raised before tracing) are reserved for inputs that make the
-result meaningless: shapes, an unknown theory, kT = 0 with Fermi-surface terms (docs/conventions.md §8).
+Hard errors (``ValueError`` before tracing; for traced values an ``eqx.error_if`` raised when
+the program runs) are reserved for inputs that make the result meaningless: shapes, an unknown
+theory, NaN/inf, τ < 0, kT < 0, kT = 0 with Fermi-surface terms (docs/conventions.md §8).
 The wavepacket-size criterion (texture length ≫ 1/k_F) has no model-independent k_F and is
 left to the user.
 """

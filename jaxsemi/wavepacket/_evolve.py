@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any, Callable, Optional, Union
 
@@ -66,7 +67,8 @@ def evolve(
         bands: the active manifold for "manifold": a band index or contiguous sequence;
             default all bands.
         saveat: number of equally spaced save times (default 101), an array of times in
-            [0, t1], or a ``diffrax.SaveAt`` (``ts``/``t0``/``t1``/``steps``; no dense output).
+            [0, t1], or a ``diffrax.SaveAt`` (``ts``/``t0``/``t1``/``steps``; no dense output,
+            no ``fn``; ``steps=True`` pads with ``inf`` times after the last step).
             A count scales with each trajectory's own t1.
         params: optional PyTree shaped like ``model.params`` with extra leading batch axes:
             a batch of parameters run in the same call.
@@ -97,6 +99,10 @@ def evolve(
     count and split over the devices of ``mesh`` (a ``jax.sharding.Mesh`` with one axis "k" or a
     sequence of devices; default ``js.set_devices``'s, else all of ``jax.devices()``); results are
     identical to one device.
+
+    Bad values (t1 ≤ 0, NaN/inf in x0, k0, t1, the field, χ0 or the parameters, a zero χ0, a
+    band out of range) raise a ``ValueError`` at once, or under jit/vmap/grad an error naming the
+    input when the compiled program runs (``eqx.error_if``).
 
     Returns:
         a ``Trajectory``.
@@ -151,6 +157,7 @@ def evolve(
         chi0 = _check_chi0(chi0, n)
         band_arr = jnp.zeros((), int)  # unused by full/manifold when chi0 is given
 
+    _checks.check_finite(model.params, "model.params")
     pbatch = () if params is None else _params_batch(model.params, params)
     try:
         batch = np.broadcast_shapes(x0.shape[:-1], k0.shape[:-1], t1.shape, field_batch,
@@ -172,6 +179,8 @@ def evolve(
     config = _Config(scheme, solver, stepsize_controller, adjoint, progress_meter, int(max_steps),
                      float(gap_tol), chi0 is not None, params is not None, ensemble == "shared")
 
+    bounds = (start, stop) if method == "manifold" else (0, n)
+    x0, k0, t1 = _traced_checks(model, params, x0, k0, t1, field, chi0, band_arr, bounds)
     traj = _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band_arr, sub, _sharding.get_mesh(mesh))
 
     throw = (batch == ()) if throw is None else throw
@@ -318,6 +327,27 @@ def _trajectory(scheme, args, y0, ts, ys, t_end, y_end, code, stats):
 # ----------------------------------------------------------------------------- validation
 
 
+def _traced_checks(model, params, x0, k0, t1, field, chi0, band, bounds):
+    """(x0, k0, t1) carrying run-time errors (``eqx.error_if``, under jit/vmap/grad) for the value
+    checks that traced inputs skipped above: t1 > 0, finite inputs, a normalised χ0 (the one given,
+    normalised: NaN where its norm was 0) and ``band`` within ``bounds`` = [start, stop)."""
+    at_start = field(x0.reshape(-1, x0.shape[-1])[0], jnp.zeros(())) if callable(field) else field
+    if _checks.is_concrete(model.params, params, x0, k0, t1, at_start, chi0, band):
+        return x0, k0, t1
+    return _checks.traced_error_if((x0, k0, t1), [
+        (~(t1 > 0.0), "t1 must be after t0 = 0 fs (and finite)"),
+        (_checks.not_finite(x0), "x0 contains NaN or inf"),
+        (_checks.not_finite(k0), "k0 contains NaN or inf"),
+        (_checks.not_finite(at_start), "field contains NaN or inf" if at_start is field else
+         "field(x0, 0) contains NaN or inf"),
+        (_checks.not_finite(model.params), "model.params contains NaN or inf"),
+        (_checks.not_finite(params), "params contains NaN or inf"),
+        (_checks.not_finite(chi0), "chi0 contains NaN or inf or has zero norm"),
+        (jnp.any((band < bounds[0]) | (band >= bounds[1])),
+         f"band index out of range: must be in [{bounds[0]}, {bounds[1]}) (the bands, or the active manifold)"),
+    ])
+
+
 def _check_t1(t1):
     arr = jnp.asarray(t1, dtype=jnp.result_type(float))
     _checks.check_finite(arr, "t1")
@@ -352,6 +382,7 @@ def _batch_max_norm(controller):
 def _check_field(field, x0, d):
     """Returns the field (array or callable) and its batch shape."""
     if callable(field):
+        _check_field_signature(field)
         xs = x0.reshape(-1, d)[0]
         shape = jax.eval_shape(field, xs, jnp.zeros(()))
         if shape.shape != (d,):
@@ -361,6 +392,19 @@ def _check_field(field, x0, d):
         return field, ()
     arr = _checks.as_points(field, d, "field")  # raises on NaN/inf
     return arr, arr.shape[:-1]
+
+
+def _check_field_signature(field):
+    """A callable field must take (x, t): say so before tracing rather than with an arity error."""
+    try:
+        sig = inspect.signature(field)
+    except (TypeError, ValueError):  # no signature to read (some builtins): the trace will tell
+        return
+    try:
+        sig.bind(None, None)
+    except TypeError as err:
+        raise ValueError(f"field must be a function E(x, t) -> (d,) in V/Å of the centre x (d,) in Å and the "
+                         f"time t (scalar) in fs, got a callable with signature {sig} ({err})") from err
 
 
 def _check_chi0(chi0, n):
@@ -413,25 +457,31 @@ def _check_saveat(saveat, t1):
     if isinstance(saveat, diffrax.SaveAt):
         if saveat.dense or not isinstance(saveat.subs, diffrax.SubSaveAt):
             raise ValueError("saveat: pass a SaveAt with ts/t0/t1/steps (no dense output, no subs trees)")
-        if saveat.subs.fn is not diffrax.SaveAt().subs.fn:
+        if saveat.subs.fn is not diffrax.SubSaveAt(t1=True).fn:  # diffrax's default: save the state
             raise ValueError("saveat: a custom `fn` is not supported (the Trajectory needs the state)")
-        return saveat.subs
-    ts = jnp.asarray(saveat, dtype=jnp.result_type(float))
+        if saveat.subs.ts is None:
+            return saveat.subs
+        return eqx.tree_at(lambda s: s.ts, saveat.subs, _check_save_times(saveat.subs.ts, t1))
+    return diffrax.SubSaveAt(ts=_check_save_times(saveat, t1))
+
+
+def _check_save_times(ts, t1):
+    """Save times (fs), increasing within [0, t1] (checked here when concrete, else by diffrax)."""
+    ts = jnp.asarray(ts, dtype=jnp.result_type(float))
     if ts.ndim != 1:
         raise ValueError(f"saveat times must be a 1D array, got shape {ts.shape}")
     if _checks.is_concrete(ts, t1):
         a = np.asarray(ts)
         if np.any(a < 0) or np.any(a > np.min(np.asarray(t1))) or np.any(np.diff(a) < 0):
             raise ValueError(f"saveat times must be increasing within [0, t1 = {np.min(np.asarray(t1))}] fs")
-    return diffrax.SubSaveAt(ts=ts)
+    return ts
 
 
 def _report(traj: Trajectory, throw: bool, max_steps: int) -> None:
     """Raise or warn about failed trajectories, a closing gap and a large ε (concrete values only)."""
-    if not _checks.is_concrete(traj.result._value):
+    if not _checks.is_concrete(traj.result):
         return
-    code = np.asarray(traj.result._value)
-    counts = {name: int(np.sum(code == getattr(Result, name)._value))
+    counts = {name: int(np.sum(np.asarray(traj.result == getattr(Result, name))))
               for name in ("max_steps_reached", "gap_closed", "failed")}
     hard = counts["max_steps_reached"] + counts["failed"]
     if throw and hard:
@@ -444,7 +494,7 @@ def _report(traj: Trajectory, throw: bool, max_steps: int) -> None:
     if not _checks.is_concrete(traj.x_end, traj.k_end, traj.epsilon):
         return
     if counts["gap_closed"]:
-        closed = code == Result.gap_closed._value
+        closed = np.asarray(traj.result == Result.gap_closed)
         x_at = np.asarray(traj.x_end)[closed].reshape(-1, traj.x_end.shape[-1])[0]
         k_at = np.asarray(traj.k_end)[closed].reshape(-1, traj.k_end.shape[-1])[0]
         warnings.warn(
