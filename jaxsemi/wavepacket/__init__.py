@@ -1,19 +1,29 @@
-"""Semiclassical wavepacket dynamics (paper Sec. II): one entry point, three methods.
+"""Semiclassical wavepacket dynamics (paper Sec. II): one entry point, method objects.
 
 ``evolve(model, x0, k0, t1, field, chi0=None, band=None, method=..., bands=None, saveat=...)``
-integrates from t = 0 to t1 (fs) with diffrax and returns a ``Trajectory``:
+integrates from t = 0 to t1 (fs) with diffrax and returns a ``Trajectory``. The method is an
+object, the way diffrax takes ``solver=Tsit5()`` (the strings are aliases):
 
-* ``"full"`` — Eqs. 19–21 with Eq. 10: (x, k, χ), χ in the orbital basis, no eigenbasis;
-* ``"manifold"`` — Eqs. 34 and 42 on an active manifold, gauge-free with projectors;
-* ``"abelian"`` — Eq. 43 for one band with all four Berry curvatures.
+* ``Full()`` / ``"full"`` — Eqs. 19–21 with Eq. 10: (x, k, χ), χ in the orbital basis, no eigenbasis;
+* ``Manifold(bands)`` / ``"manifold"`` — Eqs. 34 and 42 on an active manifold, gauge-free with projectors;
+* ``Abelian(band)`` / ``"abelian"`` — Eq. 43 for one band with all four Berry curvatures;
+* a subclass of ``AbstractMethod`` (or ``AbstractAdiabaticMethod``, which stops where a gap closes).
 
-A batch runs vmapped (``ensemble="vmap"``, one adaptive solve per trajectory) or, for "full",
-as one ODE with one shared step sequence (``ensemble="shared"``, faster for large ensembles).
+The diffrax settings (solver, step-size controller, dt0, adjoint, max_steps, progress meter) are
+one ``SolverOptions``. A batch runs vmapped (``ensemble="vmap"``, one adaptive solve per
+trajectory) or, for "full", as one ODE with one shared step sequence (``ensemble="shared"``,
+faster for large ensembles).
 
 Units: x in Å, k in 1/Å, t in fs, E in V/Å, energies in eV; electrons (charge −e, e = 1), so
 ħk̇ = −E − ⟨∂𝓗/∂x⟩ and ⟨χ|𝓗|χ⟩ + E·x is conserved in a uniform static field.
 """
 
+from ._abelian import Abelian as Abelian
 from ._evolve import evolve as evolve
+from ._full import Full as Full
+from ._manifold import Manifold as Manifold
+from ._method import AbstractAdiabaticMethod as AbstractAdiabaticMethod
+from ._method import AbstractMethod as AbstractMethod
+from ._options import SolverOptions as SolverOptions
 from ._trajectory import Result as Result
 from ._trajectory import Trajectory as Trajectory

@@ -7,13 +7,15 @@ State: x (d,) Å, k (d,) 1/Å.
 
 from __future__ import annotations
 
-import equinox as eqx
+from typing import Any, ClassVar, Optional
+
 import jax.numpy as jnp
 
 from .._eom import centre_of_mass_rates
 from .._geometry import abelian_curvature, point_geometry
 from ..units import HBAR
 from ._eom import active_gap, adiabaticity, field_at
+from ._method import AbstractAdiabaticMethod
 
 
 def _rates(model, x, k, e_field, band):
@@ -26,10 +28,29 @@ def _rates(model, x, k, e_field, band):
     return geo, xdot, kdot
 
 
-class Abelian(eqx.Module):
-    """Eq. 43 for one band (``method="abelian"``)."""
+class Abelian(AbstractAdiabaticMethod):
+    """Eq. 43 for one band (alias ``method="abelian"``).
 
-    name = "abelian"
+    Args:
+        band: the band index (ascending energies), an int or a (...) integer array (one band per
+            trajectory); default ``evolve``'s ``band=`` (give one of the two).
+
+    No χ0 (the band state is the band's eigenvector); stops where the band's gap to the others
+    closes. Saves the gap (eV) and ε of Eq. 37.
+    """
+
+    band: Optional[Any] = None
+    name: ClassVar[str] = "abelian"
+
+    def active_bands(self, n_bands):
+        return 0, n_bands
+
+    def initial_band(self, band, chi0):
+        if chi0 is not None:
+            raise ValueError("method='abelian' follows one band: give band=, not chi0")
+        if band is not None and self.band is not None:
+            raise ValueError("give the band as Abelian(band) or as band=, not both")
+        return self.band if band is None else band
 
     def init(self, model, x0, k0, chi0):
         return {"x": x0, "k": k0}
@@ -40,7 +61,7 @@ class Abelian(eqx.Module):
         _, xdot, kdot = _rates(model, x, k, field_at(field, x, t), band)
         return {"x": xdot, "k": kdot}
 
-    def stop_gap(self, model, y, band):
+    def gap(self, model, y, band):
         w = point_geometry(model, y["k"], y["x"], False).energies
         return active_gap(w, jnp.arange(model.n_bands) == band)
 

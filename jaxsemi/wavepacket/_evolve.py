@@ -1,7 +1,8 @@
-"""``evolve``: one entry point for the three wavepacket methods, batched, jitted, differentiable."""
+"""``evolve``: one entry point for the wavepacket methods, batched, jitted, differentiable."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import warnings
 from typing import Any, Callable, Optional, Union
@@ -19,9 +20,11 @@ from .._model import Model
 from ._abelian import Abelian
 from ._full import Full
 from ._manifold import Manifold
+from ._method import AbstractAdiabaticMethod, AbstractMethod
+from ._options import SolverOptions
 from ._trajectory import Result, Trajectory
 
-_METHODS = ("full", "manifold", "abelian")
+_ALIASES = {"full": Full, "manifold": Manifold, "abelian": Abelian}
 _ENSEMBLES = ("vmap", "shared")
 #: "manifold" and "abelian" warn when ε (Eq. 37) exceeds this along a trajectory.
 EPSILON_WARN = 0.2
@@ -35,16 +38,17 @@ def evolve(
     field: Union[Any, Callable],
     chi0=None,
     band=None,
-    method: str = "full",
+    method: Union[str, AbstractMethod] = "full",
     bands=None,
     saveat: Union[None, int, Any, diffrax.SaveAt] = None,
     *,
     params=None,
+    options: Optional[SolverOptions] = None,
     solver: Optional[diffrax.AbstractSolver] = None,
     stepsize_controller: Optional[diffrax.AbstractStepSizeController] = None,
     dt0=None,
     adjoint: Optional[diffrax.AbstractAdjoint] = None,
-    max_steps: int = 16384,
+    max_steps: Optional[int] = None,
     gap_tol: float = 1e-3,
     progress_meter: Optional[diffrax.AbstractProgressMeter] = None,
     throw: Optional[bool] = None,
@@ -62,22 +66,25 @@ def evolve(
         chi0: (..., n) initial band state in the orbital basis (normalised here); default the
             eigenstate ``band`` at (x0, k0).
         band: (...) band index (ascending energies) for the default χ0; required by "abelian".
-        method: "full" (Eqs. 19–21 + 10), "manifold" (Eqs. 34 + 42 on ``bands``) or
-            "abelian" (Eq. 43 for ``band``).
-        bands: the active manifold for "manifold": a band index or contiguous sequence;
-            default all bands.
+        method: a method object, ``js.wavepacket.Full()`` (Eqs. 19–21 + 10), ``Manifold(bands)``
+            (Eqs. 34 + 42), ``Abelian(band)`` (Eq. 43) or a user subclass of
+            ``js.wavepacket.AbstractMethod``; or the aliases "full", "manifold" (with ``bands``)
+            and "abelian".
+        bands: the active manifold for the alias "manifold": a band index or contiguous
+            sequence; default all bands.
         saveat: number of equally spaced save times (default 101), an array of times in
             [0, t1], or a ``diffrax.SaveAt`` (``ts``/``t0``/``t1``/``steps``; no dense output,
             no ``fn``; ``steps=True`` pads with ``inf`` times after the last step).
             A count scales with each trajectory's own t1.
         params: optional PyTree shaped like ``model.params`` with extra leading batch axes:
             a batch of parameters run in the same call.
-        solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: diffrax objects
-            (defaults: ``Tsit5``, ``PIDController(rtol=1e-8, atol=1e-9)``,
-            ``RecursiveCheckpointAdjoint``, ``NoProgressMeter``; pass
-            ``diffrax.TqdmProgressMeter()`` for a progress bar).
-        gap_tol: eV; "manifold" and "abelian" stop (result ``gap_closed``) where the gap
-            between the active and remote bands falls below it.
+        options: the diffrax settings, a ``js.wavepacket.SolverOptions`` (its defaults: ``Tsit5``,
+            ``PIDController(rtol=1e-8, atol=1e-9)``, ``RecursiveCheckpointAdjoint``,
+            ``max_steps=16384``, ``NoProgressMeter``).
+        solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: the same settings
+            one by one; each one given replaces that field of ``options``.
+        gap_tol: eV; adiabatic methods ("manifold", "abelian") stop (result ``gap_closed``) where
+            the gap between the active and remote bands falls below it.
         throw: raise when a trajectory fails (step budget, solver failure). Default: True for
             a single trajectory, False for a batch (every element keeps its own ``result``);
             a closing gap is flagged, never raised. Under an outer jit/grad/vmap the codes
@@ -88,8 +95,8 @@ def evolve(
             the step-size controller's norm (``PIDController.norm``, default RMS) is taken per
             trajectory and then maxed over the batch, so each trajectory meets the tolerances
             at least as strictly as alone. Much faster for large batches of similar
-            trajectories; ``method="full"`` only, one t1 for the batch; ``result`` and
-            ``stats`` are shared (one failure fails the whole batch). Controllers:
+            trajectories; methods without a gap stop ("full") only, one t1 for the batch;
+            ``result`` and ``stats`` are shared (one failure fails the whole batch). Controllers:
             ``PIDController`` (optionally in a ``ClipStepSizeController``) or ``ConstantStepSize``.
 
     The batch shape is the broadcast of the leading axes of x0, k0, t1, field, chi0, band and
@@ -109,13 +116,14 @@ def evolve(
     """
     if not isinstance(model, Model):
         raise ValueError(f"model must be a js.Model, got {type(model).__name__}")
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    scheme = _as_method(method, bands)
     if ensemble not in _ENSEMBLES:
         raise ValueError(f"ensemble must be one of {_ENSEMBLES}, got {ensemble!r}")
-    if ensemble == "shared" and method != "full":
-        raise ValueError(f"ensemble='shared' supports method='full' only (the gap-closing stop of {method!r} "
+    if ensemble == "shared" and isinstance(scheme, AbstractAdiabaticMethod):
+        raise ValueError(f"ensemble='shared' supports method='full' only (the gap-closing stop of {scheme.name!r} "
                          "is per trajectory): use ensemble='vmap'")
+    options = _options(options, solver=solver, stepsize_controller=stepsize_controller, dt0=dt0,
+                       adjoint=adjoint, max_steps=max_steps, progress_meter=progress_meter)
     d, n = model.dim, model.n_bands
     x0 = _checks.as_points(x0, d, "x0")
     k0 = _checks.as_points(k0, d, "k0")
@@ -124,19 +132,8 @@ def evolve(
         t1 = _shared_t1(t1)
     field, field_batch = _check_field(field, x0, d)
 
-    if method == "manifold":
-        start, stop = _checks.band_slice(range(n) if bands is None else bands, n)
-        scheme = Manifold(start, stop)
-        if band is None and chi0 is None:
-            band = start
-    elif bands is not None:
-        raise ValueError(f"bands is only used by method='manifold', not {method!r}")
-    elif method == "full":
-        scheme = Full()
-    else:
-        scheme = Abelian()
-        if chi0 is not None:
-            raise ValueError("method='abelian' follows one band: give band=, not chi0")
+    start, stop = scheme.active_bands(n)
+    band = scheme.initial_band(band, chi0)
     if chi0 is None and band is None:
         raise ValueError(f"give chi0 (length {n}, orbital basis) or band (0..{n - 1})")
     if chi0 is not None and band is not None:
@@ -151,11 +148,11 @@ def evolve(
             b = np.asarray(band_arr)
             if np.any(b < 0) or np.any(b >= n):
                 raise ValueError(f"band index {b} out of range for a model with {n} bands")
-            if method == "manifold" and (np.any(b < start) or np.any(b >= stop)):
+            if np.any(b < start) or np.any(b >= stop):
                 raise ValueError(f"band {b} is not in the active manifold [{start}, {stop})")
     if chi0 is not None:
         chi0 = _check_chi0(chi0, n)
-        band_arr = jnp.zeros((), int)  # unused by full/manifold when chi0 is given
+        band_arr = jnp.zeros((), int)  # unused by the methods when chi0 is given
 
     _checks.check_finite(model.params, "model.params")
     pbatch = () if params is None else _params_batch(model.params, params)
@@ -165,36 +162,51 @@ def evolve(
     except ValueError as err:
         raise ValueError(f"batch shapes of x0, k0, t1, field, chi0/band and params do not broadcast: {err}") from err
 
-    if method == "manifold" and chi0 is not None and _checks.is_concrete(model, x0, k0, chi0):
-        _check_in_manifold(model, scheme, x0, k0, chi0, batch)
+    if (start, stop) != (0, n) and chi0 is not None and _checks.is_concrete(model, x0, k0, chi0):
+        _check_in_manifold(model, (start, stop), x0, k0, chi0, batch)
 
     sub = _check_saveat(saveat, t1)
-    solver = diffrax.Tsit5() if solver is None else solver
-    if stepsize_controller is None:
-        stepsize_controller = diffrax.PIDController(rtol=1e-8, atol=1e-9)
-    adjoint = diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint
-    progress_meter = diffrax.NoProgressMeter() if progress_meter is None else progress_meter
     if ensemble == "shared":
-        stepsize_controller = _batch_max_norm(stepsize_controller)
-    config = _Config(scheme, solver, stepsize_controller, adjoint, progress_meter, int(max_steps),
-                     float(gap_tol), chi0 is not None, params is not None, ensemble == "shared")
+        options = eqx.tree_at(lambda o: o.stepsize_controller, options,
+                              _batch_max_norm(options.stepsize_controller))
+    config = _Config(scheme, options, float(gap_tol), chi0 is not None, params is not None, ensemble == "shared")
 
-    bounds = (start, stop) if method == "manifold" else (0, n)
-    x0, k0, t1 = _traced_checks(model, params, x0, k0, t1, field, chi0, band_arr, bounds)
-    traj = _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band_arr, sub, _sharding.get_mesh(mesh))
+    x0, k0, t1 = _traced_checks(model, params, x0, k0, t1, field, chi0, band_arr, (start, stop))
+    traj = _run(config, model, params, batch, x0, k0, t1, field, chi0, band_arr, sub, _sharding.get_mesh(mesh))
 
     throw = (batch == ()) if throw is None else throw
-    _report(traj, throw, max_steps)
+    _report(traj, throw, options.max_steps)
     return traj
 
 
+def _as_method(method, bands) -> AbstractMethod:
+    """The method object of ``method`` (an ``AbstractMethod`` or an alias, "manifold" with ``bands``)."""
+    if isinstance(method, str) and method in _ALIASES:
+        if method == "manifold":
+            return Manifold(bands)
+        method = _ALIASES[method]()
+    if not isinstance(method, AbstractMethod):
+        raise ValueError(f"method must be one of {tuple(_ALIASES)} or a js.wavepacket.AbstractMethod "
+                         f"(Full(), Manifold(bands), Abelian(band)), got {method!r}")
+    if bands is not None:
+        raise ValueError(f"bands is only used by method='manifold' (a Manifold object carries its own bands), "
+                         f"got method {method.name!r}")
+    return method
+
+
+def _options(options, **given) -> SolverOptions:
+    """``options`` (default ``SolverOptions()``) with the settings given one by one (not None) replaced."""
+    options = SolverOptions() if options is None else options
+    if not isinstance(options, SolverOptions):
+        raise ValueError(f"options must be a js.wavepacket.SolverOptions, got {type(options).__name__}")
+    if given["max_steps"] is not None:
+        given["max_steps"] = int(given["max_steps"])
+    return dataclasses.replace(options, **{key: value for key, value in given.items() if value is not None})
+
+
 class _Config(eqx.Module):
-    scheme: eqx.Module
-    solver: diffrax.AbstractSolver
-    controller: diffrax.AbstractStepSizeController
-    adjoint: diffrax.AbstractAdjoint
-    progress_meter: diffrax.AbstractProgressMeter
-    max_steps: int = eqx.field(static=True)
+    scheme: AbstractMethod
+    options: SolverOptions
     gap_tol: float = eqx.field(static=True)
     given_chi0: bool = eqx.field(static=True)
     batched_params: bool = eqx.field(static=True)
@@ -211,7 +223,7 @@ class _BatchMax(eqx.Module):
 
 
 @eqx.filter_jit
-def _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band, sub, mesh):
+def _run(config, model, params, batch, x0, k0, t1, field, chi0, band, sub, mesh):
     size = int(np.prod(batch, dtype=int))
 
     def flat(a, tail):
@@ -233,7 +245,7 @@ def _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band, sub, 
 
     field = None if const_field else field  # else per trajectory in fs
     if config.shared:
-        out = _solve_shared(config, model, field, (ps, fs, bs), xs, ks, t1, dt0, cs, save(t1))
+        out = _solve_shared(config, model, field, (ps, fs, bs), xs, ks, t1, cs, save(t1))
     else:
         # A scalar t1 stays out of the vmap: vmapping a broadcast t1 into diffrax's loop sends XLA's
         # algebraic simplifier into a circular rewrite loop ("likely stuck" errors on stderr).
@@ -242,7 +254,7 @@ def _run(config, model, params, batch, x0, k0, t1, dt0, field, chi0, band, sub, 
 
         def one(p, x, k, t, f, c, b):
             t = t1 if t is None else t
-            return _solve_one(config, _member(model, field, p, f, b), x, k, t, dt0, c, save(t))
+            return _solve_one(config, _member(model, field, p, f, b), x, k, t, c, save(t))
 
         out = jax.vmap(one)(*inputs)
         out = jax.tree_util.tree_map(lambda a: a[:size], out)
@@ -262,23 +274,28 @@ def _initial_state(config, args, x0, k0, chi0):
     return config.scheme.init(model, x0, k0, chi0)
 
 
-def _solve_one(config, args, x0, k0, t1, dt0, chi0, sub):
+def _diffeqsolve(config, rhs, t1, y0, args, sub, event=None):
+    """diffrax's solution of dy/dt = rhs(t, y, args) from 0 to t1 (fs), saved at ``sub`` and t1."""
+    opt = config.options
+    return diffrax.diffeqsolve(
+        diffrax.ODETerm(rhs), opt.solver, 0.0, t1, opt.dt0, y0, args,
+        saveat=diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)]), stepsize_controller=opt.stepsize_controller,
+        adjoint=opt.adjoint, event=event, max_steps=opt.max_steps, throw=False, progress_meter=opt.progress_meter,
+    )
+
+
+def _solve_one(config, args, x0, k0, t1, chi0, sub):
     scheme = config.scheme
     y0 = _initial_state(config, args, x0, k0, chi0)
     event = None
-    if scheme.name != "full":
-        event = diffrax.Event(lambda t, y, args, **kw: scheme.stop_gap(args[0], y, args[2]) < config.gap_tol)
-    saveat = diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)])
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(scheme.rhs), config.solver, 0.0, t1, dt0, y0, args,
-        saveat=saveat, stepsize_controller=config.controller, adjoint=config.adjoint, event=event,
-        max_steps=config.max_steps, throw=False, progress_meter=config.progress_meter,
-    )
+    if isinstance(scheme, AbstractAdiabaticMethod):
+        event = diffrax.Event(lambda t, y, args, **kw: scheme.gap(args[0], y, args[2]) < config.gap_tol)
+    sol = _diffeqsolve(config, scheme.rhs, t1, y0, args, sub, event)
     (ts, ys), (t_end, y_end) = zip(sol.ts, sol.ys)
     return _trajectory(scheme, args, y0, ts, ys, t_end, y_end, sol.result, sol.stats)
 
 
-def _solve_shared(config, model, field, per, xs, ks, t1, dt0, cs, sub):
+def _solve_shared(config, model, field, per, xs, ks, t1, cs, sub):
     """The batch as one ODE: the state's leaves carry a leading batch axis, the vector field is the
     single-trajectory ``scheme.rhs`` vmapped over it, ``per`` = (params, field, band) per trajectory
     (see ``_member``), and the controller's norm is already ``_BatchMax``."""
@@ -290,12 +307,7 @@ def _solve_shared(config, model, field, per, xs, ks, t1, dt0, cs, sub):
         model, field, per = args
         return jax.vmap(lambda yi, a: scheme.rhs(t, yi, _member(model, field, *a)))(y, per)
 
-    saveat = diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)])
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(rhs), config.solver, 0.0, t1, dt0, y0, (model, field, per),
-        saveat=saveat, stepsize_controller=config.controller, adjoint=config.adjoint,
-        max_steps=config.max_steps, throw=False, progress_meter=config.progress_meter,
-    )
+    sol = _diffeqsolve(config, rhs, t1, y0, (model, field, per), sub)
     (ts, ys), (t_end, y_end) = zip(sol.ts, sol.ys)  # ys, y_end: (T, batch, ...), (1, batch, ...)
     def one(a, y0, ys, y_end):
         return _trajectory(scheme, _member(model, field, *a), y0, ts, ys, t_end, y_end, sol.result, sol.stats)
@@ -419,18 +431,20 @@ def _check_chi0(chi0, n):
     return chi0 / norm
 
 
-def _check_in_manifold(model, scheme, x0, k0, chi0, batch):
+def _check_in_manifold(model, bounds, x0, k0, chi0, batch):
+    """Raise if a concrete χ0 has weight outside the active bands ``bounds`` = [start, stop) at (x0, k0)."""
+    start, stop = bounds
     size = int(np.prod(batch, dtype=int))
     xs = jnp.broadcast_to(x0, batch + x0.shape[-1:]).reshape(size, -1)
     ks = jnp.broadcast_to(k0, batch + k0.shape[-1:]).reshape(size, -1)
     cs = jnp.broadcast_to(chi0, batch + chi0.shape[-1:]).reshape(size, -1)
-    u = eigh(model, ks, xs)[1][..., scheme.start:scheme.stop]  # (size, n, m)
+    u = eigh(model, ks, xs)[1][..., start:stop]  # (size, n, m)
     inside = jnp.einsum("bim,bjm,bj->bi", u, jnp.conj(u), cs)
     outside = np.asarray(jnp.linalg.norm(cs - inside, axis=-1))
     if np.max(outside) > 1e-6:
         raise ValueError(
             f"chi0 has weight {np.max(outside):.2e} outside the active manifold "
-            f"[{scheme.start}, {scheme.stop}) at (x0, k0)")
+            f"[{start}, {stop}) at (x0, k0)")
 
 
 def _params_batch(ref, params):

@@ -7,13 +7,15 @@ State: x (d,) Å, k (d,) 1/Å and χ (n,) in the orbital basis (stored as (2, n)
 
 from __future__ import annotations
 
-import equinox as eqx
+from typing import ClassVar
+
 import jax.numpy as jnp
 
 from .._eigh import eigh
 from .._geometry import hamiltonian_and_derivatives
 from ..units import HBAR
 from ._eom import field_at
+from ._method import AbstractMethod
 
 
 def pack(chi):
@@ -38,10 +40,20 @@ def apply(h, chi):
     return jnp.sum(h * chi, axis=-1)
 
 
-class Full(eqx.Module):
-    """Eqs. 19–21 + Eq. 10 (``method="full"``)."""
+class Full(AbstractMethod):
+    """All bands, no eigenbasis: Eqs. 19–21 + Eq. 10 (alias ``method="full"``).
 
-    name = "full"
+    Starts from ``chi0`` or the eigenstate ``band``; no stop condition (runs to t1). The saved
+    ``gap`` and ``epsilon`` are None.
+    """
+
+    name: ClassVar[str] = "full"
+
+    def active_bands(self, n_bands):
+        return 0, n_bands
+
+    def initial_band(self, band, chi0):
+        return band
 
     def init(self, model, x0, k0, chi0):
         return {"x": x0, "k": k0, "chi": pack(chi0)}
@@ -53,9 +65,6 @@ class Full(eqx.Module):
         xdot = expect(chi, dk) / HBAR
         kdot = (-field_at(field, x, t) - expect(chi, dx)) / HBAR
         return {"x": xdot, "k": kdot, "chi": pack(-1j / HBAR * apply(h, chi))}
-
-    def stop_gap(self, model, y, band):
-        return None
 
     def observe(self, model, y, t, field, band):
         chi = unpack(y["chi"])

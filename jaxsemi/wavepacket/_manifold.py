@@ -20,43 +20,67 @@ the manifold's components of χ (covariant matrix × covariant vector: gauge-fre
 
 from __future__ import annotations
 
+from typing import ClassVar, Optional
+
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 
+from .. import _checks
 from .._eom import centre_of_mass_rates
 from .._geometry import nonabelian_curvature_block, point_geometry
 from ..units import HBAR
 from ._eom import active_gap, adiabaticity, field_at
 from ._full import expect, pack, unpack
+from ._method import AbstractAdiabaticMethod
 
 
-class Manifold(eqx.Module):
-    """Eqs. 34 + 42 on the manifold [start, stop) (``method="manifold"``)."""
+class Manifold(AbstractAdiabaticMethod):
+    """Eqs. 34 + 42 on an active manifold (alias ``method="manifold"`` with ``bands=``).
 
-    start: int = eqx.field(static=True)
-    stop: int = eqx.field(static=True)
-    name = "manifold"
+    Args:
+        bands: the active bands, a band index or a contiguous increasing sequence of them
+            (ascending energies); default all bands of the model.
+
+    Starts from ``chi0`` (in the manifold's span at (x0, k0)) or the eigenstate ``band``
+    (default: the manifold's lowest band); stops where the manifold's gap to the other bands
+    closes. Saves the gap (eV) and ε of Eq. 37.
+    """
+
+    bands: Optional[tuple[int, ...]] = eqx.field(static=True)
+    name: ClassVar[str] = "manifold"
+
+    def __init__(self, bands=None):
+        self.bands = None if bands is None else tuple(np.atleast_1d(np.asarray(bands)).tolist())
+
+    def active_bands(self, n_bands):
+        return _checks.band_slice(range(n_bands) if self.bands is None else self.bands, n_bands)
+
+    def initial_band(self, band, chi0):
+        if band is None and chi0 is None:
+            return (self.bands or (0,))[0]
+        return band
 
     def _active(self, n):
+        start, stop = self.active_bands(n)
         i = jnp.arange(n)
-        return (i >= self.start) & (i < self.stop)
-
-    def projector(self, model, x, k):
-        u = point_geometry(model, k, x, False).states[:, self.start:self.stop]
-        return u @ jnp.conj(u.T)
+        return (i >= start) & (i < stop)
 
     def init(self, model, x0, k0, chi0):
-        chi = self.projector(model, x0, k0) @ chi0
+        start, stop = self.active_bands(model.n_bands)
+        u = point_geometry(model, k0, x0, False).states[:, start:stop]
+        chi = (u @ jnp.conj(u.T)) @ chi0  # the projection on the manifold
         return {"x": x0, "k": k0, "chi": pack(chi / jnp.linalg.norm(chi))}
 
     def _rates(self, model, x, k, chi, e_field):
+        start, stop = self.active_bands(model.n_bands)
         geo = point_geometry(model, k, x, True)
         w, u, dk, dx = geo.energies, geo.states, geo.dk, geo.dx
         eta = jnp.conj(u.T) @ chi  # components in the eigenbasis
-        eta_a = eta[self.start:self.stop]
+        eta_a = eta[start:stop]
 
         def curvature(a, b):
-            f = nonabelian_curvature_block(w, a, b, self.start, self.stop)
+            f = nonabelian_curvature_block(w, a, b, start, stop)
             return jnp.real(jnp.einsum("n,nmab,m->ab", jnp.conj(eta_a), f, eta_a))
 
         xdot, kdot = centre_of_mass_rates(
@@ -78,7 +102,7 @@ class Manifold(eqx.Module):
         eta_dot = -1j / HBAR * w * act * eta + pdot @ (act * eta) - act * (pdot @ eta)
         return {"x": xdot, "k": kdot, "chi": pack(geo.states @ eta_dot)}
 
-    def stop_gap(self, model, y, band):
+    def gap(self, model, y, band):
         w = point_geometry(model, y["k"], y["x"], False).energies
         return active_gap(w, self._active(model.n_bands))
 

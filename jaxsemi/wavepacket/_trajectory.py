@@ -45,7 +45,7 @@ class Trajectory(eqx.Module):
             it had to stop (gap closing, step budget).
         result: a ``Result`` code per trajectory.
         stats: solver statistics (``num_steps``, ``num_accepted_steps``, ``num_rejected_steps``).
-        method: "full", "manifold" or "abelian".
+        method: the method's name: "full", "manifold", "abelian" or a user method's ``name``.
     """
 
     t: jax.Array
