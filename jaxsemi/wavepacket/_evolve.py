@@ -65,7 +65,8 @@ def evolve(
             (an ``eqx.Module`` callable makes its arrays differentiable).
         chi0: (..., n) initial band state in the orbital basis (normalised here); default the
             eigenstate ``band`` at (x0, k0).
-        band: (...) band index (ascending energies) for the default χ0; required by "abelian".
+        band: (...) band index (ascending energies) for the default χ0; "abelian" needs it
+            (here or as ``Abelian(band)``).
         method: a method object, ``js.wavepacket.Full()`` (Eqs. 19–21 + 10), ``Manifold(bands)``
             (Eqs. 34 + 42), ``Abelian(band)`` (Eq. 43) or a user subclass of
             ``js.wavepacket.AbstractMethod``; or the aliases "full", "manifold" (with ``bands``)
