@@ -26,10 +26,13 @@ from .._integrate import DEFAULT_CHUNK, integrate
 from .._model import Model
 from ._limits import point_limits, warn_limits
 from ._nonabelian import nonabelian_current
+from ._density import ssct_density
 from ._nonadiabatic import nonadiabatic_current
+from ._relaxation import chambers_occupation
 from ._ssct import ssct_current
 
 THEORIES = ("ssct", "nonabelian", "nonadiabatic")
+RELAXATIONS = ("first_order", "exact")
 
 
 def depends_on_x(model: Model) -> bool:
@@ -56,13 +59,24 @@ class _Setup(eqx.Module):
     start: int = eqx.field(static=True)
     stop: int = eqx.field(static=True)
     textured: bool = eqx.field(static=True)
+    relaxation: str = eqx.field(static=True, default="first_order")
+    density: bool = eqx.field(static=True, default=False)
 
 
-def _setup(model, field, mu, tau, grid, kT, x, theory, bands) -> _Setup:
+def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_order",
+           phase_space_density=False) -> _Setup:
     if not isinstance(model, Model):
         raise ValueError(f"model must be a jaxsemi Model, got {type(model).__name__}")
     if theory not in THEORIES:
         raise ValueError(f"theory must be one of {THEORIES}, got {theory!r}")
+    if relaxation not in RELAXATIONS:
+        raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {relaxation!r}")
+    if not isinstance(phase_space_density, (bool, np.bool_)):
+        raise TypeError(f"phase_space_density must be True or False, got {phase_space_density!r}")
+    textured = depends_on_x(model)
+    if relaxation == "exact" and (theory != "ssct" or textured):
+        raise ValueError("relaxation='exact' (Chambers' steady state) is implemented for theory='ssct' in a "
+                         "uniform system (no texture); use relaxation='first_order'")
     if grid.dim != model.dim:
         raise ValueError(f"grid points are {grid.dim}D but the model is {model.dim}D")
     d = model.dim
@@ -92,22 +106,27 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands) -> _Setup:
                          f"{kT.shape} do not broadcast") from err
     flat = lambda a: jnp.broadcast_to(a, batch).reshape(-1)  # noqa: E731
     return _Setup(jnp.broadcast_to(field, batch + (d,)).reshape(-1, d), flat(mu), flat(tau), flat(kT), x,
-                  tuple(batch), theory, start, stop, depends_on_x(model))
+                  tuple(batch), theory, start, stop, textured, relaxation, bool(phase_space_density))
 
 
 def _point(model, k, s: _Setup):
     """Current integrand (B, d) and the limit numbers at one k."""
     n = model.n_bands
     if s.theory == "nonadiabatic":
-        j, dmax, geo = nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.start, s.stop, s.textured)
+        j, dmax, geo = nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.start, s.stop, s.textured,
+                                            s.density)
     else:
         geo = point_geometry(model, k, s.x, s.textured)
         j = jnp.zeros_like(s.fields) if s.theory == "ssct" else nonabelian_current(geo, s.fields, s.start, s.stop)
         dmax = jnp.zeros_like(s.mu)
     outside = (jnp.arange(n) < s.start) | (jnp.arange(n) >= s.stop)
     if s.theory == "ssct" or s.stop - s.start < n:
-        js_, ds = ssct_current(geo, s.fields, s.mu, s.tau, s.kT, outside)
-        j, dmax = j + js_, jnp.maximum(dmax, ds)
+        exact = s.relaxation == "exact"
+        occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT) if exact else None
+        density = ssct_density(geo) if s.density and s.textured else None
+        js_, ds = ssct_current(geo, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
+        # the exact f stays in [0, 1]: the linearisation limit (``occupation``) does not apply
+        j, dmax = j + js_, dmax if exact else jnp.maximum(dmax, ds)
     return j, point_limits(geo, s.fields, s.mu, s.kT, s.start, s.stop, dmax)
 
 
@@ -152,6 +171,7 @@ def _check_limits(model, grid, s, chunk_size, check):
 
 
 def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "ssct", bands=None, *,
+            relaxation: str = "first_order", phase_space_density: bool = False,
             chunk_size: Optional[int] = None, check: bool = True) -> jax.Array:
     """Semiclassical current density J(x) in e/(fs·Å^{d−1}) (electrons carry −e; e = 1).
 
@@ -169,6 +189,13 @@ def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "s
         bands: the active manifold (an index or a contiguous sequence); ``None`` = all bands.
             J = J_theory(manifold) + the SSCT currents of the bands outside it. No effect for
             ``"ssct"``.
+        relaxation: ``"first_order"`` (default, Eqs. 46c/57: first order in τ) or ``"exact"``
+            (SSCT without texture: Chambers' steady state f = ∫(ds/τ)e^{−s/τ} f⁰(ε(k + eEs/ħ)),
+            all orders in τ and E; see ``docs/transport_orders.md``).
+        phase_space_density: weight states by the phase-space density D = 1 + Σ_α Ω^{k_α x_α}
+            + … (Xiao–Shi–Niu; exact Liouville measure for SSCT, first order for the
+            non-adiabatic manifold). Default False: Eqs. 47 and 60 as published. D = 1 without
+            a texture, so it only matters for textured models.
         chunk_size: k-points per chunk (bounded memory).
         check: test the validity limits on the grid and warn (``ValidityWarning``); skipped
             automatically under JAX transformations.
@@ -180,13 +207,14 @@ def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "s
     (Sec. III C 3), while ``"ssct"`` gives the equilibrium current −e Σ∫f⁰ẋ of Eq. 43, first
     order in the texture gradient and independent of τ (δf ≡ 0 there, DESIGN §6).
     """
-    s = _setup(model, field, mu, tau, grid, kT, x, theory, bands)
+    s = _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation, phase_space_density)
     _check_limits(model, grid, s, chunk_size, check)
     return _current_jit(model, grid, s, chunk_size).reshape(s.batch + (model.dim,))
 
 
 def conductivity(model: Model, field, mu, tau, grid, order: int = 1, kT=0.0, x=None, theory: str = "ssct",
-                 bands=None, *, chunk_size: Optional[int] = None, check: bool = True) -> jax.Array:
+                 bands=None, *, relaxation: str = "first_order", phase_space_density: bool = False,
+                 chunk_size: Optional[int] = None, check: bool = True) -> jax.Array:
     """Response tensor ∂ⁿJ_a/∂E_b…∂E_c at ``field`` by forward-mode autodiff of ``current``.
 
     Exactly the n-th derivative — no 1/n!: J = J(0) + σ·E + ½ χ:EE + …, so the second-order
@@ -201,14 +229,15 @@ def conductivity(model: Model, field, mu, tau, grid, order: int = 1, kT=0.0, x=N
     """
     if not isinstance(order, (int, np.integer)) or order < 1:
         raise ValueError(f"order must be a positive int, got {order!r}")
-    s = _setup(model, field, mu, tau, grid, kT, x, theory, bands)
+    s = _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation, phase_space_density)
     _check_limits(model, grid, s, chunk_size, check)
     out = _derivative_jit(model, grid, s, int(order), chunk_size)
     return units.to_e2_over_h(out.reshape(s.batch + out.shape[1:]))
 
 
 def hall_vs_field(model: Model, strength, mu, tau, grid, kT=0.0, x=None, theory: str = "nonadiabatic",
-                  bands=None, *, chunk_size: Optional[int] = None, check: bool = True) -> jax.Array:
+                  bands=None, *, relaxation: str = "first_order", phase_space_density: bool = False,
+                  chunk_size: Optional[int] = None, check: bool = True) -> jax.Array:
     """Hall conductivity at finite field, σ_xy(E) = [J_x(E ŷ) − J_x(0)] / E, in e²/h (2D).
 
     ``strength`` (...) is E in V/Å (non-zero); it broadcasts with ``mu``, ``tau`` and ``kT``.
@@ -222,5 +251,6 @@ def hall_vs_field(model: Model, strength, mu, tau, grid, kT=0.0, x=None, theory:
         raise ValueError("field strengths must be non-zero (σ_xy(E) = ΔJ_x/E)")
     fields = jnp.stack([jnp.zeros_like(strength), strength], -1)
     both = jnp.stack([fields, jnp.zeros_like(fields)])  # J(E ŷ) and J(0) in one batch
-    j = current(model, both, mu, tau, grid, kT, x, theory, bands, chunk_size=chunk_size, check=check)
+    j = current(model, both, mu, tau, grid, kT, x, theory, bands, relaxation=relaxation,
+                phase_space_density=phase_space_density, chunk_size=chunk_size, check=check)
     return units.to_e2_over_h((j[0, ..., 0] - j[1, ..., 0]) / strength)

@@ -57,16 +57,21 @@ def band_motion(geo: PointGeometry, fields):
     return xdot, kdot, vb, fb
 
 
-def ssct_current(geo: PointGeometry, fields, mu, tau, kT, mask):
-    """Eq. 47 integrand −e Σ_n f_n ẋ_n at one k over the bands in ``mask`` (n,) bool.
+def ssct_current(geo: PointGeometry, fields, mu, tau, kT, mask, occupation=None, density=None):
+    """Eq. 47 integrand −e Σ_n D_n f_n ẋ_n at one k over the bands in ``mask`` (n,) bool.
 
-    ``fields`` (B, d); ``mu``, ``tau``, ``kT`` (B,). Returns the current integrand (B, d) in
+    ``fields`` (B, d); ``mu``, ``tau``, ``kT`` (B,). ``occupation`` (B, n) replaces Eq. 46c's
+    f⁰ + δf (the exact steady state of ``_relaxation``); ``density`` (n,) is the phase-space
+    density D_n (``_density``; None: D = 1, Eq. 47). Returns the current integrand (B, d) in
     e·Å/fs and the largest |δf_n| at this k (B,) for the validity check.
     """
     xdot, kdot, vb, fb = band_motion(geo, fields)
     f0, fp = occupation_and_slope(geo.energies[None, :], mu[:, None], kT[:, None])  # (B, n)
-    # Eq. 46c: δf = −τ[∂f⁰/∂x·ẋ + ∂f⁰/∂k·k̇], ∂f⁰/∂x = −f′F_b, ∂f⁰/∂k = f′ħv_b
-    rate = jnp.einsum("nd,Bnd->Bn", -fb, xdot) + HBAR * jnp.einsum("nd,Bnd->Bn", vb, kdot)
-    df = -tau[:, None] * fp * rate
-    occ = jnp.where(mask[None], f0 + df, 0.0)
+    if occupation is None:
+        # Eq. 46c: δf = −τ[∂f⁰/∂x·ẋ + ∂f⁰/∂k·k̇], ∂f⁰/∂x = −f′F_b, ∂f⁰/∂k = f′ħv_b
+        rate = jnp.einsum("nd,Bnd->Bn", -fb, xdot) + HBAR * jnp.einsum("nd,Bnd->Bn", vb, kdot)
+        df = -tau[:, None] * fp * rate
+    else:
+        df = occupation - f0
+    occ = jnp.where(mask[None], (f0 + df) * (1.0 if density is None else density[None]), 0.0)
     return -jnp.einsum("Bn,Bnd->Bd", occ, xdot), jnp.max(jnp.where(mask[None], jnp.abs(df), 0.0), -1)
