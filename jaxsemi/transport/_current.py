@@ -223,6 +223,23 @@ def conductivity(model: Model, field, mu, tau, grid, order: int = 1, kT=0.0, x=N
     2(χ^SF_abc + χ^SF_acb) with Sodemann–Fu's χ^SF_abc = −ε_adc e³τ D_bd/(2ħ²) at ω → 0 (their
     static response j = χ^SF(E E* + E E)).
 
+    What each option contains (uniform system; details in ``docs/transport_orders.md``):
+
+    ==========================  =========  =====  ===  ===============  ===============
+    theory, relaxation          intrinsic  Drude  BCD  nonlinear Drude  hybridisation
+    ==========================  =========  =====  ===  ===============  ===============
+    ssct, "first_order"         E¹         E¹τ    E²τ  —                —
+    ssct, "exact"               E¹         E¹τ    E²τ  E²τ², all Eⁿτⁿ   —
+    nonabelian (full manifold)  E¹         —      —    —                —
+    nonadiabatic, first_order   E¹         E¹τ    E²τ  —                all orders in E
+    ==========================  =========  =====  ===  ===============  ===============
+
+    So with the default ``relaxation="first_order"`` χ = ∂²J/∂E² has no τ² term (χ_xxx = 0 for a
+    cone tilted along x); ``relaxation="exact"`` adds χ^ND_abc = −2(e³τ²/ħ³)∫f⁰∂³ε/∂k_a∂k_b∂k_c
+    and is exact for every order n < 64 at E = 0. No option contains the field-induced
+    (Berry-connection polarisability) E²τ⁰ term or any frequency dependence.
+    ``phase_space_density`` changes only textured results.
+
     Arguments as in ``current``; ``field`` (..., d) is the point of expansion (0 for linear
     response). Returns batch + (d,) + (d,)·order, in e²/h·(Å/V)^{order−1} (2D) or
     (e²/h)/Å·(Å/V)^{order−1} (3D) — ``units.to_e2_over_h`` of ∂ⁿJ/∂Eⁿ. σ_xy = ``[..., 0, 1]``.
