@@ -84,25 +84,45 @@ def test_density_is_one_without_a_texture_of_the_states(theory):
     np.testing.assert_allclose(j[True], j[False], rtol=1e-13, atol=1e-18)
 
 
-def test_liouville_theorem():
-    """∇_λ·(D λ̇) = 0 at finite E in the texture (particles ∫D f conserved), while ∇_λ·λ̇ ≠ 0."""
-    model = _model(0.3, 0.4)  # a strong 2D texture: the identity is exact, not first order
+def _three_band(k, x, p):
+    """A generic textured three-band lattice model (no Bloch-sphere structure: Ω∧Ω ≠ 0)."""
+    a, b = p["a"] * jnp.cos(p["G"] * x[0]), p["b"] * jnp.sin(p["G"] * x[1])
+    h = jnp.array([[jnp.cos(k[0]) + a, jnp.sin(k[0]) + 0.3j * jnp.sin(k[1]), 0.4 * jnp.sin(k[1]) + 1j * b],
+                   [0.0, -jnp.cos(k[1]), 0.5 * jnp.sin(k[0] + k[1]) + 0.2j],
+                   [0.0, 0.0, 0.6 + b]], dtype=complex)
+    return jnp.triu(h, 1) + jnp.conj(jnp.triu(h, 1)).T + jnp.diag(jnp.real(jnp.diag(h))).astype(complex)
+
+
+@pytest.mark.parametrize("which", ["qwz", "three_band"])
+def test_liouville_theorem(which):
+    """∇_λ·(D λ̇) = 0 at finite E in a strong 2D texture (∫D f conserved by the flow), ∇_λ·λ̇ ≠ 0.
+
+    For three bands D (the Pfaffian) differs from its first order 1 + Σ_α Ω^{k_α x_α}, and only
+    the Pfaffian makes the flow divergence-free.
+    """
+    if which == "qwz":
+        model, bands = _model(0.3, 0.4), (0, 1)
+    else:
+        model, bands = js.Model(_three_band, {"a": 0.4, "b": 0.3, "G": 0.5}, 2, np.eye(2)), (0, 1, 2)
     field = jnp.array([[0.02, -0.01]])
 
-    def flow(lam, band, weighted):
+    def flow(lam, band, density):
         x, k = lam[:2], lam[2:]
         geo = point_geometry(model, k, x, True)
         xdot, kdot, _, _ = band_motion(geo, field)
-        d = ssct_density(geo)[band] if weighted else 1.0
+        d = {"none": 1.0, "pfaffian": ssct_density(geo)[band],
+             "first": 1 + jnp.trace(abelian_curvature(geo.energies, geo.dk, geo.dx)[band])}[density]
         return d * jnp.concatenate([xdot[0, band], kdot[0, band]])
 
-    div = jax.jit(lambda lam, band, weighted: jnp.trace(jax.jacfwd(flow)(lam, band, weighted)), static_argnums=(1, 2))
+    div = jax.jit(lambda lam, band, density: jnp.trace(jax.jacfwd(flow)(lam, band, density)), static_argnums=(1, 2))
     for lam in ([1.0, 0.3, 0.4, -1.2], [2.5, -1.0, 2.0, 0.7], [4.0, 0.0, -0.3, 2.9]):
         lam = jnp.asarray(lam)
-        for band in (0, 1):
-            plain, weighted = abs(float(div(lam, band, False))), abs(float(div(lam, band, True)))
+        for band in bands:
+            plain = abs(float(div(lam, band, "none")))
             assert plain > 1e-5
-            assert weighted < 1e-9 * plain
+            assert abs(float(div(lam, band, "pfaffian"))) < 1e-9 * plain
+            if which == "three_band":
+                assert abs(float(div(lam, band, "first"))) > 1e-4 * plain
 
 
 def test_nonadiabatic_density_is_first_order_of_the_liouville_density():

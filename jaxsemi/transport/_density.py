@@ -6,6 +6,9 @@ D dx dk with D the Pfaffian of ω. In the variables of ``_eom`` (ħ scaled out),
     D_n = √det [[1 + Ω^{kx}, Ω^{kk}], [−Ω^{xx}, 1 − Ω^{xk}]] = 1 + Σ_α Ω_n^{k_α x_α} + O(∇²),
 
 exact for the single-band flow (Liouville: ∇_λ·(D λ̇) = 0, λ = (x, k)); D = 1 without a texture.
+Computed as |Pf ω| = √det ω: the Pfaffian changes sign only where |Ω^{kx}| ~ 1, far outside the
+texture limit of Eq. 37 (``ValidityWarning``). For two bands the Berry 2-form is pulled back
+from the Bloch sphere (Ω∧Ω = 0) and D = 1 + Σ_α Ω^{k_α x_α} exactly.
 Eqs. 47 and 60 weight states by 1; ``phase_space_density=True`` weights them by D.
 
 The non-adiabatic theory has no single-band 2-form: its hybridised bands move by Eq. 62 with
@@ -28,7 +31,7 @@ def ssct_density(geo: PointGeometry):
     eye = jnp.eye(dk.shape[0])
     okk, okx, oxk, oxx = (abelian_curvature(w, a, b) for a, b in ((dk, dk), (dk, dx), (dx, dk), (dx, dx)))
     omega = jnp.block([[eye + okx, okk], [-oxx, eye - oxk]])  # (n, 2d, 2d), det = Pf(ω)²
-    return jnp.sqrt(jnp.linalg.det(omega))
+    return jnp.sqrt(jnp.maximum(jnp.linalg.det(omega), 0.0))  # |Pf ω|; round-off can make det(ω) = Pf² < 0
 
 
 def manifold_density(eta, fkx):
