@@ -169,3 +169,34 @@ def test_density_gradients_match_finite_differences():
 
         fd = (at(h) - at(-h)) / (2 * h)
         np.testing.assert_allclose(float(g), fd, rtol=1e-5, atol=1e-13, err_msg=name)
+
+
+@pytest.mark.timeout(300)
+def test_nonadiabatic_density_of_a_two_band_manifold():
+    """Manifold (1, 2) of the three-band texture: Σ_i D_i = 2 + Tr 𝓕^{kx} in any basis of the manifold;
+    D changes the current at finite E; its gradients match differences."""
+    p0 = {"a": 0.4, "b": 0.3, "G": 0.5}
+    model = js.Model(_three_band, p0, 2, np.eye(2))
+    geo = point_geometry(model, jnp.array([0.3, -0.8]), jnp.array([1.0, 2.0]), True)
+    fkx = nonabelian_curvature_block(geo.energies, geo.dk, geo.dx, 1, 3)
+    q, _ = jnp.linalg.qr(jnp.array([[1.0, 0.4 + 0.3j], [-0.2j, 0.7]]))  # another basis of the manifold
+    sums = [float(jnp.sum(manifold_density(eta[None], fkx))) for eta in (jnp.eye(2, dtype=complex), q)]
+    trace = 2 + float(jnp.real(jnp.einsum("nnaa->", fkx)))
+    np.testing.assert_allclose(sums, [trace, trace], rtol=1e-13)
+    assert abs(trace - 2) > 1e-4
+
+    grid = js.kgrid.brillouin_zone(np.eye(2), 10)
+    e = jnp.array([0.01, 0.005])
+
+    def jx(a, x, density=True):
+        m = js.Model(_three_band, {**p0, "a": a}, 2, np.eye(2))
+        return tr.current(m, e, 0.0, TAU, grid, kT=0.2, x=jnp.stack([x, 0.5]), theory="nonadiabatic", bands=(1, 2),
+                          phase_space_density=density, check=False)[0]
+
+    with_d, without = float(jx(0.4, 1.0)), float(jx(0.4, 1.0, False))
+    assert abs(with_d - without) > 1e-3 * abs(without)
+    grads = jax.grad(jx, argnums=(0, 1))(jnp.asarray(0.4), jnp.asarray(1.0))
+    for i, (g, h) in enumerate(zip(grads, (1e-5, 1e-4))):
+        step = [(h, 0.0), (0.0, h)][i]
+        fd = (float(jx(0.4 + step[0], 1.0 + step[1])) - float(jx(0.4 - step[0], 1.0 - step[1]))) / (2 * h)
+        np.testing.assert_allclose(float(g), fd, rtol=1e-5, atol=1e-12)
