@@ -83,4 +83,3 @@ def eigvalsh(h: jax.Array) -> jax.Array:
         dn = _safe_sqrt(dz * dz + jnp.real(h[1, 0]) ** 2 + jnp.imag(h[1, 0]) ** 2)
         return jnp.stack([d0 - dn, d0 + dn])
     return eigh_general(h)[0]
-

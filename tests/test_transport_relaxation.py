@@ -160,6 +160,8 @@ def test_options_are_checked(tilted, chain):
     textured = js.models.massive_dirac(V, DELTA, texture_G=[0.02, 0.0])
     with pytest.raises(ValueError, match="uniform system"):
         tr.conductivity(textured, [0.0, 0.0], MU, TAU, grid, kT=KT, relaxation="exact")
+    with pytest.raises(ValueError, match="phase_space_density is implemented"):
+        tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonabelian", phase_space_density=True)
     with pytest.raises(TypeError, match="phase_space_density"):
         tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, phase_space_density="yes")
     # hall_vs_field passes the option through: the exact Hall secant of the tilted cone

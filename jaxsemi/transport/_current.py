@@ -24,9 +24,9 @@ from .. import _checks, units
 from .._geometry import point_geometry
 from .._integrate import DEFAULT_CHUNK, integrate
 from .._model import Model
+from ._density import ssct_density
 from ._limits import point_limits, warn_limits
 from ._nonabelian import nonabelian_current
-from ._density import ssct_density
 from ._nonadiabatic import nonadiabatic_current
 from ._relaxation import chambers_occupation
 from ._ssct import ssct_current
@@ -77,6 +77,9 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
     if relaxation == "exact" and (theory != "ssct" or textured):
         raise ValueError("relaxation='exact' (Chambers' steady state) is implemented for theory='ssct' in a "
                          "uniform system (no texture); use relaxation='first_order'")
+    if phase_space_density and theory == "nonabelian":
+        raise ValueError("phase_space_density is implemented for theory='ssct' and 'nonadiabatic' "
+                         "(Eq. 52 integrates a filled manifold with weight 1)")
     if grid.dim != model.dim:
         raise ValueError(f"grid points are {grid.dim}D but the model is {model.dim}D")
     d = model.dim
