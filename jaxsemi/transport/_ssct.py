@@ -16,7 +16,9 @@ to O(G). The paper (Sec. III C 3) ascribes a second-order current to δf′; δf
 identically (Ω^{KK}, Ω^{XX} antisymmetric, Ω^{XK} = −(Ω^{KX})ᵀ), so the SSCT–MSCT difference at
 E = 0 is this first-order equilibrium term, absent from Eq. 60 (which uses ṽ = ⟨∂𝓗/∂ħk⟩, no δṽ).
 It is divergence-free here (J_y depends on x only): a bound, magnetisation-like current, not a
-transport current.
+transport current. Weighted by the phase-space density D (``phase_space_density=True``,
+``_density``) it is the magnetisation current −(e/ħ)Σ_b ∂_{x_b}Σ_n∫G_n Ω_n^{k_a k_b}; without D
+it is not (``tests/test_phase_space_density.py``).
 """
 
 from __future__ import annotations
