@@ -4,6 +4,8 @@ Closed forms: Esaki–Tsu for a cosine band, the nonlinear Drude tensor of a til
 cone, and the first order in τ equal to Eq. 46c. Units: E in V/Å, τ in fs, μ and kT in eV.
 """
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -164,6 +166,13 @@ def test_options_are_checked(tilted, chain):
         tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonabelian", phase_space_density=True)
     with pytest.raises(TypeError, match="phase_space_density"):
         tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, phase_space_density="yes")
+    # the exact f stays in [0, 1]: no linearisation warning where Eq. 46c's δf exceeds 0.5
+    fine = js.kgrid.disk(1.5, 48, 16, scale=DELTA / V)
+    with pytest.warns(tr.ValidityWarning, match="relaxation-time correction"):
+        tr.current(tilted, [0.003, 0.0], MU, TAU, fine, kT=0.005)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tr.ValidityWarning)
+        tr.current(tilted, [0.003, 0.0], MU, TAU, fine, kT=0.005, relaxation="exact")
     # hall_vs_field passes the option through: the exact Hall secant of the tilted cone
     sig = tr.hall_vs_field(tilted, jnp.array([1e-4]), MU, TAU, grid, kT=KT, theory="ssct", relaxation="exact",
                            check=False)

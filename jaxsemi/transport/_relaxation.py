@@ -11,7 +11,7 @@ E-derivative) of f up to that order is exact: ``conductivity(order=n)`` at E = 0
 n-th order response for n < 2·LAGUERRE_NODES (Drude, nonlinear Drude, …), and its first order in
 τ is Eq. 46c exactly. At finite field the integrand oscillates with the Bloch frequency: for a
 cosine band, f⁰(ε(k + eEτu/ħ)) has harmonics e^{imφu}, φ = eEaτ/ħ, and the rule is accurate to
-2e-9 for mφ ≤ 2, 4e-5 for mφ = 3 (the current of a cosine band needs only m = 1). Off a lattice
+4e-9 (relative) for mφ ≤ 2, 1.4e-4 for mφ = 3 (the current of a cosine band needs only m = 1). Off a lattice
 the integrand is smooth on the scale kT/(eEτ|v|) in u: keep eEτ|v|/kT ≲ 1 for 1e-8.
 """
 
