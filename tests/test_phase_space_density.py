@@ -2,8 +2,8 @@
 
 Checks: with D the E = 0 SSCT current of a textured QWZ model is the magnetisation current
 (e/ħ)∂_x∫G Ω computed independently; D = 1 when the eigenstates do not depend on x; Liouville's
-theorem ∇_λ·(D λ̇) = 0; the non-adiabatic D of a one-band manifold is the first order of the
-SSCT D; gradients against differences. Units: E in V/Å, μ and kT in eV, τ in fs, x in Å.
+theorem ∇_λ·(D λ̇) = 0 (two and three bands); the non-adiabatic D (one- and two-band manifolds);
+gradients against differences. Units: E in V/Å, μ and kT in eV, τ in fs, x in Å.
 """
 
 import jax
@@ -13,11 +13,10 @@ import pytest
 
 import jaxsemi as js
 from jaxsemi import transport as tr
-from jaxsemi._geometry import abelian_curvature, point_geometry
+from jaxsemi._geometry import abelian_curvature, nonabelian_curvature_block, point_geometry
 from jaxsemi.models._pauli import from_d
 from jaxsemi.transport._density import manifold_density, ssct_density
 from jaxsemi.transport._ssct import band_motion
-from jaxsemi._geometry import nonabelian_curvature_block
 from jaxsemi.units import HBAR
 
 MU, KT, TAU = 1.5, 0.1, 10.0  # μ in the upper QWZ band
