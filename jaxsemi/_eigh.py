@@ -74,3 +74,12 @@ def eigh(h: jax.Array) -> tuple[jax.Array, jax.Array]:
     if h.shape[-1] == 2:
         return eigh_2x2(h)
     return eigh_general(h)
+
+
+def eigvalsh(h: jax.Array) -> jax.Array:
+    """Ascending eigenvalues (n,) of one Hermitian matrix; closed form (no eigenvectors) for n = 2."""
+    if h.shape[-1] == 2:
+        d0, dz = 0.5 * jnp.real(h[0, 0] + h[1, 1]), 0.5 * jnp.real(h[0, 0] - h[1, 1])
+        dn = _safe_sqrt(dz * dz + jnp.real(h[1, 0]) ** 2 + jnp.imag(h[1, 0]) ** 2)
+        return jnp.stack([d0 - dn, d0 + dn])
+    return eigh_general(h)[0]

@@ -8,6 +8,8 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
   forward-mode derivative), for ``ssct`` and ``nonadiabatic``; ``grad_ratio`` = t_grad / t_forward
   (project target ≤ 4).
 * ``current``: J at a finite field (eEv/Δ² = 0.5) for both theories; ``nonadiabatic_over_ssct``.
+* ``relaxation``: SSCT with ``relaxation="exact"`` over ``"first_order"`` for J at a batch of 8
+  fields and for χ = ``conductivity(order=2)`` (project goal ≤ 5×).
 
 Everything is compiled first; times are the minimum over repeats (``block_until_ready``).
 ``--quick`` uses a coarse grid (< 30 s).
@@ -54,6 +56,26 @@ def run(quick: bool = False) -> dict:
         currents[theory] = t_cur
         out[theory] = {"sigma_xy_e2h": float(value), "t_sigma_s": t_fwd, "t_grad_s": t_grad,
                        "grad_ratio": t_grad / t_fwd, "t_current_s": t_cur}
+    out["relaxation"] = _relaxation_cost(model, grid, repeats)
     out["nonadiabatic_over_ssct"] = currents["nonadiabatic"] / currents["ssct"]
     out["nonadiabatic_over_ssct_sigma"] = out["nonadiabatic"]["t_sigma_s"] / out["ssct"]["t_sigma_s"]
     return out
+
+
+def _relaxation_cost(model, grid, repeats) -> dict:
+    """Times of the exact (Chambers) steady state over Eq. 46c's first order, SSCT, same grid."""
+    fields = jnp.stack([jnp.linspace(0.01, 0.1, 8), jnp.zeros(8)], -1) * DELTA**2 / V
+    kw = dict(kT=KT, check=False)
+    jobs = {"current_8_fields": lambda r: js.transport.current(model, fields, MU, TAU, grid, relaxation=r, **kw),
+            "chi_order2": lambda r: js.transport.conductivity(model, jnp.zeros(2), MU, TAU, grid, order=2,
+                                                              relaxation=r, **kw)}
+    out = {}
+    for name, job in jobs.items():
+        times = {}
+        for r in ("first_order", "exact"):
+            jax.block_until_ready(job(r))  # compile
+            times[r], _ = best_time(lambda r=r: jax.block_until_ready(job(r)), repeats)
+        out[name] = {"t_first_order_s": times["first_order"], "t_exact_s": times["exact"],
+                     "exact_over_first_order": times["exact"] / times["first_order"]}
+    return out
+

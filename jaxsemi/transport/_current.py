@@ -24,12 +24,15 @@ from .. import _checks, _sharding, units
 from .._geometry import point_geometry
 from .._integrate import DEFAULT_CHUNK, grid_sum
 from .._model import Model
+from ._density import ssct_density
 from ._limits import point_limits, warn_limits
 from ._nonabelian import nonabelian_current
 from ._nonadiabatic import nonadiabatic_current
+from ._relaxation import chambers_occupation
 from ._ssct import ssct_current
 
 THEORIES = ("ssct", "nonabelian", "nonadiabatic")
+RELAXATIONS = ("first_order", "exact")
 
 
 def depends_on_x(model: Model) -> bool:
@@ -56,13 +59,27 @@ class _Setup(eqx.Module):
     start: int = eqx.field(static=True)
     stop: int = eqx.field(static=True)
     textured: bool = eqx.field(static=True)
+    relaxation: str = eqx.field(static=True, default="first_order")
+    density: bool = eqx.field(static=True, default=False)
 
 
-def _setup(model, field, mu, tau, grid, kT, x, theory, bands) -> _Setup:
+def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_order",
+           phase_space_density=False) -> _Setup:
     if not isinstance(model, Model):
         raise ValueError(f"model must be a jaxsemi Model, got {type(model).__name__}")
     if theory not in THEORIES:
         raise ValueError(f"theory must be one of {THEORIES}, got {theory!r}")
+    if relaxation not in RELAXATIONS:
+        raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {relaxation!r}")
+    if not isinstance(phase_space_density, (bool, np.bool_)):
+        raise TypeError(f"phase_space_density must be True or False, got {phase_space_density!r}")
+    textured = depends_on_x(model)
+    if relaxation == "exact" and (theory != "ssct" or textured):
+        raise ValueError("relaxation='exact' (Chambers' steady state) is implemented for theory='ssct' in a "
+                         "uniform system (no texture); use relaxation='first_order'")
+    if phase_space_density and theory == "nonabelian":
+        raise ValueError("phase_space_density is implemented for theory='ssct' and 'nonadiabatic' "
+                         "(Eq. 52 integrates a filled manifold with weight 1)")
     if grid.dim != model.dim:
         raise ValueError(f"grid points are {grid.dim}D but the model is {model.dim}D")
     d = model.dim
@@ -95,7 +112,7 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands) -> _Setup:
     inputs = (jnp.broadcast_to(field, batch + (d,)).reshape(-1, d), flat(mu), flat(tau), flat(kT), x)
     if not _checks.is_concrete(model.params, inputs):
         inputs = _traced_checks(model, *inputs, fermi_surface)
-    return _Setup(*inputs, tuple(batch), theory, start, stop, depends_on_x(model))
+    return _Setup(*inputs, tuple(batch), theory, start, stop, textured, relaxation, bool(phase_space_density))
 
 
 def _traced_checks(model, fields, mu, tau, kT, x, fermi_surface):
@@ -118,15 +135,20 @@ def _point(model, k, s: _Setup):
     """Current integrand (B, d) and the limit numbers at one k."""
     n = model.n_bands
     if s.theory == "nonadiabatic":
-        j, dmax, geo = nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.start, s.stop, s.textured)
+        j, dmax, geo = nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.start, s.stop, s.textured,
+                                            s.density)
     else:
         geo = point_geometry(model, k, s.x, s.textured)
         j = jnp.zeros_like(s.fields) if s.theory == "ssct" else nonabelian_current(geo, s.fields, s.start, s.stop)
         dmax = jnp.zeros_like(s.mu)
     outside = (jnp.arange(n) < s.start) | (jnp.arange(n) >= s.stop)
     if s.theory == "ssct" or s.stop - s.start < n:
-        js_, ds = ssct_current(geo, s.fields, s.mu, s.tau, s.kT, outside)
-        j, dmax = j + js_, jnp.maximum(dmax, ds)
+        exact = s.relaxation == "exact"
+        occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT) if exact else None
+        density = ssct_density(geo) if s.density and s.textured else None
+        js_, ds = ssct_current(geo, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
+        # the exact f stays in [0, 1]: the linearisation limit (``occupation``) does not apply
+        j, dmax = j + js_, dmax if exact else jnp.maximum(dmax, ds)
     return j, point_limits(geo, s.fields, s.mu, s.kT, s.start, s.stop, dmax)
 
 
@@ -183,6 +205,7 @@ def _check_limits(model, grid, s, chunk_size, check):
 
 
 def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "ssct", bands=None, *,
+            relaxation: str = "first_order", phase_space_density: bool = False,
             chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
     """Semiclassical current density J(x) in e/(fs·Å^{d−1}) (electrons carry −e; e = 1).
 
@@ -200,6 +223,13 @@ def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "s
         bands: the active manifold (an index or a contiguous sequence); ``None`` = all bands.
             J = J_theory(manifold) + the SSCT currents of the bands outside it. No effect for
             ``"ssct"``.
+        relaxation: ``"first_order"`` (default, Eqs. 46c/57: first order in τ) or ``"exact"``
+            (SSCT without texture: Chambers' steady state f = ∫(ds/τ)e^{−s/τ} f⁰(ε(k + eEs/ħ)),
+            all orders in τ and E; see ``docs/transport_orders.md``).
+        phase_space_density: weight states by the phase-space density D = 1 + Σ_α Ω^{k_α x_α}
+            + … (Xiao–Shi–Niu; exact Liouville measure for SSCT, first order for the
+            non-adiabatic manifold). Default False: Eqs. 47 and 60 as published. D = 1 without
+            a texture, so it only matters for textured models.
         chunk_size: k-points per chunk (bounded memory).
         mesh: devices the k-points are split over (a ``jax.sharding.Mesh`` with one axis "k"
             or a sequence of devices); default ``js.set_devices``'s, else all devices.
@@ -215,13 +245,14 @@ def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "s
     (Sec. III C 3), while ``"ssct"`` gives the equilibrium current −e Σ∫f⁰ẋ of Eq. 43, first
     order in the texture gradient and independent of τ (δf ≡ 0 there, docs/conventions.md §14).
     """
-    s = _setup(model, field, mu, tau, grid, kT, x, theory, bands)
+    s = _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation, phase_space_density)
     _check_limits(model, grid, s, chunk_size, check)
     return _current_jit(model, grid, s, chunk_size, _sharding.get_mesh(mesh)).reshape(s.batch + (model.dim,))
 
 
 def conductivity(model: Model, field, mu, tau, grid, order: int = 1, kT=0.0, x=None, theory: str = "ssct",
-                 bands=None, *, chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
+                 bands=None, *, relaxation: str = "first_order", phase_space_density: bool = False,
+                 chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
     """Response tensor ∂ⁿJ_a/∂E_b…∂E_c at ``field`` by forward-mode autodiff of ``current``.
 
     Exactly the n-th derivative — no 1/n!: J = J(0) + σ·E + ½ χ:EE + …, so the second-order
@@ -230,20 +261,38 @@ def conductivity(model: Model, field, mu, tau, grid, order: int = 1, kT=0.0, x=N
     2(χ^SF_abc + χ^SF_acb) with Sodemann–Fu's χ^SF_abc = −ε_adc e³τ D_bd/(2ħ²) at ω → 0 (their
     static response j = χ^SF(E E* + E E)).
 
+    What each option contains (uniform system; details in ``docs/transport_orders.md``):
+
+    ==========================  =========  =====  ===  ===============  ===============
+    theory, relaxation          intrinsic  Drude  BCD  nonlinear Drude  hybridisation
+    ==========================  =========  =====  ===  ===============  ===============
+    ssct, "first_order"         E¹         E¹τ    E²τ  —                —
+    ssct, "exact"               E¹         E¹τ    E²τ  E²τ², all Eⁿτⁿ   —
+    nonabelian (full manifold)  E¹         —      —    —                —
+    nonadiabatic, first_order   E¹         E¹τ    E²τ  —                all orders in E
+    ==========================  =========  =====  ===  ===============  ===============
+
+    So with the default ``relaxation="first_order"`` χ = ∂²J/∂E² has no τ² term (χ_xxx = 0 for a
+    cone tilted along x); ``relaxation="exact"`` adds χ^ND_abc = −2(e³τ²/ħ³)∫f⁰∂³ε/∂k_a∂k_b∂k_c
+    and is exact for every order n < 64 at E = 0. No option contains the field-induced
+    (Berry-connection polarisability) E²τ⁰ term or any frequency dependence.
+    ``phase_space_density`` changes only textured results.
+
     Arguments as in ``current``; ``field`` (..., d) is the point of expansion (0 for linear
     response). Returns batch + (d,) + (d,)·order, in e²/h·(Å/V)^{order−1} (2D) or
     (e²/h)/Å·(Å/V)^{order−1} (3D) — ``units.to_e2_over_h`` of ∂ⁿJ/∂Eⁿ. σ_xy = ``[..., 0, 1]``.
     """
     if not isinstance(order, (int, np.integer)) or order < 1:
         raise ValueError(f"order must be a positive int, got {order!r}")
-    s = _setup(model, field, mu, tau, grid, kT, x, theory, bands)
+    s = _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation, phase_space_density)
     _check_limits(model, grid, s, chunk_size, check)
     out = _derivative_jit(model, grid, s, int(order), chunk_size, _sharding.get_mesh(mesh))
     return units.to_e2_over_h(out.reshape(s.batch + out.shape[1:]))
 
 
 def hall_vs_field(model: Model, strength, mu, tau, grid, kT=0.0, x=None, theory: str = "nonadiabatic",
-                  bands=None, *, chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
+                  bands=None, *, relaxation: str = "first_order", phase_space_density: bool = False,
+                  chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
     """Hall conductivity at finite field, σ_xy(E) = [J_x(E ŷ) − J_x(0)] / E, in e²/h (2D).
 
     ``strength`` (...) is E in V/Å (non-zero); it broadcasts with ``mu``, ``tau`` and ``kT``.
@@ -260,5 +309,6 @@ def hall_vs_field(model: Model, strength, mu, tau, grid, kT=0.0, x=None, theory:
                                                        "(σ_xy(E) = ΔJ_x/E)")])
     fields = jnp.stack([jnp.zeros_like(strength), strength], -1)
     both = jnp.stack([fields, jnp.zeros_like(fields)])  # J(E ŷ) and J(0) in one batch
-    j = current(model, both, mu, tau, grid, kT, x, theory, bands, chunk_size=chunk_size, check=check, mesh=mesh)
+    j = current(model, both, mu, tau, grid, kT, x, theory, bands, relaxation=relaxation,
+                phase_space_density=phase_space_density, chunk_size=chunk_size, check=check, mesh=mesh)
     return units.to_e2_over_h((j[0, ..., 0] - j[1, ..., 0]) / strength)

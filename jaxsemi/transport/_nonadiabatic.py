@@ -11,7 +11,8 @@ For the active manifold a = [start, stop) and each field E (V/Å), e = 1:
   docs/conventions.md §13 on δu_i);
 * Eq. 57: g_i = g⁰(𝓔_i) − τ[∂g⁰/∂x·ṽ_i + ∂g⁰/∂ħk·(−eE + F̃_i)], where ∂g⁰/∂k and ∂g⁰/∂x
   come from forward-mode autodiff of the hybridised energies 𝓔_i(k, x) (degeneracy-safe eigh);
-* Eq. 60: the current integrand −e Σ_i g_i ṽ_i.
+* Eq. 60: the current integrand −e Σ_i g_i ṽ_i, or −e Σ_i D_i g_i ṽ_i with the phase-space
+  density of ``_density`` (``density=True``, textures only).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import jax.numpy as jnp
 from .._eigh import eigh
 from .._geometry import berry_connection_offdiag, nonabelian_curvature_block, point_geometry
 from ..units import HBAR
+from ._density import manifold_density
 from ._ssct import occupation_and_slope
 
 
@@ -30,7 +32,8 @@ def _sandwich(eta, op):
     return jnp.real(jnp.einsum("Bmi,...mn,Bni->Bi...", jnp.conj(eta), op, eta))
 
 
-def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int, textured: bool):
+def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int, textured: bool,
+                         density: bool = False):
     """Eq. 60 integrand at one k for the manifold [start, stop).
 
     Returns the current integrand (B, d) in e·Å/fs, the largest |δg_i| (B,) and the point
@@ -62,4 +65,7 @@ def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int
         rate = rate + jnp.einsum("Bid,Bid->Bi", de_dk, force) + jnp.einsum("Bid,Bid->Bi", jac[..., d:], vel)
     g0, gp = occupation_and_slope(energies, mu[:, None], kT[:, None])  # (B, m)
     dg = -tau[:, None] * gp * rate
-    return -jnp.einsum("Bi,Bid->Bd", g0 + dg, vel), jnp.max(jnp.abs(dg), -1), geo
+    g = g0 + dg
+    if textured and density:
+        g = g * manifold_density(eta, nonabelian_curvature_block(w, dk, dx, start, stop))
+    return -jnp.einsum("Bi,Bid->Bd", g, vel), jnp.max(jnp.abs(dg), -1), geo

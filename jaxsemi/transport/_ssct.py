@@ -16,7 +16,9 @@ to O(G). The paper (Sec. III C 3) ascribes a second-order current to δf′; δf
 identically (Ω^{KK}, Ω^{XX} antisymmetric, Ω^{XK} = −(Ω^{KX})ᵀ), so the SSCT–MSCT difference at
 E = 0 is this first-order equilibrium term, absent from Eq. 60 (which uses ṽ = ⟨∂𝓗/∂ħk⟩, no δṽ).
 It is divergence-free here (J_y depends on x only): a bound, magnetisation-like current, not a
-transport current.
+transport current. Weighted by the phase-space density D (``phase_space_density=True``,
+``_density``) it is the magnetisation current −(e/ħ)Σ_b ∂_{x_b}Σ_n∫G_n Ω_n^{k_a k_b}; without D
+it is not (``tests/test_phase_space_density.py``).
 """
 
 from __future__ import annotations
@@ -57,16 +59,21 @@ def band_motion(geo: PointGeometry, fields):
     return xdot, kdot, vb, fb
 
 
-def ssct_current(geo: PointGeometry, fields, mu, tau, kT, mask):
-    """Eq. 47 integrand −e Σ_n f_n ẋ_n at one k over the bands in ``mask`` (n,) bool.
+def ssct_current(geo: PointGeometry, fields, mu, tau, kT, mask, occupation=None, density=None):
+    """Eq. 47 integrand −e Σ_n D_n f_n ẋ_n at one k over the bands in ``mask`` (n,) bool.
 
-    ``fields`` (B, d); ``mu``, ``tau``, ``kT`` (B,). Returns the current integrand (B, d) in
+    ``fields`` (B, d); ``mu``, ``tau``, ``kT`` (B,). ``occupation`` (B, n) replaces Eq. 46c's
+    f⁰ + δf (the exact steady state of ``_relaxation``); ``density`` (n,) is the phase-space
+    density D_n (``_density``; None: D = 1, Eq. 47). Returns the current integrand (B, d) in
     e·Å/fs and the largest |δf_n| at this k (B,) for the validity check.
     """
     xdot, kdot, vb, fb = band_motion(geo, fields)
     f0, fp = occupation_and_slope(geo.energies[None, :], mu[:, None], kT[:, None])  # (B, n)
-    # Eq. 46c: δf = −τ[∂f⁰/∂x·ẋ + ∂f⁰/∂k·k̇], ∂f⁰/∂x = −f′F_b, ∂f⁰/∂k = f′ħv_b
-    rate = jnp.einsum("nd,Bnd->Bn", -fb, xdot) + HBAR * jnp.einsum("nd,Bnd->Bn", vb, kdot)
-    df = -tau[:, None] * fp * rate
-    occ = jnp.where(mask[None], f0 + df, 0.0)
+    if occupation is None:
+        # Eq. 46c: δf = −τ[∂f⁰/∂x·ẋ + ∂f⁰/∂k·k̇], ∂f⁰/∂x = −f′F_b, ∂f⁰/∂k = f′ħv_b
+        rate = jnp.einsum("nd,Bnd->Bn", -fb, xdot) + HBAR * jnp.einsum("nd,Bnd->Bn", vb, kdot)
+        df = -tau[:, None] * fp * rate
+    else:
+        df = occupation - f0
+    occ = jnp.where(mask[None], (f0 + df) * (1.0 if density is None else density[None]), 0.0)
     return -jnp.einsum("Bn,Bnd->Bd", occ, xdot), jnp.max(jnp.where(mask[None], jnp.abs(df), 0.0), -1)

@@ -1,0 +1,179 @@
+"""relaxation="exact": Chambers' steady state f = ∫(ds/τ)e^{−s/τ} f⁰(ε(k + eEs/ħ)) (SSCT, uniform).
+
+Closed forms: Esaki–Tsu for a cosine band, the nonlinear Drude tensor of a tilted massive Dirac
+cone, and the first order in τ equal to Eq. 46c. Units: E in V/Å, τ in fs, μ and kT in eV.
+"""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxsemi as js
+from jaxsemi import transport as tr
+from jaxsemi.transport import _relaxation
+from jaxsemi.units import HBAR, to_e2_over_h
+
+V, DELTA, TILT = 1.0, 0.1, 0.3  # eV·Å, eV, eV·Å
+MU, KT, TAU = 0.2, 0.01, 10.0
+K_F = np.sqrt(MU**2 - DELTA**2) / V
+
+
+def _cosine(k, x, p):
+    return (-2 * p["J"] * jnp.cos(k[0]))[None, None].astype(complex)
+
+
+@pytest.fixture(scope="module")
+def chain():
+    return js.Model(_cosine, {"J": 0.5}, 1, np.eye(1), name="cosine chain")  # a = 1 Å
+
+
+@pytest.fixture(scope="module")
+def tilted():
+    return js.models.massive_dirac(V, DELTA, tilt=TILT)
+
+
+@pytest.mark.parametrize("mu, kT", [(-0.6, 0.3), (0.2, 0.05), (0.9, 0.5)])
+def test_esaki_tsu(chain, mu, kT):
+    """j(E) = j_lin(E)/(1 + φ²), φ = eEaτ/ħ, at any filling and kT; negative slope past φ = 1."""
+    tau = 5.0
+    phi = np.array([0.1, 0.5, 1.0, 1.5, 2.0])
+    fields = (phi * HBAR / tau)[:, None]  # V/Å, a = 1 Å
+    grid = js.kgrid.brillouin_zone(chain, 256)  # aliasing of the m = 255 harmonic of f⁰: e^{-40}
+    kw = dict(kT=kT, check=False)
+    j_exact = np.asarray(tr.current(chain, fields, mu, tau, grid, relaxation="exact", **kw))[:, 0]
+    j_lin = np.asarray(tr.current(chain, fields, mu, tau, grid, **kw))[:, 0]  # Eq. 46c: linear in E
+    np.testing.assert_allclose(j_lin / fields[:, 0], j_lin[0] / fields[0, 0], rtol=1e-12)
+    np.testing.assert_allclose(j_exact, j_lin / (1 + phi**2), rtol=1e-8)
+    assert np.all(np.diff(j_exact[2:]) * np.sign(j_exact[2]) < 0)  # negative differential conductance
+    assert abs(j_exact[-1]) < abs(j_exact[2])
+
+
+def test_first_order_in_tau_is_eq_46c(tilted):
+    """∂J/∂τ at τ = 0 (finite E) and σ = ∂J/∂E at E = 0 (any τ) equal relaxation='first_order'."""
+    grid = js.kgrid.disk(1.5, 40, 16, scale=DELTA / V, breaks=[K_F])
+    e = jnp.array([2e-3, -1e-3])
+
+    def j_of(tau, relaxation):
+        return tr.current(tilted, e, MU, tau, grid, kT=KT, relaxation=relaxation, check=False)
+
+    slopes = {r: np.asarray(jax.jvp(lambda t: j_of(t, r), (0.0,), (1.0,))[1]) for r in ("exact", "first_order")}
+    assert np.abs(slopes["exact"]).max() > 1e-6
+    np.testing.assert_allclose(slopes["exact"], slopes["first_order"], rtol=1e-12, atol=1e-14)
+    # at finite τ the two differ at O(τ²) (nonlinear Drude), not at O(τ)
+    gap = [np.abs(np.asarray(j_of(t, "exact") - j_of(t, "first_order"))).max() for t in (1.0, 0.5)]
+    np.testing.assert_allclose(gap[0] / gap[1], 4.0, rtol=0.05)
+    kw = dict(kT=KT, check=False)
+    sig = {r: np.asarray(tr.conductivity(tilted, [0.0, 0.0], MU, TAU, grid, relaxation=r, **kw))
+           for r in ("exact", "first_order")}
+    np.testing.assert_allclose(sig["exact"], sig["first_order"], rtol=1e-12, atol=1e-12)
+
+
+def _third_derivatives(kx, ky):
+    """∂³E/∂k_a∂k_b∂k_c of E = √(v²k² + Δ²) (the tilt is linear in k): (2, 2, 2, ...) in eV·Å³."""
+    e = np.sqrt(V**2 * (kx**2 + ky**2) + DELTA**2)
+    k = np.stack([kx, ky])
+    eye = np.eye(2)[..., None, None]
+    # ∂_a∂_b∂_c E = −v⁴(δ_ab k_c + δ_ac k_b + δ_bc k_a)/E³ + 3v⁶ k_a k_b k_c/E⁵
+    sym = (np.einsum("ab...,c...->abc...", eye, k) + np.einsum("ac...,b...->abc...", eye, k)
+           + np.einsum("bc...,a...->abc...", eye, k))
+    return -V**4 * sym / e**3 + 3 * V**6 * np.einsum("a...,b...,c...->abc...", k, k, k) / e**5
+
+
+def test_nonlinear_drude_of_a_tilted_cone(tilted):
+    """χ_exact − χ_first = χ^ND_abc = −2(e³τ²/ħ³)∫f⁰ ∂³ε₊/∂k_a∂k_b∂k_c (no 1/2!: χ = ∂²J/∂E²).
+
+    The reference is an independent polar quadrature (Gauss–Legendre panels × periodic
+    trapezoid) of the analytic third derivative; the valence band is full (no contribution).
+    """
+    grid = js.kgrid.disk(2.0, 96, 64, scale=DELTA / V, breaks=[0.6 * K_F, 1.5 * K_F])
+    kw = dict(order=2, kT=KT, check=False)
+    chi = {r: np.asarray(tr.conductivity(tilted, [0.0, 0.0], MU, TAU, grid, relaxation=r, **kw))
+           for r in ("exact", "first_order")}
+    edges = np.array([0.0, 0.05, 0.1, 0.14, 0.18, 0.22, 0.26, 0.3, 0.5, 2.0])
+    x, w = np.polynomial.legendre.leggauss(60)
+    r = np.concatenate([0.5 * (b - a) * x + 0.5 * (b + a) for a, b in zip(edges[:-1], edges[1:])])
+    wr = np.concatenate([0.5 * (b - a) * w for a, b in zip(edges[:-1], edges[1:])])
+    th = 2 * np.pi * np.arange(512) / 512
+    kx, ky = r[:, None] * np.cos(th), r[:, None] * np.sin(th)
+    eps = TILT * kx + np.sqrt(V**2 * (kx**2 + ky**2) + DELTA**2)
+    f0 = 0.5 * (1 - np.tanh((eps - MU) / (2 * KT)))
+    weight = (wr * r)[:, None] * (2 * np.pi / 512) / (2 * np.pi) ** 2
+    ref = to_e2_over_h(-2 * TAU**2 / HBAR**3 * np.einsum("rt,rt,abcrt->abc", weight, f0, _third_derivatives(kx, ky)))
+    assert abs(ref[0, 0, 0]) > 1e-2 * np.abs(chi["first_order"]).max()  # a sizeable τ² term along the tilt
+    np.testing.assert_allclose(chi["exact"] - chi["first_order"], ref, rtol=2e-4, atol=1e-6 * np.abs(ref).max())
+
+
+def test_quadrature_converged_in_its_domain(tilted):
+    """32 vs 64 Gauss–Laguerre nodes agree to 1e-9 for eEτ|v|/kT ≲ 1 and a cosine band at φ ≤ 1."""
+    k = jnp.array([[0.15, 0.05], [0.2, -0.1], [0.1, 0.0]])
+    args = (jnp.array([[0.001, 0.0005]]), jnp.array([MU]), jnp.array([TAU]), jnp.array([0.02]))
+    occ = {}
+    for n in (32, 64):
+        nodes, weights = np.polynomial.laguerre.laggauss(n)
+        old = _relaxation._NODES, _relaxation._WEIGHTS
+        _relaxation._NODES, _relaxation._WEIGHTS = jnp.asarray(nodes), jnp.asarray(weights)
+        try:
+            occ[n] = np.asarray(jax.vmap(lambda kk: _relaxation.chambers_occupation(tilted, kk, jnp.zeros(2), *args))(k))
+        finally:
+            _relaxation._NODES, _relaxation._WEIGHTS = old
+    assert np.abs(occ[32] - js.fermi(np.asarray(js.eigh(tilted, k)[0])[:, None], MU, 0.02)).max() > 1e-3
+    np.testing.assert_allclose(occ[32], occ[64], atol=1e-9)
+
+
+@pytest.mark.timeout(300)
+def test_exact_gradients_match_finite_differences(tilted):
+    """∂J_x/∂(v, Δ, tilt, μ, τ, kT, E_x) of the exact steady state against central differences."""
+    grid = js.kgrid.disk(1.5, 40, 16, scale=DELTA / V, breaks=[K_F])
+    p0 = dict(tilted.params)
+
+    def jx(p, mu, tau, kT, ex):
+        e = jnp.stack([ex, jnp.asarray(5e-4)])
+        return tr.current(tilted.with_params(p), e, mu, tau, grid, kT=kT, relaxation="exact", check=False)[0]
+
+    x0 = (p0, MU, TAU, 0.02, 1e-3)
+    grads = jax.grad(jx, argnums=(0, 1, 2, 3, 4))(*(jax.tree_util.tree_map(jnp.asarray, x0)))
+    flat = {**{n: grads[0][n] for n in ("v", "delta", "tilt")}, "mu": grads[1], "tau": grads[2],
+            "kT": grads[3], "ex": grads[4]}
+    for name, g in flat.items():
+        h = 1e-7 if name == "ex" else 1e-5
+
+        def at(step):
+            p, rest = dict(p0), list(x0[1:])
+            if name in p:
+                p[name] = p[name] + step
+            else:
+                i = ("mu", "tau", "kT", "ex").index(name)
+                rest[i] += step
+            return float(jx(p, *map(jnp.asarray, rest)))
+
+        fd = (at(h) - at(-h)) / (2 * h)
+        np.testing.assert_allclose(float(g), fd, rtol=1e-5, atol=1e-14, err_msg=name)
+
+
+def test_options_are_checked(tilted, chain):
+    grid = js.kgrid.disk(1.0, 8, 8)
+    with pytest.raises(ValueError, match="relaxation must be one of"):
+        tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, relaxation="chambers")
+    with pytest.raises(ValueError, match="uniform system"):
+        tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonadiabatic", relaxation="exact")
+    textured = js.models.massive_dirac(V, DELTA, texture_G=[0.02, 0.0])
+    with pytest.raises(ValueError, match="uniform system"):
+        tr.conductivity(textured, [0.0, 0.0], MU, TAU, grid, kT=KT, relaxation="exact")
+    with pytest.raises(ValueError, match="phase_space_density is implemented"):
+        tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonabelian", phase_space_density=True)
+    with pytest.raises(TypeError, match="phase_space_density"):
+        tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, phase_space_density="yes")
+    # the exact f stays in [0, 1]: no linearisation warning where Eq. 46c's δf exceeds 0.5
+    fine = js.kgrid.disk(1.5, 48, 16, scale=DELTA / V)
+    with pytest.warns(tr.ValidityWarning, match="relaxation-time correction"):
+        tr.current(tilted, [0.003, 0.0], MU, TAU, fine, kT=0.005)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tr.ValidityWarning)
+        tr.current(tilted, [0.003, 0.0], MU, TAU, fine, kT=0.005, relaxation="exact")
+    # hall_vs_field passes the option through: the exact Hall secant of the tilted cone
+    sig = tr.hall_vs_field(tilted, jnp.array([1e-4]), MU, TAU, grid, kT=KT, theory="ssct", relaxation="exact",
+                           check=False)
+    assert np.isfinite(np.asarray(sig)).all()
