@@ -34,19 +34,19 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
     A Chern insulator with μ in the gap gives σ_xy = −C_occ (DESIGN §1). Differentiable in the
     model parameters, μ and kT; one compiled program serves every μ, kT and parameter value.
     """
+    checks = _checks.Deferred()  # traced checks go on the result, not into the k loop
+    model = _checks.check_model(model, defer=checks)
     if model.dim not in (2, 3):
         raise ValueError(f"hall_conductivity needs a 2D or 3D model, got dim = {model.dim}")
-    if grid.dim != model.dim:
-        raise ValueError(f"grid points are {grid.dim}D but the model is {model.dim}D")
-    mu = jnp.asarray(mu, dtype=float)
-    kT = jnp.asarray(kT, dtype=float)
-    _checks.check_finite(mu, "mu")
-    _checks.check_kT(kT)
-    x = jnp.zeros(model.dim) if x is None else _checks.as_points(x, model.dim, "x")
+    grid = _checks.check_grid(grid, model.dim, defer=checks)
+    mu = _checks.check_finite(jnp.asarray(mu, dtype=float), "mu", checks)
+    kT = _checks.check_kT(jnp.asarray(kT, dtype=float), defer=checks)
+    x = jnp.zeros(model.dim) if x is None else _checks.as_points(x, model.dim, "x", checks)
     if x.shape != (model.dim,):
         raise ValueError(f"x must be one position of shape ({model.dim},), got {x.shape}")
+    _checks.check_hermitian_at(model, _checks.grid_sample(grid), x, defer=checks)
     mu_b, kT_b = jnp.broadcast_arrays(mu, kT)
-    return _hall(model, mu_b, kT_b, grid, x, chunk_size or default_chunk(model.n_bands))
+    return checks.apply(_hall(model, mu_b, kT_b, grid, x, chunk_size or default_chunk(model.n_bands)))
 
 
 def _occupied_curvature(k, args):
