@@ -6,8 +6,7 @@ concrete inputs (an eager call, or ``jax.grad`` outside jit) they raise a ``Valu
 that quotes the offending values; under ``jax.jit``/``vmap`` they become an
 ``equinox.error_if`` check compiled into the program, which raises when it runs. Every
 check returns the value it checked: use the returned value, or the compiled check is dropped;
-or pass ``defer=Deferred()`` and put the gathered checks on the result with ``apply`` (the
-way to keep them out of a hot loop).
+or pass ``defer=Deferred()`` to several checks and ``apply`` them at once to the inputs.
 """
 
 from __future__ import annotations
@@ -36,21 +35,22 @@ def stop_gradient(tree: Any) -> Any:
 
 
 class Deferred:
-    """Traced checks gathered while validating inputs, compiled onto a result by ``apply(out)``.
+    """Traced checks gathered while validating inputs, compiled as one check by ``apply``.
 
-    An ``equinox.error_if`` between the inputs and a hot loop can slow the loop severalfold
-    (XLA fuses around it less well); one check on the result costs nothing.
+    Apply it to the inputs before they are used (``model, mu = checks.apply((model, mu))``):
+    one ``equinox.branched_error_if`` instead of one per check, and it survives ``jax.grad``
+    (a check on an output is dropped when the gradient does not need the output's value).
     """
 
     def __init__(self):
         self.pending: list[tuple[Any, str]] = []
 
-    def apply(self, out: Any) -> Any:
-        """``out`` carrying every gathered check (one ``equinox.branched_error_if``)."""
+    def apply(self, tree: Any) -> Any:
+        """``tree`` carrying every gathered check."""
         if not self.pending:
-            return out
+            return tree
         preds = jnp.stack([jnp.any(p) for p, _ in self.pending])
-        return eqx.branched_error_if(out, jnp.any(preds), jnp.argmax(preds), [m for _, m in self.pending])
+        return eqx.branched_error_if(tree, jnp.any(preds), jnp.argmax(preds), [m for _, m in self.pending])
 
 
 def fail_if(x: Any, pred: Any, msg: str, eager_msg: Optional[Callable[[], str]] = None,
@@ -142,8 +142,8 @@ def check_model(model: Any, name: str = "model", defer: Optional[Deferred] = Non
     return model.with_params(check_finite(model.params, f"{name}.params", defer))
 
 
-def check_grid(grid: Any, dim: int, name: str = "grid", defer: Optional[Deferred] = None):
-    """A k-grid of ``dim``-dimensional points with finite points and weights; returns it."""
+def check_grid(grid: Any, dim: Optional[int] = None, name: str = "grid", defer: Optional[Deferred] = None):
+    """A k-grid (of ``dim``-dimensional points, if given) with finite points and weights; returns it."""
     from .kgrid import AbstractGrid
 
     if not isinstance(grid, AbstractGrid):
@@ -151,7 +151,7 @@ def check_grid(grid: Any, dim: int, name: str = "grid", defer: Optional[Deferred
             f"{name} must be a k-grid (js.kgrid.brillouin_zone(...), js.kgrid.disk(...) or "
             f"js.KGrid(points, weights)), got {type(grid).__name__} {_short(grid)}"
         )
-    if grid.dim != dim:
+    if dim is not None and grid.dim != dim:
         raise ValueError(f"{name} points are {grid.dim}D but the model is {dim}D")
     return check_finite(grid, name, defer)
 
@@ -168,7 +168,8 @@ def grid_sample(grid, m: int = 16) -> jax.Array:
 
 
 def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferred] = None):
-    """Fail if 𝓗(k_i, x_i) is not Hermitian at some of the points k, x (m, d); returns ``model``.
+    """Fail if 𝓗(k_i, x_i) is not Hermitian at some of the points k, x (m, d); returns ``model``
+    (under jit, its parameters carry the check).
 
     The tolerance is max(rtol, 100 ε) relative to max |𝓗| at each point (ε of the dtype).
     """
@@ -185,8 +186,9 @@ def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferre
         return (f"Hamiltonian is not Hermitian at {where}: max |H - H^dagger| = {float(dev[i]):.3e} "
                 f"(max |H| = {float(scale[i]):.3e})")
 
-    return fail_if(model, bad, "Hamiltonian is not Hermitian at one of the checked points "
-                   "(high-symmetry, random and grid points)", eager_msg, defer)
+    checked = fail_if(model.params, bad, "Hamiltonian is not Hermitian at one of the checked points "
+                      "(high-symmetry, random and grid points)", eager_msg, defer)
+    return model if checked is model.params else model.with_params(checked)
 
 
 def check_gap_open(x: Any, gap, points, start: int, stop: int, tol: float = 1e-6,

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from . import _sharding
+from . import _checks, _sharding
 from .kgrid import AbstractGrid, KGrid
 
 #: Default number of k-points evaluated at once (memory ∝ chunk_size, not grid size).
@@ -73,4 +73,6 @@ def integrate(f: Callable, grid: AbstractGrid, chunk_size: Optional[int] = None)
     Runs in chunks of ``chunk_size`` points (default 4096) sharded over all devices, so memory
     stays bounded for any grid size. Call it inside ``jax.jit`` for speed.
     """
-    return grid_sum(f, grid, chunk_size)
+    if not callable(f):
+        raise TypeError(f"f must be a function f(k) of one point k (d,), got {type(f).__name__}")
+    return grid_sum(f, _checks.check_grid(grid), chunk_size)
