@@ -11,6 +11,7 @@ or pass ``defer=Deferred()`` to several checks and ``apply`` them at once to the
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import Any, Callable, Optional, Sequence
 
@@ -37,7 +38,8 @@ def stop_gradient(tree: Any) -> Any:
 class Deferred:
     """Traced checks gathered while validating inputs, compiled as one check by ``apply``.
 
-    Apply it to the inputs before they are used (``model, mu = checks.apply((model, mu))``):
+    Apply it to the inputs before they are used (``params, mu = checks.apply((model.params,
+    mu))``; not to a whole ``Model``, whose lattice must stay concrete):
     one ``equinox.branched_error_if`` instead of one per check, and it survives ``jax.grad``
     (a check on an output is dropped when the gradient does not need the output's value).
     """
@@ -51,6 +53,14 @@ class Deferred:
             return tree
         preds = jnp.stack([jnp.any(p) for p, _ in self.pending])
         return eqx.branched_error_if(tree, jnp.any(preds), jnp.argmax(preds), [m for _, m in self.pending])
+
+
+def concrete_eval(fn: Callable, *args: Any) -> Any:
+    """``fn(*args)`` under ``jax.ensure_compile_time_eval``: a predicate computed from concrete
+    inputs stays concrete inside jit (a bad constant fails at trace time, nothing is compiled
+    for it). Call ``fail_if``/``equinox.error_if`` outside it (they misbehave inside)."""
+    with jax.ensure_compile_time_eval():
+        return fn(*args)
 
 
 def fail_if(x: Any, pred: Any, msg: str, eager_msg: Optional[Callable[[], str]] = None,
@@ -79,7 +89,8 @@ def check_finite(tree: Any, name: str, defer: Optional[Deferred] = None) -> Any:
         if not (eqx.is_array(arr) and jnp.issubdtype(arr.dtype, jnp.inexact)):
             return leaf
         where = f"{name}{jax.tree_util.keystr(path)}"
-        return fail_if(leaf, ~jnp.all(jnp.isfinite(arr)), f"{where} contains NaN or inf",
+        bad = concrete_eval(lambda a: ~jnp.all(jnp.isfinite(a)), arr)
+        return fail_if(leaf, bad, f"{where} contains NaN or inf",
                        lambda: f"{where} contains NaN or inf: {np.asarray(stop_gradient(arr))!r}", defer)
 
     return jax.tree_util.tree_map_with_path(one, tree)
@@ -90,12 +101,12 @@ def check_kT(kT: Any, *, positive: bool = False, why: str = "", defer: Optional[
     it); returns ``kT``."""
     kT = check_finite(kT, "kT", defer)
     shown = lambda: np.asarray(stop_gradient(kT))  # noqa: E731
-    kT = fail_if(kT, jnp.asarray(kT) < 0, "kT must be >= 0 eV", lambda: f"kT must be >= 0 eV, got {shown()}",
-                 defer)
+    kT = fail_if(kT, concrete_eval(lambda t: jnp.asarray(t) < 0, kT), "kT must be >= 0 eV",
+                 lambda: f"kT must be >= 0 eV, got {shown()}", defer)
     if positive:
         msg = (f"kT must be > 0 eV here{': ' + why if why else ''} (the derivative of a step "
                "function is zero, so kT = 0 would silently drop Fermi-surface terms)")
-        kT = fail_if(kT, jnp.asarray(kT) <= 0, msg, defer=defer)
+        kT = fail_if(kT, concrete_eval(lambda t: jnp.asarray(t) <= 0, kT), msg, defer=defer)
     return kT
 
 
@@ -161,10 +172,14 @@ def _short(obj: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def spread(n: int, m: int = 16) -> np.ndarray:
+    """Up to ``m`` indices spread evenly over range(n) (where cheap checks look)."""
+    return np.unique(np.linspace(0, n - 1, m).round().astype(int)) if n else np.zeros(0, int)
+
+
 def grid_sample(grid, m: int = 16) -> jax.Array:
-    """``m`` points (m, d) spread evenly over the flat index of ``grid`` (for cheap checks)."""
-    idx = np.unique(np.linspace(0, grid.size - 1, m).round().astype(int))
-    return grid.take(jnp.asarray(idx))[0]
+    """Up to ``m`` points (m, d) spread evenly over the flat index of ``grid``."""
+    return grid.take(jnp.asarray(spread(grid.size, m)))[0]
 
 
 def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferred] = None):
@@ -174,11 +189,15 @@ def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferre
     The tolerance is max(rtol, 100 ε) relative to max |𝓗| at each point (ε of the dtype).
     """
     params, k, x = stop_gradient((model.params, *jnp.broadcast_arrays(k, x)))
-    h = jax.vmap(lambda kk, xx: model.hamiltonian(kk, xx, params))(k, x)
-    dev = jnp.max(jnp.abs(h - jnp.conj(jnp.swapaxes(h, -1, -2))), axis=(-2, -1))
-    scale = jnp.max(jnp.abs(h), axis=(-2, -1))
-    tol = max(rtol, 100 * float(jnp.finfo(h.dtype).eps))
-    bad = dev > tol * scale + 1e-14
+
+    def deviation(params, k, x):
+        h = jax.vmap(lambda kk, xx: model.hamiltonian(kk, xx, params))(k, x)
+        dev = jnp.max(jnp.abs(h - jnp.conj(jnp.swapaxes(h, -1, -2))), axis=(-2, -1))
+        scale = jnp.max(jnp.abs(h), axis=(-2, -1))
+        tol = max(rtol, 100 * float(jnp.finfo(h.dtype).eps))
+        return dev, scale, tol, dev > tol * scale + 1e-14
+
+    dev, scale, tol, bad = concrete_eval(deviation, params, k, x)
 
     def eager_msg():
         i = int(np.argmax(np.asarray(dev - tol * scale)))
@@ -202,8 +221,8 @@ def check_gap_open(x: Any, gap, points, start: int, stop: int, tol: float = 1e-6
         return (f"{msg}: {float(gap[i]):.3e} eV at k = {np.asarray(points)[i]} (1/Å); "
                 "choose a different manifold")
 
-    return fail_if(x, jnp.min(gap) < tol, f"{msg} (< {tol:g} eV); choose a different manifold", eager_msg,
-                   defer)
+    return fail_if(x, concrete_eval(lambda g: jnp.min(g) < tol, gap),
+                   f"{msg} (< {tol:g} eV); choose a different manifold", eager_msg, defer)
 
 
 def manifold_gap(energies, start: int, stop: int):

@@ -80,8 +80,9 @@ def chern_number(model: Model, bands, n_k, method: str = "fhs", x=None,
         value = -jnp.sign(jnp.linalg.det(b)) * angle_sum / (2 * np.pi)
     else:
         value = 2 * jnp.pi * _kubo(model, grid, x, start, stop, chunk_size)
+    label = "FHS" if method == "fhs" else "Kubo"
     value = _checks.fail_if(value, jnp.isnan(value), (
-        f"the {'FHS' if method == 'fhs' else 'Kubo'} Chern number of bands [{start}, {stop}) is NaN: the states jump between "
+        f"the {label} Chern number of bands [{start}, {stop}) is NaN: the states jump between "
         "neighbouring grid points (the gap closes between them, or the grid is far too coarse); "
         "increase n_k or move away from the gap closing"))
     if _checks.is_concrete(value, ratio):
