@@ -168,6 +168,9 @@ def check_grid(grid: Any, dim: Optional[int] = None, name: str = "grid", defer: 
 
 
 def _short(obj: Any) -> str:
+    """How to show a wrong argument: its shape for arrays, else a clipped repr."""
+    if hasattr(obj, "shape"):
+        return f"of shape {tuple(obj.shape)}"
     text = repr(obj)
     return text if len(text) <= 60 else text[:57] + "..."
 
