@@ -89,7 +89,8 @@ def check_finite(tree: Any, name: str, defer: Optional[Deferred] = None) -> Any:
         if not (eqx.is_array(arr) and jnp.issubdtype(arr.dtype, jnp.inexact)):
             return leaf
         where = f"{name}{jax.tree_util.keystr(path)}"
-        bad = concrete_eval(lambda a: ~jnp.all(jnp.isfinite(a)), arr)
+        bad = (not np.all(np.isfinite(np.asarray(arr))) if is_concrete(arr)
+               else concrete_eval(lambda a: ~jnp.all(jnp.isfinite(a)), arr))
         return fail_if(leaf, bad, f"{where} contains NaN or inf",
                        lambda: f"{where} contains NaN or inf: {np.asarray(stop_gradient(arr))!r}", defer)
 
@@ -182,28 +183,29 @@ def spread(n: int, m: int = 16) -> np.ndarray:
 
 def grid_sample(grid, m: int = 16) -> jax.Array:
     """Up to ``m`` points (m, d) spread evenly over the flat index of ``grid``."""
-    return grid.take(jnp.asarray(spread(grid.size, m)))[0]
+    return _take_points(grid, jnp.asarray(spread(grid.size, m)))
 
 
-def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferred] = None):
+@eqx.filter_jit
+def _take_points(grid, idx):
+    return grid.take(idx)[0]
+
+
+def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferred] = None,
+                       compiled: bool = True):
     """Fail if 𝓗(k_i, x_i) is not Hermitian at some of the points k, x (m, d); returns ``model``
     (under jit, its parameters carry the check).
 
     The tolerance is max(rtol, 100 ε) relative to max |𝓗| at each point (ε of the dtype).
+    ``compiled``: evaluate through a cached compiled function (cheap on repeated calls; pass
+    False where each model would compile it once for a single use).
     """
     params, k, x = stop_gradient((model.params, *jnp.broadcast_arrays(k, x)))
-
-    def deviation(params, k, x):
-        h = jax.vmap(lambda kk, xx: model.hamiltonian(kk, xx, params))(k, x)
-        dev = jnp.max(jnp.abs(h - jnp.conj(jnp.swapaxes(h, -1, -2))), axis=(-2, -1))
-        scale = jnp.max(jnp.abs(h), axis=(-2, -1))
-        tol = max(rtol, 100 * float(jnp.finfo(h.dtype).eps))
-        return dev, scale, tol, dev > tol * scale + 1e-14
-
-    dev, scale, tol, bad = concrete_eval(deviation, params, k, x)
+    deviation = _hermiticity if compiled else _hermiticity.__wrapped__
+    dev, scale, bad = concrete_eval(deviation, model.hamiltonian, params, k, x, rtol)
 
     def eager_msg():
-        i = int(np.argmax(np.asarray(dev - tol * scale)))
+        i = int(np.argmax(np.where(np.asarray(bad), np.asarray(dev), -1.0)))
         where = f"k = {np.asarray(k)[i]}, x = {np.asarray(x)[i]}"
         return (f"Hamiltonian is not Hermitian at {where}: max |H - H^dagger| = {float(dev[i]):.3e} "
                 f"(max |H| = {float(scale[i]):.3e})")
@@ -211,6 +213,16 @@ def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferre
     checked = fail_if(model.params, bad, "Hamiltonian is not Hermitian at one of the checked points "
                       "(high-symmetry, random and grid points)", eager_msg, defer)
     return model if checked is model.params else model.with_params(checked)
+
+
+@eqx.filter_jit
+def _hermiticity(hamiltonian, params, k, x, rtol):
+    """max |H − H†| (m,), max |H| (m,) and whether the first exceeds the tolerance, per point."""
+    h = jax.vmap(lambda kk, xx: hamiltonian(kk, xx, params))(k, x)
+    dev = jnp.max(jnp.abs(h - jnp.conj(jnp.swapaxes(h, -1, -2))), axis=(-2, -1))
+    scale = jnp.max(jnp.abs(h), axis=(-2, -1))
+    tol = max(rtol, 100 * float(jnp.finfo(h.dtype).eps))
+    return dev, scale, dev > tol * scale + 1e-14
 
 
 def check_gap_open(x: Any, gap, points, start: int, stop: int, tol: float = 1e-6,

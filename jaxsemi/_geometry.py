@@ -22,6 +22,7 @@ from typing import Callable, NamedTuple, Optional
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _checks
 from ._eigh import DEGENERACY_TOL, eigh as _eigh_matrix
@@ -163,7 +164,7 @@ def _prepare(model: Model, k, x):
     k = _checks.as_points(k, model.dim, "k")
     x = jnp.zeros_like(k) if x is None else _checks.as_points(x, model.dim, "x")
     if _checks.is_concrete(model, k, x):
-        kf, xf = (a.reshape(-1, model.dim) for a in jnp.broadcast_arrays(k, x))
+        kf, xf = (a.reshape(-1, model.dim) for a in np.broadcast_arrays(np.asarray(k), np.asarray(x)))
         idx = _checks.spread(kf.shape[0])
         _checks.check_hermitian_at(model, kf[idx], xf[idx])
     return model, k, x

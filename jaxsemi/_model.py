@@ -84,7 +84,7 @@ class Model(eqx.Module):
         self.lattice = lattice
         self.n_bands = int(shape.shape[0])
         self.name = name
-        self.params = _checks.check_hermitian_at(self, *self._probe_points()).params
+        self.params = _checks.check_hermitian_at(self, *self._probe_points(), compiled=False).params
 
     def _probe_points(self) -> tuple[jax.Array, jax.Array]:
         """k, x (m, d) where Hermiticity is checked: Γ (k = 0), for a lattice every k with
