@@ -7,7 +7,6 @@ from typing import Optional
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from . import _checks
 from ._geometry import abelian_curvature, point_geometry

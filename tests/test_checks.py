@@ -1,6 +1,9 @@
 """Bad input fails early with a message that says what is wrong; units are exact."""
 
+import warnings
+
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -79,9 +82,6 @@ def test_units_exact():
 
 
 # --------------------------------------------------------------- checks that survive jax.jit
-
-import jax  # noqa: E402
-import warnings  # noqa: E402
 
 DISK = js.kgrid.disk(1.0, 8, 4)
 
