@@ -35,6 +35,7 @@ from ._geometry import force_matrix as force_matrix
 from ._geometry import nonabelian_curvature as nonabelian_curvature
 from ._geometry import velocity_matrix as velocity_matrix
 from ._adaptive import AdaptiveResult as AdaptiveResult
+from ._checks import ConvergenceWarning as ConvergenceWarning
 from ._adaptive import integrate_adaptive as integrate_adaptive
 from ._hall import hall_conductivity as hall_conductivity
 from ._hall import hall_conductivity_adaptive as hall_conductivity_adaptive
@@ -42,6 +43,7 @@ from ._integrate import integrate as integrate
 from ._model import Model as Model
 from ._model import bind as bind
 from ._statistics import fermi as fermi
+from ._topology import ChernWarning as ChernWarning
 from ._topology import chern_number as chern_number
 from ._sharding import set_devices as set_devices
 from .kgrid import KGrid as KGrid

@@ -11,12 +11,16 @@ conservative: the Kronrod value is usually far more accurate than |K − G|.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from . import _checks
+from ._checks import ConvergenceWarning
 
 # QUADPACK qk15 nodes (descending, the last is 0) and weights.
 _XGK = np.array([0.991455371120812639206854697526329, 0.949107912342758524526189684047851,
@@ -76,23 +80,33 @@ def disk_domain(radius: float, center=(0.0, 0.0)) -> Domain:
 
 
 class AdaptiveResult(eqx.Module):
-    """``value`` of the integral, its estimated absolute ``error``, ``n_points`` evaluated, ``n_cells``."""
+    """``value`` of the integral, its estimated absolute ``error``, ``n_points`` evaluated,
+    ``n_cells``, and whether the tolerance was met (``converged``; False when ``max_points``
+    ran out first)."""
 
     value: float
     error: float
     n_points: int
     n_cells: int
+    converged: bool = True
 
     def __str__(self) -> str:
-        return f"{self.value:.12g} ± {self.error:.2g} ({self.n_points} points, {self.n_cells} cells)"
+        note = "" if self.converged else ", tolerance not met"
+        return f"{self.value:.12g} ± {self.error:.2g} ({self.n_points} points, {self.n_cells} cells{note})"
+
+
+#: Cells per compiled batch (225 points each).
+_BATCH = 1024
 
 
 @eqx.filter_jit
 def _cells(f: Callable, args: Any, domain: Domain, lo, hi):
-    """(value, error along u₀, error along u₁) of ∫ f over each cell (lo, hi: (m, 2))."""
+    """(value, error along u₀, error along u₁) of ∫ f over each cell; lo, hi (m, 2) are the
+    cell corners as fractions of the domain rectangle."""
     x = jnp.asarray(KRONROD_NODES)
-    half = 0.5 * (hi - lo)  # (m, 2)
-    mid = 0.5 * (hi + lo)
+    span = domain.hi - domain.lo
+    half = 0.5 * (hi - lo) * span  # (m, 2)
+    mid = domain.lo + 0.5 * (hi + lo) * span
     u0 = mid[:, None, 0] + half[:, None, 0] * x  # (m, 15)
     u1 = mid[:, None, 1] + half[:, None, 1] * x
     uu = jnp.stack(jnp.broadcast_arrays(u0[:, :, None], u1[:, None, :]), -1)  # (m, 15, 15, 2)
@@ -110,37 +124,78 @@ def _cells(f: Callable, args: Any, domain: Domain, lo, hi):
     return kk, jnp.abs(kk - gk), jnp.abs(kk - kg)
 
 
+def _evaluate(f, args, domain, lo, hi):
+    """``_cells`` over any number of cells, in padded batches of bucketed sizes (few compiles)."""
+    outs = []
+    for s in range(0, lo.shape[0], _BATCH):
+        l, h = lo[s:s + _BATCH], hi[s:s + _BATCH]
+        m = l.shape[0]
+        pad = (1 << max(4, int(np.ceil(np.log2(m))))) - m
+        out = _cells(f, args, domain, jnp.asarray(np.concatenate([l, np.repeat(l[:1], pad, 0)])),
+                     jnp.asarray(np.concatenate([h, np.repeat(h[:1], pad, 0)])))
+        outs.append([o[:m] for o in out])
+    return [jnp.concatenate(o) for o in zip(*outs)]
+
+
 def integrate_adaptive(f: Callable, args: Any, domain: Domain, *, rtol: float = 1e-6,
                        atol: float = 0.0, max_points: int = 5_000_000, initial: int = 4) -> AdaptiveResult:
     """∫ d²k/(2π)² f(k, args) over ``domain`` to the requested tolerance.
 
     ``f(k, args) -> scalar`` for one point k (2,); ``args`` is a PyTree of arrays passed through
     (so the compiled cell rule is reused for new parameter values). Stops when the summed
-    error estimate is ≤ max(atol, rtol·|value|) or ``max_points`` would be exceeded (the
-    result then says so through its ``error``).
+    error estimate is ≤ max(atol, rtol·|value|), or warns (``ConvergenceWarning``) and returns
+    ``converged=False`` when ``max_points`` runs out first.
+
+    Differentiable in ``args`` and ``domain`` (``jax.grad`` outside jit): the cells are
+    refined on concrete copies of the inputs, then ``value`` is a differentiable sum over
+    these fixed cells. Under ``jax.jit`` or ``vmap`` with traced inputs there are no values to
+    refine on, and a TypeError says so.
     """
+    if not rtol > 0:
+        raise ValueError(f"rtol must be > 0, got {rtol}")
+    if not atol >= 0:
+        raise ValueError(f"atol must be >= 0, got {atol}")
+    initial = _checks.check_int_sequence(initial, 1, "initial", minimum=1)[0]
+    needed = initial**2 * 225 + 450
+    if not max_points >= needed:
+        raise ValueError(f"max_points must allow the {initial}×{initial} initial cells and one refinement "
+                         f"({needed} points), got {max_points}")
+    fixed = _checks.stop_gradient((args, domain))
+    if not _checks.is_concrete(fixed):
+        raise TypeError(
+            "adaptive integration chooses its cells from concrete values and cannot run on traced "
+            "inputs (inside jax.jit or jax.vmap); call it outside jit (jax.grad works), or "
+            "integrate on a fixed grid (js.integrate, js.hall_conductivity)"
+        )
+    lo, hi, res = _refine(f, *fixed, rtol, atol, max_points, initial)
+    if not res.converged:
+        warnings.warn(f"adaptive integration stopped at max_points = {max_points}: estimated error "
+                      f"{res.error:.3g} > target {max(atol, rtol * abs(res.value)):.3g}",
+                      ConvergenceWarning, stacklevel=2)
+    if _checks.is_concrete(args, domain):
+        return res
+    value = jnp.sum(_evaluate(f, args, domain, lo, hi)[0])  # differentiable sum over fixed cells
+    return AdaptiveResult(value, res.error, res.n_points, res.n_cells, res.converged)
+
+
+def _refine(f, args, domain, rtol, atol, max_points, initial):
+    """Cells lo, hi (m, 2) (fractions of the domain) and the result, by global refinement."""
     g = np.linspace(0.0, 1.0, initial + 1)
-    lo0, hi0 = np.asarray(domain.lo), np.asarray(domain.hi)
     a, b = np.meshgrid(g[:-1], g[:-1], indexing="ij")
-    lo = lo0 + (hi0 - lo0) * np.stack([a.ravel(), b.ravel()], -1)
-    hi = lo + (hi0 - lo0) / initial
+    lo = np.stack([a.ravel(), b.ravel()], -1)
+    hi = lo + 1.0 / initial
 
     def evaluate(lo, hi):
-        m = lo.shape[0]
-        size = 1 << max(4, int(np.ceil(np.log2(m))))  # bucketed batch sizes: few compiles
-        pad = size - m
-        lo_p = np.concatenate([lo, np.repeat(lo[:1], pad, 0)])
-        hi_p = np.concatenate([hi, np.repeat(hi[:1], pad, 0)])
-        out = _cells(f, args, domain, jnp.asarray(lo_p), jnp.asarray(hi_p))
-        return [np.asarray(o)[:m] for o in out]
+        return [np.asarray(o) for o in _evaluate(f, args, domain, lo, hi)]
 
     val, e0, e1 = evaluate(lo, hi)
     n_points = lo.shape[0] * 225
     while True:
         err = e0 + e1
         total, total_err = float(np.sum(val)), float(np.sum(err))
-        if total_err <= max(atol, rtol * abs(total)) or n_points + 450 > max_points:
-            return AdaptiveResult(total, total_err, n_points, lo.shape[0])
+        converged = total_err <= max(atol, rtol * abs(total))
+        if converged or n_points + 450 > max_points:
+            return lo, hi, AdaptiveResult(total, total_err, n_points, lo.shape[0], converged)
         n_split = int(min(lo.shape[0], max(16, lo.shape[0] // 4), (max_points - n_points) // 450))
         order = np.argsort(err)[::-1]
         pick, keep = order[:n_split], order[n_split:]

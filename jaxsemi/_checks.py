@@ -1,13 +1,19 @@
 """Input validation shared by every public entry point.
 
-Shape and structure errors are raised as plain ``ValueError`` before any tracing.
-Value checks (finiteness, Hermiticity, gaps) run eagerly when their inputs are concrete
-and are skipped under a JAX transformation, where the caller has already been checked.
+Type and shape errors are raised as plain ``TypeError``/``ValueError`` before any tracing.
+Value checks (finiteness, temperature, Hermiticity, gaps) go through ``fail_if``: with
+concrete inputs (an eager call, or ``jax.grad`` outside jit) they raise a ``ValueError``
+that quotes the offending values; under ``jax.jit``/``vmap`` they become an
+``equinox.error_if`` check compiled into the program, which raises when it runs. Every
+check returns the value it checked: use the returned value, or the compiled check is dropped;
+or pass ``defer=Deferred()`` to several checks and ``apply`` them at once to the inputs.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import functools
+import operator
+from typing import Any, Callable, Optional, Sequence
 
 import equinox as eqx
 import jax
@@ -15,38 +21,97 @@ import jax.numpy as jnp
 import numpy as np
 
 
+class ConvergenceWarning(RuntimeWarning):
+    """A numerical result may be unconverged (a budget ran out or a grid is too coarse)."""
+
+
 def is_concrete(*trees: Any) -> bool:
     """True when no leaf of ``trees`` is a JAX tracer (values can be inspected)."""
     return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(trees))
 
 
-def check_finite(tree: Any, name: str) -> None:
-    """Raise if a concrete PyTree holds NaN or inf."""
-    if not is_concrete(tree):
-        return
-    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-        arr = np.asarray(leaf)
-        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
-            where = jax.tree_util.keystr(path) or ""
-            raise ValueError(f"{name}{where} contains NaN or inf: {arr!r}")
+def stop_gradient(tree: Any) -> Any:
+    """``tree`` with the gradient stopped on every array leaf (concrete outside jit/vmap)."""
+    return jax.tree_util.tree_map(lambda a: jax.lax.stop_gradient(a) if eqx.is_array(a) else a, tree)
 
 
-def check_kT(kT: Any, *, positive: bool = False, why: str = "") -> None:
-    """kT in eV must be ≥ 0 (or > 0 when ``positive``); ``why`` says which term needs it."""
-    check_finite(kT, "kT")
-    if not is_concrete(kT):
-        return
-    arr = np.asarray(kT)
-    if np.any(arr < 0):
-        raise ValueError(f"kT must be >= 0 eV, got {arr}")
-    if positive and np.any(arr <= 0):
-        raise ValueError(
-            f"kT must be > 0 eV here{': ' + why if why else ''} (the derivative of a step "
-            "function is zero, so kT = 0 would silently drop Fermi-surface terms)"
-        )
+class Deferred:
+    """Traced checks gathered while validating inputs, compiled as one check by ``apply``.
+
+    Apply it to the inputs before they are used (``params, mu = checks.apply((model.params,
+    mu))``; not to a whole ``Model``, whose lattice must stay concrete):
+    one ``equinox.branched_error_if`` instead of one per check, and it survives ``jax.grad``
+    (a check on an output is dropped when the gradient does not need the output's value).
+    """
+
+    def __init__(self):
+        self.pending: list[tuple[Any, str]] = []
+
+    def apply(self, tree: Any) -> Any:
+        """``tree`` carrying every gathered check."""
+        if not self.pending:
+            return tree
+        preds = jnp.stack([jnp.any(p) for p, _ in self.pending])
+        return eqx.branched_error_if(tree, jnp.any(preds), jnp.argmax(preds), [m for _, m in self.pending])
 
 
-def as_points(k: Any, dim: int, name: str = "k") -> jax.Array:
+def concrete_eval(fn: Callable, *args: Any) -> Any:
+    """``fn(*args)`` under ``jax.ensure_compile_time_eval``: a predicate computed from concrete
+    inputs stays concrete inside jit (a bad constant fails at trace time, nothing is compiled
+    for it). Call ``fail_if``/``equinox.error_if`` outside it (they misbehave inside)."""
+    with jax.ensure_compile_time_eval():
+        return fn(*args)
+
+
+def fail_if(x: Any, pred: Any, msg: str, eager_msg: Optional[Callable[[], str]] = None,
+            defer: Optional[Deferred] = None) -> Any:
+    """Return ``x``, failing with ``msg`` if any ``pred`` is true.
+
+    A concrete ``pred`` raises ``ValueError(eager_msg() or msg)`` at once; a traced one (under
+    jit or vmap) compiles an ``equinox.error_if`` on ``x`` that raises ``msg`` when the
+    program runs, or, with ``defer``, is gathered there and ``x`` is returned unchanged.
+    """
+    if is_concrete(pred):
+        if np.any(np.asarray(pred)):
+            raise ValueError(eager_msg() if eager_msg else msg)
+        return x
+    if defer is not None:
+        defer.pending.append((pred, msg))
+        return x
+    return eqx.error_if(x, jnp.any(pred), msg)
+
+
+def check_finite(tree: Any, name: str, defer: Optional[Deferred] = None) -> Any:
+    """Fail if a float or complex leaf of ``tree`` holds NaN or inf; returns ``tree``."""
+
+    def one(path, leaf):
+        arr = np.asarray(leaf) if isinstance(leaf, (float, complex)) else leaf
+        if not (eqx.is_array(arr) and jnp.issubdtype(arr.dtype, jnp.inexact)):
+            return leaf
+        where = f"{name}{jax.tree_util.keystr(path)}"
+        bad = (not np.all(np.isfinite(np.asarray(arr))) if is_concrete(arr)
+               else concrete_eval(lambda a: ~jnp.all(jnp.isfinite(a)), arr))
+        return fail_if(leaf, bad, f"{where} contains NaN or inf",
+                       lambda: f"{where} contains NaN or inf: {np.asarray(stop_gradient(arr))!r}", defer)
+
+    return jax.tree_util.tree_map_with_path(one, tree)
+
+
+def check_kT(kT: Any, *, positive: bool = False, why: str = "", defer: Optional[Deferred] = None) -> Any:
+    """kT in eV must be finite and ≥ 0 (> 0 when ``positive``; ``why`` says which term needs
+    it); returns ``kT``."""
+    kT = check_finite(kT, "kT", defer)
+    shown = lambda: np.asarray(stop_gradient(kT))  # noqa: E731
+    kT = fail_if(kT, concrete_eval(lambda t: jnp.asarray(t) < 0, kT), "kT must be >= 0 eV",
+                 lambda: f"kT must be >= 0 eV, got {shown()}", defer)
+    if positive:
+        msg = (f"kT must be > 0 eV here{': ' + why if why else ''} (the derivative of a step "
+               "function is zero, so kT = 0 would silently drop Fermi-surface terms)")
+        kT = fail_if(kT, concrete_eval(lambda t: jnp.asarray(t) <= 0, kT), msg, defer=defer)
+    return kT
+
+
+def as_points(k: Any, dim: int, name: str = "k", defer: Optional[Deferred] = None) -> jax.Array:
     """Validate a batch of points with last axis ``dim``; returns a float array (..., dim)."""
     arr = jnp.asarray(k)
     if arr.ndim == 0 or arr.shape[-1] != dim:
@@ -55,8 +120,7 @@ def as_points(k: Any, dim: int, name: str = "k") -> jax.Array:
         )
     if jnp.issubdtype(arr.dtype, jnp.complexfloating):
         raise ValueError(f"{name} must be real, got dtype {arr.dtype}")
-    check_finite(arr, name)
-    return arr.astype(jnp.result_type(float))
+    return check_finite(arr, name, defer).astype(jnp.result_type(float))
 
 
 def band_slice(bands: Any, n_bands: int) -> tuple[int, int]:
@@ -78,54 +142,124 @@ def band_slice(bands: Any, n_bands: int) -> tuple[int, int]:
     return idx[0], idx[0] + len(idx)
 
 
-def check_hermitian(h: np.ndarray, where: str, rtol: float = 1e-10) -> None:
-    """Raise if the concrete matrix ``h`` is not Hermitian, saying how far it is."""
-    h = np.asarray(h)
-    dev = np.max(np.abs(h - np.conj(np.swapaxes(h, -1, -2))))
-    scale = max(np.max(np.abs(h)), 1e-300)
-    if dev > rtol * scale + 1e-14:
-        raise ValueError(
-            f"Hamiltonian is not Hermitian at {where}: max |H - H^dagger| = {dev:.3e} "
-            f"(max |H| = {scale:.3e})"
+def check_model(model: Any, name: str = "model", defer: Optional[Deferred] = None):
+    """A ``jaxsemi.Model`` with finite parameters (else TypeError / ValueError); returns it."""
+    from ._model import Model
+
+    if not isinstance(model, Model):
+        raise TypeError(f"{name} must be a jaxsemi.Model, got {type(model).__name__} {_short(model)}")
+    if is_concrete(model.params):
+        check_finite(model.params, f"{name}.params")
+        return model
+    return model.with_params(check_finite(model.params, f"{name}.params", defer))
+
+
+def check_grid(grid: Any, dim: Optional[int] = None, name: str = "grid", defer: Optional[Deferred] = None):
+    """A k-grid (of ``dim``-dimensional points, if given) with finite points and weights; returns it."""
+    from .kgrid import AbstractGrid
+
+    if not isinstance(grid, AbstractGrid):
+        raise TypeError(
+            f"{name} must be a k-grid (js.kgrid.brillouin_zone(...), js.kgrid.disk(...) or "
+            f"js.KGrid(points, weights)), got {type(grid).__name__} {_short(grid)}"
         )
+    if dim is not None and grid.dim != dim:
+        raise ValueError(f"{name} points are {grid.dim}D but the model is {dim}D")
+    return check_finite(grid, name, defer)
 
 
-def check_gap_open(min_gap: float, where, start: int, stop: int, tol: float = 1e-6) -> None:
-    """Raise if the smallest gap (eV) of the manifold [start, stop) to the other bands is < tol."""
-    if min_gap < tol:
-        raise ValueError(
-            f"the gap between bands [{start}, {stop}) and the remaining bands closes on the grid: "
-            f"{min_gap:.3e} eV at k = {np.asarray(where)} (1/Å); choose a different manifold"
-        )
+def _short(obj: Any) -> str:
+    """How to show a wrong argument: its shape for arrays, else a clipped repr."""
+    if hasattr(obj, "shape"):
+        return f"of shape {tuple(obj.shape)}"
+    text = repr(obj)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def check_manifold_gap(energies: np.ndarray, start: int, stop: int, points: np.ndarray,
-                       tol: float = 1e-6) -> None:
-    """Raise if the band manifold [start, stop) touches the remaining bands on a grid.
+def spread(n: int, m: int = 16) -> np.ndarray:
+    """Up to ``m`` indices spread evenly over range(n) (where cheap checks look)."""
+    return np.unique(np.linspace(0, n - 1, m).round().astype(int)) if n else np.zeros(0, int)
 
-    ``energies`` (N, n) and ``points`` (N, d) are concrete; the message names the k of the
-    smallest gap.
+
+def grid_sample(grid, m: int = 16) -> jax.Array:
+    """Up to ``m`` points (m, d) spread evenly over the flat index of ``grid``."""
+    return _take_points(grid, jnp.asarray(spread(grid.size, m)))
+
+
+@eqx.filter_jit
+def _take_points(grid, idx):
+    return grid.take(idx)[0]
+
+
+def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferred] = None,
+                       compiled: bool = True):
+    """Fail if 𝓗(k_i, x_i) is not Hermitian at some of the points k, x (m, d); returns ``model``
+    (under jit, its parameters carry the check).
+
+    The tolerance is max(rtol, 100 ε) relative to max |𝓗| at each point (ε of the dtype).
+    ``compiled``: evaluate through a cached compiled function (cheap on repeated calls; pass
+    False where each model would compile it once for a single use).
     """
-    energies = np.asarray(energies)
+    params, k, x = stop_gradient((model.params, *jnp.broadcast_arrays(k, x)))
+    deviation = _hermiticity if compiled else _hermiticity.__wrapped__
+    dev, scale, bad = concrete_eval(deviation, model.hamiltonian, params, k, x, rtol)
+
+    def eager_msg():
+        i = int(np.argmax(np.where(np.asarray(bad), np.asarray(dev), -1.0)))
+        where = f"k = {np.asarray(k)[i]}, x = {np.asarray(x)[i]}"
+        return (f"Hamiltonian is not Hermitian at {where}: max |H - H^dagger| = {float(dev[i]):.3e} "
+                f"(max |H| = {float(scale[i]):.3e})")
+
+    checked = fail_if(model.params, bad, "Hamiltonian is not Hermitian at one of the checked points "
+                      "(high-symmetry, random and grid points)", eager_msg, defer)
+    return model if checked is model.params else model.with_params(checked)
+
+
+@eqx.filter_jit
+def _hermiticity(hamiltonian, params, k, x, rtol):
+    """max |H − H†| (m,), max |H| (m,) and whether the first exceeds the tolerance, per point."""
+    h = jax.vmap(lambda kk, xx: hamiltonian(kk, xx, params))(k, x)
+    dev = jnp.max(jnp.abs(h - jnp.conj(jnp.swapaxes(h, -1, -2))), axis=(-2, -1))
+    scale = jnp.max(jnp.abs(h), axis=(-2, -1))
+    tol = max(rtol, 100 * float(jnp.finfo(h.dtype).eps))
+    return dev, scale, dev > tol * scale + 1e-14
+
+
+def check_gap_open(x: Any, gap, points, start: int, stop: int, tol: float = 1e-6,
+                   defer: Optional[Deferred] = None) -> Any:
+    """Fail if a gap (eV) of the manifold [start, stop) to the other bands, sampled at ``points``
+    (``gap`` (N,), ``points`` (N, d)), is < tol; returns ``x``."""
+    msg = f"the gap between bands [{start}, {stop}) and the remaining bands closes on the grid"
+
+    def eager_msg():
+        i = int(np.argmin(np.asarray(gap)))
+        return (f"{msg}: {float(gap[i]):.3e} eV at k = {np.asarray(points)[i]} (1/Å); "
+                "choose a different manifold")
+
+    return fail_if(x, concrete_eval(lambda g: jnp.min(g) < tol, gap),
+                   f"{msg} (< {tol:g} eV); choose a different manifold", eager_msg, defer)
+
+
+def manifold_gap(energies, start: int, stop: int):
+    """Smallest gap (...) between bands [start, stop) and the rest, from energies (..., n);
+    inf when the manifold holds every band."""
     n = energies.shape[-1]
     gaps = []
     if start > 0:
-        gaps.append(energies[:, start] - energies[:, start - 1])
+        gaps.append(energies[..., start] - energies[..., start - 1])
     if stop < n:
-        gaps.append(energies[:, stop] - energies[:, stop - 1])
-    if not gaps:
-        return
-    gap = np.min(np.stack(gaps), axis=0)
-    i = int(np.argmin(gap))
-    check_gap_open(float(gap[i]), np.asarray(points)[i], start, stop, tol)
+        gaps.append(energies[..., stop] - energies[..., stop - 1])
+    return jnp.min(jnp.stack(gaps), 0) if gaps else jnp.full(energies.shape[:-1], jnp.inf)
 
 
 def check_int_sequence(n: Any, dim: int, name: str, minimum: int = 2) -> tuple[int, ...]:
     """An int or a length-``dim`` sequence of ints, each ≥ ``minimum``."""
-    seq: Sequence[int] = (n,) * dim if isinstance(n, (int, np.integer)) else tuple(n)
+    try:
+        seq: Sequence[int] = (operator.index(n),) * dim if np.ndim(n) == 0 else tuple(operator.index(s) for s in n)
+    except TypeError as err:
+        raise ValueError(f"{name} must be an int or a sequence of {dim} ints, got {n!r}") from err
     if len(seq) != dim:
         raise ValueError(f"{name} must be an int or a sequence of {dim} ints, got {n!r}")
-    seq = tuple(int(s) for s in seq)
     if any(s < minimum for s in seq):
         raise ValueError(f"{name} needs at least {minimum} points per axis, got {seq}")
     return seq

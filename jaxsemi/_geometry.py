@@ -22,6 +22,7 @@ from typing import Callable, NamedTuple, Optional
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _checks
 from ._eigh import DEGENERACY_TOL, eigh as _eigh_matrix
@@ -158,9 +159,15 @@ def map_points(fn: Callable, k, x, chunk_size: Optional[int] = None):
 
 
 def _prepare(model: Model, k, x):
+    """Checked model, k and x; with concrete inputs, Hermiticity at up to 16 of the points too."""
+    model = _checks.check_model(model)
     k = _checks.as_points(k, model.dim, "k")
     x = jnp.zeros_like(k) if x is None else _checks.as_points(x, model.dim, "x")
-    return k, x
+    if _checks.is_concrete(model, k, x):
+        kf, xf = (a.reshape(-1, model.dim) for a in np.broadcast_arrays(np.asarray(k), np.asarray(x)))
+        idx = _checks.spread(kf.shape[0])
+        _checks.check_hermitian_at(model, kf[idx], xf[idx])
+    return model, k, x
 
 
 # ----------------------------------------------------------------------------- public API
@@ -168,7 +175,7 @@ def _prepare(model: Model, k, x):
 
 def eigh(model: Model, k, x=None, *, chunk_size: Optional[int] = None):
     """Band energies (..., n) in eV and eigenvectors (..., n, n) (columns) at points k (..., d)."""
-    k, x = _prepare(model, k, x)
+    model, k, x = _prepare(model, k, x)
     return _eigh_jit(model, k, x, chunk_size)
 
 
@@ -182,7 +189,7 @@ def velocity_matrix(model: Model, k, x=None, *, chunk_size: Optional[int] = None
 
     Its diagonal is the band velocity ∂ε_n/∂ħk; the off-diagonal is the interband velocity.
     """
-    k, x = _prepare(model, k, x)
+    model, k, x = _prepare(model, k, x)
     return _velocity_jit(model, k, x, chunk_size)
 
 
@@ -193,7 +200,7 @@ def _velocity_jit(model, k, x, chunk_size):
 
 def force_matrix(model: Model, k, x=None, *, chunk_size: Optional[int] = None):
     """Force operator −∂𝓗/∂x in the eigenbasis: (..., d, n, n) in eV/Å."""
-    k, x = _prepare(model, k, x)
+    model, k, x = _prepare(model, k, x)
     return _force_jit(model, k, x, chunk_size)
 
 
@@ -209,7 +216,7 @@ def berry_connection(model: Model, k, x=None, *, kind: str = "k", chunk_size: Op
     """
     if kind not in ("k", "x"):
         raise ValueError(f"kind must be 'k' or 'x', got {kind!r}")
-    k, x = _prepare(model, k, x)
+    model, k, x = _prepare(model, k, x)
     return _connection_jit(model, k, x, kind, chunk_size)
 
 
@@ -229,7 +236,7 @@ def berry_curvature(model: Model, k, x=None, *, kind: str = "kk", chunk_size: Op
     letters of ``kind``. Units: kk Å², kx and xk dimensionless, xx 1/Å².
     """
     first, second = parse_kind(kind)
-    k, x = _prepare(model, k, x)
+    model, k, x = _prepare(model, k, x)
     return _curvature_jit(model, k, x, first, second, chunk_size)
 
 
@@ -253,12 +260,12 @@ def nonabelian_curvature(model: Model, k, bands, x=None, *, kind: str = "kk",
     gauge-invariant; the matrix itself is gauge-covariant (eigenbasis of the manifold).
     """
     first, second = parse_kind(kind)
+    model, k, x = _prepare(model, k, x)
     start, stop = _checks.band_slice(bands, model.n_bands)
-    k, x = _prepare(model, k, x)
     if _checks.is_concrete(model, k, x):
         w, _ = eigh(model, k, x, chunk_size=chunk_size)
-        _checks.check_manifold_gap(w.reshape(-1, model.n_bands), start, stop,
-                                   jnp.broadcast_to(k, w.shape[:-1] + (model.dim,)).reshape(-1, model.dim))
+        points = jnp.broadcast_to(k, w.shape[:-1] + (model.dim,)).reshape(-1, model.dim)
+        _checks.check_gap_open(None, _checks.manifold_gap(w, start, stop).reshape(-1), points, start, stop)
     return _nonabelian_jit(model, k, x, first, second, start, stop, chunk_size)
 
 

@@ -7,7 +7,6 @@ from typing import Optional
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from . import _checks, _sharding
 from ._geometry import abelian_curvature, point_geometry
@@ -36,17 +35,19 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
     A Chern insulator with μ in the gap gives σ_xy = −C_occ (docs/conventions.md §4). Differentiable in the
     model parameters, μ and kT; one compiled program serves every μ, kT and parameter value.
     """
+    checks = _checks.Deferred()  # traced checks: one compiled check on the inputs
+    model = _checks.check_model(model, defer=checks)
     if model.dim not in (2, 3):
         raise ValueError(f"hall_conductivity needs a 2D or 3D model, got dim = {model.dim}")
-    if grid.dim != model.dim:
-        raise ValueError(f"grid points are {grid.dim}D but the model is {model.dim}D")
-    mu = jnp.asarray(mu, dtype=float)
-    kT = jnp.asarray(kT, dtype=float)
-    _checks.check_finite(mu, "mu")
-    _checks.check_kT(kT)
-    x = jnp.zeros(model.dim) if x is None else _checks.as_points(x, model.dim, "x")
+    grid = _checks.check_grid(grid, model.dim, defer=checks)
+    mu = _checks.check_finite(jnp.asarray(mu, dtype=float), "mu", checks)
+    kT = _checks.check_kT(jnp.asarray(kT, dtype=float), defer=checks)
+    x = jnp.zeros(model.dim) if x is None else _checks.as_points(x, model.dim, "x", checks)
     if x.shape != (model.dim,):
         raise ValueError(f"x must be one position of shape ({model.dim},), got {x.shape}")
+    _checks.check_hermitian_at(model, _checks.grid_sample(grid), x, defer=checks)
+    params, mu, kT, grid, x = checks.apply((model.params, mu, kT, grid, x))
+    model = model.with_params(params)
     mu_b, kT_b = jnp.broadcast_arrays(mu, kT)
     return _hall(model, mu_b, kT_b, grid, x, chunk_size or default_chunk(model.n_bands), _sharding.get_mesh(mesh))
 
@@ -67,10 +68,16 @@ def hall_conductivity_adaptive(model: Model, mu, domain=None, kT=0.0, x=None, *,
         model: a 2D model; mu, kT: scalars in eV.
         domain: ``js.kgrid.bz_domain(model)`` (default for lattice models) or
             ``js.kgrid.disk_domain(radius, center)`` for continuum models.
-        rtol, atol: target relative / absolute error of σ_xy (e²/h); max_points: budget.
+        rtol, atol: target relative (> 0) / absolute (≥ 0) error of σ_xy (e²/h);
+            max_points: budget (≥ one refinement round, 4050 points).
 
-    Returns an ``AdaptiveResult`` (value, error estimate, number of k-points, cells).
+    Returns an ``AdaptiveResult`` (value, error estimate, number of k-points, cells,
+    ``converged``); an unmet tolerance also warns (``ConvergenceWarning``).
+    Differentiable (``jax.grad``) in the model parameters, μ and kT outside jit: the cells
+    come from a concrete run, the value is a differentiable sum over them. Under ``jax.jit``
+    or ``vmap`` it raises a TypeError: use ``hall_conductivity`` on a fixed grid there.
     """
+    model = _checks.check_model(model)
     if model.dim != 2:
         raise ValueError(f"hall_conductivity_adaptive needs a 2D model, got dim = {model.dim}")
     if domain is None:
@@ -78,12 +85,16 @@ def hall_conductivity_adaptive(model: Model, mu, domain=None, kT=0.0, x=None, *,
     mu, kT = jnp.asarray(mu, dtype=float), jnp.asarray(kT, dtype=float)
     if mu.shape or kT.shape:
         raise ValueError("hall_conductivity_adaptive takes scalar mu and kT")
-    _checks.check_finite(mu, "mu")
-    _checks.check_kT(kT)
+    mu = _checks.check_finite(mu, "mu")
+    kT = _checks.check_kT(kT)
     x = jnp.zeros(2) if x is None else _checks.as_points(x, 2, "x")
-    res = integrate_adaptive(_occupied_curvature, (model, mu, kT, x), domain, rtol=rtol,
-                             atol=atol / (2 * np.pi), max_points=max_points)
-    return AdaptiveResult(-2 * np.pi * res.value, 2 * np.pi * res.error, res.n_points, res.n_cells)
+    return integrate_adaptive(_sigma_density, (model, mu, kT, x), domain, rtol=rtol, atol=atol,
+                              max_points=max_points)
+
+
+def _sigma_density(k, args):
+    """−2π Σ_n f⁰_n Ω_n^{k_x k_y} (Å²): ∫ d²k/(2π)² of it is σ_xy in e²/h."""
+    return -2 * jnp.pi * _occupied_curvature(k, args)
 
 
 @eqx.filter_jit

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from . import _sharding
+from . import _checks, _sharding
 from .kgrid import AbstractGrid
 
 #: Default number of k-points evaluated at once (memory ∝ chunk_size, not grid size).
@@ -70,4 +70,6 @@ def integrate(f: Callable, grid: AbstractGrid, chunk_size: Optional[int] = None,
     size. Call it inside ``jax.jit`` for speed; there the device set is read when the function
     is traced, so pass ``mesh`` through your function as a static argument to switch devices.
     """
-    return grid_sum(f, grid, chunk_size, _sharding.get_mesh(mesh))
+    if not callable(f):
+        raise TypeError(f"f must be a function f(k) of one point k (d,), got {type(f).__name__}")
+    return grid_sum(f, _checks.check_grid(grid), chunk_size, _sharding.get_mesh(mesh))

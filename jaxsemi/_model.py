@@ -70,7 +70,7 @@ class Model(eqx.Module):
             lambda p: jnp.asarray(p) if isinstance(p, (int, float, complex, np.ndarray, np.generic)) else p,
             params,
         )
-        _checks.check_finite(params, "params")
+        params = _checks.check_finite(params, "params")
         zeros = jnp.zeros((dim,))
         try:
             shape = jax.eval_shape(hamiltonian, zeros, zeros, params)
@@ -84,16 +84,21 @@ class Model(eqx.Module):
         self.lattice = lattice
         self.n_bands = int(shape.shape[0])
         self.name = name
-        if _checks.is_concrete(params):
-            self._check_hermitian()
+        self.params = _checks.check_hermitian_at(self, *self._probe_points(), compiled=False).params
 
-    def _check_hermitian(self) -> None:
+    def _probe_points(self) -> tuple[jax.Array, jax.Array]:
+        """k, x (m, d) where Hermiticity is checked: Γ (k = 0), for a lattice every k with
+        reduced coordinates in {0, 1/3, 1/2, 2/3} (zone-boundary and corner points), at x = 0;
+        and three random (k, x) in [-1, 1]^d."""
+        if self.lattice is None:
+            k = jnp.zeros((1, self.dim))
+        else:
+            axes = np.meshgrid(*[np.array([0.0, 1 / 3, 0.5, 2 / 3])] * self.dim, indexing="ij")
+            k = jnp.asarray(np.stack([a.ravel() for a in axes], -1)) @ self.reciprocal_lattice
         rng = np.random.default_rng(0)
-        for _ in range(3):
-            k = rng.uniform(-1.0, 1.0, self.dim)
-            x = rng.uniform(-1.0, 1.0, self.dim)
-            h = self.hamiltonian(jnp.asarray(k), jnp.asarray(x), self.params)
-            _checks.check_hermitian(np.asarray(h), f"k = {k}, x = {x}")
+        k_rand, x_rand = rng.uniform(-1.0, 1.0, (2, 3, self.dim))
+        return (jnp.concatenate([k, jnp.asarray(k_rand)]),
+                jnp.concatenate([jnp.zeros_like(k), jnp.asarray(x_rand)]))
 
     def __call__(self, k, x=None) -> jax.Array:
         """𝓗 at points ``k`` (..., d) [1/Å] and ``x`` (..., d) [Å] (default x = 0): (..., n, n) eV."""

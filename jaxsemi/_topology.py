@@ -8,6 +8,7 @@ carries the extra minus sign (and the orientation sign of the reciprocal basis).
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import equinox as eqx
@@ -16,11 +17,27 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _sharding
+from ._checks import ConvergenceWarning
 from ._eigh import eigh as _eigh_matrix
 from ._geometry import abelian_curvature, point_geometry
 from ._integrate import DEFAULT_CHUNK, grid_sum
 from ._model import Model
-from .kgrid import brillouin_zone, reciprocal
+from .kgrid import LatticeGrid
+
+
+class ChernWarning(ConvergenceWarning):
+    """A Chern number may be unconverged: the grid does not resolve the manifold's gap."""
+
+
+#: A link whose smaller gap is below RESOLUTION × the gap change along it counts as unresolved:
+#: at that slope the gap would close within half a grid step of a grid point, where no grid
+#: point sees it.
+RESOLUTION = 0.5
+#: A Kubo value farther than this from the nearest integer is reported as unconverged.
+KUBO_INTEGER_TOL = 1e-2
+#: Fewer k-points per axis than this cannot resolve any curvature (n_k = 2 gives C = 0 for a
+#: QWZ Chern band whose gap looks resolved on the 4 points).
+MIN_N_K = 4
 
 
 def chern_number(model: Model, bands, n_k, method: str = "fhs", x=None,
@@ -38,27 +55,58 @@ def chern_number(model: Model, bands, n_k, method: str = "fhs", x=None,
             a sequence of devices; default ``js.set_devices``'s, else all devices). The FHS sum
             runs on JAX's default device.
 
-    Raises ValueError if the manifold's gap to the other bands closes on the grid.
+    Raises ValueError (under jit: an error when the program runs) if the manifold's gap to the
+    other bands closes on the grid or the result is NaN (a link overlap vanished: the states
+    jump between neighbouring points). Warns with a ``ChernWarning`` (eager calls only) when
+    the result may be unconverged: n_k < 4, the gap changes by more than twice its smaller
+    value between neighbouring grid points (it may close between them), or a Kubo value is
+    not an integer.
     """
+    checks = _checks.Deferred()
+    model = _checks.check_model(model, defer=checks)
     if model.dim != 2:
         raise ValueError(f"chern_number needs a 2D model, got dim = {model.dim}")
     if method not in ("fhs", "kubo"):
         raise ValueError(f"method must be 'fhs' or 'kubo', got {method!r}")
     start, stop = _checks.band_slice(bands, model.n_bands)
     mesh = _sharding.get_mesh(mesh)
-    b = reciprocal(model.lattice)
+    b = model.reciprocal_lattice  # jnp: works with a traced lattice (a model built inside jit)
     n1, n2 = _checks.check_int_sequence(n_k, 2, "n_k")
-    x = jnp.zeros(2) if x is None else _checks.as_points(x, 2, "x")
+    x = jnp.zeros(2) if x is None else _checks.as_points(x, 2, "x", checks)
+    grid = LatticeGrid(b, jnp.zeros(2), (n1, n2))
+    _checks.check_hermitian_at(model, _checks.grid_sample(grid), x, defer=checks)
+    params, x = checks.apply((model.params, x))
+    model = model.with_params(params)
     rows = max(1, min(n1, (chunk_size or DEFAULT_CHUNK) // (n2 + 1)))
-    angle_sum, gap, where = _fhs_blocks(model, x, jnp.asarray(b), n1, n2, start, stop, rows)
-    if _checks.is_concrete(gap):
-        i = int(np.argmin(np.asarray(gap)))
-        _checks.check_gap_open(float(gap[i]), np.asarray(where)[i], start, stop)
+    angle_sum, gap, where, ratio = _fhs_blocks(model, x, b, n1, n2, start, stop, rows)
+    angle_sum = _checks.check_gap_open(angle_sum, gap, where, start, stop)
     if method == "fhs":
-        orientation = float(np.sign(np.linalg.det(b)))
-        return -orientation * angle_sum / (2 * np.pi)
-    grid = brillouin_zone(model.lattice, (n1, n2))
-    return 2 * jnp.pi * _kubo(model, grid, x, start, stop, chunk_size, mesh)
+        value = -jnp.sign(jnp.linalg.det(b)) * angle_sum / (2 * np.pi)
+    else:
+        value = 2 * jnp.pi * _kubo(model, grid, x, start, stop, chunk_size, mesh)
+    label = "FHS" if method == "fhs" else "Kubo"
+    value = _checks.fail_if(value, jnp.isnan(value), (
+        f"the {label} Chern number of bands [{start}, {stop}) is NaN: the states jump between "
+        "neighbouring grid points (the gap closes between them, or the grid is far too coarse); "
+        "increase n_k or move away from the gap closing"))
+    if _checks.is_concrete(value, ratio):
+        _warn_unconverged(float(value), method, (n1, n2), float(jnp.min(ratio)))
+    return value
+
+
+def _warn_unconverged(value: float, method: str, n_k, ratio: float) -> None:
+    """ChernWarning when the grid does not resolve the gap or a Kubo value is not an integer
+    (stable texts, so a scan over parameters warns once per call site)."""
+    problems = [f"fewer than {MIN_N_K} points per axis"] if min(n_k) < MIN_N_K else []
+    if ratio < RESOLUTION:
+        problems.append("the gap to the other bands is not resolved: between neighbouring grid "
+                        "points it changes by more than twice its smaller value, so it may close "
+                        "between them")
+    if method == "kubo" and abs(value - round(value)) > KUBO_INTEGER_TOL:
+        problems.append(f"the Kubo value is farther than {KUBO_INTEGER_TOL:g} from an integer")
+    if problems:
+        warnings.warn(f"Chern number on a {n_k[0]}×{n_k[1]} grid may be unconverged: "
+                      + "; ".join(problems) + "; increase n_k", ChernWarning, stacklevel=3)
 
 
 def _link(a, b):
@@ -78,8 +126,8 @@ def plaquette_angles(v):
 @eqx.filter_jit
 def _fhs_blocks(model, x, b, n1, n2, start, stop, rows):
     """Σ plaquette angles over the n1×n2 grid, read in blocks of ``rows`` rows (bounded memory),
-    and per block the smallest gap between the manifold [start, stop) and the other bands."""
-    n = model.n_bands
+    and per block the smallest gap (eV) between the manifold [start, stop) and the other bands,
+    the k (1/Å) where it is found, and the smallest link ``_resolution`` of that gap."""
     cols = jnp.arange(n2 + 1) / n2
 
     def block(ib):
@@ -89,18 +137,20 @@ def _fhs_blocks(model, x, b, n1, n2, start, stop, rows):
         w, u = jax.vmap(jax.vmap(lambda kk: _eigh_matrix(model.hamiltonian(kk, x, model.params))))(k)
         angles = plaquette_angles(u[..., start:stop])
         angle_sum = jnp.sum(jnp.where((i[:-1] < n1)[:, None], angles, 0.0))
-        gaps = []
-        if start > 0:
-            gaps.append(w[..., start] - w[..., start - 1])
-        if stop < n:
-            gaps.append(w[..., stop] - w[..., stop - 1])
-        gap = jnp.min(jnp.stack(gaps), 0) if gaps else jnp.full(w.shape[:2], jnp.inf)
-        gap = jnp.where((i <= n1)[:, None], gap, jnp.inf).reshape(-1)
+        gap = jnp.where((i <= n1)[:, None], _checks.manifold_gap(w, start, stop), jnp.inf)
+        ratio = jnp.minimum(_resolution(gap[:-1], gap[1:])[:, :-1], _resolution(gap[:, :-1], gap[:, 1:])[:-1])
         j = jnp.argmin(gap)
-        return angle_sum, gap[j], k.reshape(-1, 2)[j]
+        return angle_sum, gap.reshape(-1)[j], k.reshape(-1, 2)[j], jnp.min(ratio)
 
-    sums, gaps, where = jax.lax.map(block, jnp.arange(-(-n1 // rows)))
-    return jnp.sum(sums), gaps, where
+    sums, *rest = jax.lax.map(block, jnp.arange(-(-n1 // rows)))
+    return jnp.sum(sums), *rest
+
+
+def _resolution(a, b):
+    """min(a, b)/|a − b| for the gaps a, b at two neighbouring points (inf where undefined)."""
+    d = jnp.abs(a - b)
+    ok = jnp.isfinite(d) & (d > 0)
+    return jnp.where(ok, jnp.minimum(a, b) / jnp.where(ok, d, 1.0), jnp.inf)
 
 
 @eqx.filter_jit

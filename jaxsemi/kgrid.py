@@ -55,6 +55,12 @@ class KGrid(AbstractGrid):
             raise ValueError(
                 f"KGrid needs points (N, d) and weights (N,), got {self.points.shape} and {self.weights.shape}"
             )
+        if self.points.shape[0] == 0:
+            raise ValueError("KGrid needs at least one point, got points of shape "
+                             f"{self.points.shape}")
+        if _checks.is_concrete(self.points, self.weights):  # traced grids are checked where used
+            _checks.check_finite(self.points, "KGrid points")
+            _checks.check_finite(self.weights, "KGrid weights")
 
     @property
     def size(self) -> int:
@@ -80,6 +86,14 @@ class LatticeGrid(AbstractGrid):
     basis: jax.Array  # (d, d) rows b_j in 1/Å
     shift: jax.Array  # (d,) in grid steps
     shape: tuple = eqx.field(static=True)
+
+    def __check_init__(self):
+        d = len(self.shape)
+        if self.basis.shape != (d, d) or self.shift.shape != (d,):
+            raise ValueError(f"LatticeGrid of shape {self.shape} needs basis ({d}, {d}) and shift ({d},), "
+                             f"got {self.basis.shape} and {self.shift.shape}")
+        if d == 0 or any(not isinstance(n, int) or n < 1 for n in self.shape):
+            raise ValueError(f"LatticeGrid shape must be positive ints, one per axis, got {self.shape}")
 
     @property
     def size(self) -> int:
@@ -142,7 +156,12 @@ def brillouin_zone(lattice, n, shift: float | Sequence[float] = 0.0) -> LatticeG
     b = reciprocal(lattice)
     d = b.shape[0]
     ns = _checks.check_int_sequence(n, d, "n")
-    shifts = np.broadcast_to(np.asarray(shift, float), (d,))
+    try:
+        shifts = np.broadcast_to(np.asarray(shift, float), (d,))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"shift must be a number or {d} numbers (grid steps), got {shift!r}") from err
+    if not np.all(np.isfinite(shifts)):
+        raise ValueError(f"shift must be finite (grid steps), got {shift!r}")
     return LatticeGrid(jnp.asarray(b), jnp.asarray(shifts), ns)
 
 

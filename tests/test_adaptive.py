@@ -51,3 +51,39 @@ def test_haldane_near_transition_to_1e6():
     uniform_n = int(np.sqrt(res.n_points))
     uniform = float(js.hall_conductivity(model, 0.0, js.kgrid.brillouin_zone(model, uniform_n)))
     assert abs(uniform + 1.0) > 1e-2, uniform
+
+
+def _dirac_sigma(delta, **kw):
+    model = js.models.massive_dirac(1.0, delta)
+    return js.hall_conductivity_adaptive(model, 0.0, js.kgrid.disk_domain(1.0), **kw)
+
+
+def test_gradient_through_fixed_cells_matches_closed_form_and_finite_differences():
+    """σ = −½(1 − Δ/E), E = √(v²k_max² + Δ²): dσ/dΔ = v²k_max²/(2E³)."""
+    import jax
+
+    delta = 0.1
+    grad = jax.grad(lambda d: _dirac_sigma(d, rtol=1e-10).value)(delta)
+    h = 1e-5
+    fd = (_dirac_sigma(delta + h, rtol=1e-10).value - _dirac_sigma(delta - h, rtol=1e-10).value) / (2 * h)
+    np.testing.assert_allclose(float(grad), 0.5 / np.hypot(1.0, delta) ** 3, rtol=1e-9)
+    np.testing.assert_allclose(float(grad), fd, rtol=1e-7)
+    with pytest.raises(TypeError, match="cannot run on traced inputs.*outside jit.*fixed grid"):
+        jax.jit(lambda d: _dirac_sigma(d).value)(delta)
+    with pytest.raises(TypeError, match="cannot run on traced inputs"):
+        jax.vmap(lambda d: _dirac_sigma(d).value)(np.array([0.1, 0.2]))
+
+
+@pytest.mark.parametrize("kw,match", [({"rtol": 0.0}, "rtol must be > 0"), ({"atol": -1e-3}, "atol must be >= 0"),
+                                      ({"max_points": 3000}, "max_points must allow")])
+def test_bad_tolerances_name_the_argument(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _dirac_sigma(0.1, **kw)
+
+
+def test_budget_running_out_warns_and_says_so():
+    with pytest.warns(js.ConvergenceWarning, match=r"stopped at max_points = 5000: estimated error"):
+        res = _dirac_sigma(0.0005, rtol=1e-12, max_points=5000)
+    assert not res.converged and "tolerance not met" in str(res)
+    assert res.error > 1e-12 * abs(res.value)
+    assert _dirac_sigma(0.1, rtol=1e-6).converged

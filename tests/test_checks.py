@@ -1,5 +1,9 @@
 """Bad input fails early with a message that says what is wrong; units are exact."""
 
+import warnings
+
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -87,3 +91,159 @@ def test_suite_approx_refuses_jax_arrays():
             compare()
     assert float(jnp.asarray(1.0)) == pytest.approx(1.0) and np.asarray(jnp.ones(2)) == pytest.approx([1.0, 1.0])
     assert 1.1 != pytest.approx(1.0)
+
+
+# --------------------------------------------------------------- checks that survive jax.jit
+
+DISK = js.kgrid.disk(1.0, 8, 4)
+
+
+def _hall(mu=0.0, kT=0.0, x=None, model=None):
+    return js.hall_conductivity(model or js.models.massive_dirac(1.0, 0.1), mu, DISK, kT=kT, x=x)
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"kT": -0.01}, "kT must be >= 0 eV"),
+    ({"kT": np.nan}, "kT contains NaN or inf"),
+    ({"mu": np.inf}, "mu contains NaN or inf"),
+    ({"x": np.array([np.nan, 0.0])}, "x contains NaN or inf"),
+])
+def test_hall_value_checks_eager_jit_vmap_grad(kw, match):
+    name, bad = next(iter(kw.items()))
+    good = {"kT": 0.01, "mu": 0.0, "x": np.zeros(2)}[name]
+    f = lambda v: _hall(**{name: v})  # noqa: E731
+    with pytest.raises(ValueError, match=match):
+        f(bad)
+    with pytest.raises(Exception, match=match):
+        jax.jit(f)(bad)
+    batch = np.stack([good, bad]) if name == "x" else np.array([good, bad])
+    with pytest.raises(Exception, match=match):
+        jax.jit(jax.vmap(f))(batch)
+    if name != "x":
+        with pytest.raises(Exception, match=match):
+            jax.jit(jax.grad(f))(bad)
+    np.testing.assert_allclose(float(jax.jit(f)(good)), float(f(good)), rtol=1e-12)  # good input passes
+
+
+def test_non_finite_model_parameters_under_jit_and_grad():
+    sigma = lambda d: _hall(model=js.models.massive_dirac(1.0, d))  # noqa: E731  (model built inside)
+    with pytest.raises(ValueError, match=r"params\['delta'\] contains NaN"):
+        jax.grad(sigma)(np.nan)
+    with pytest.raises(Exception, match=r"params\['delta'\] contains NaN"):
+        jax.jit(sigma)(np.nan)
+    model = js.models.massive_dirac(1.0, 0.1)  # a model passed in with bad parameters
+    bad = model.with_params({**model.params, "v": jnp.asarray(np.inf)})
+    with pytest.raises(ValueError, match=r"model\.params\['v'\] contains NaN or inf"):
+        _hall(model=bad)
+    with pytest.raises(Exception, match=r"model\.params\['v'\] contains NaN or inf"):
+        jax.jit(lambda m: _hall(model=m))(bad)
+    with pytest.raises(Exception, match=r"k contains NaN"):
+        jax.jit(lambda k: js.berry_curvature(model, k))(jnp.array([[0.1, np.nan]]))
+
+
+def test_gap_closing_chern_under_jit_and_vmap():
+    with pytest.raises(Exception, match=r"bands \[0, 1\) and the remaining bands closes on the grid"):
+        jax.jit(lambda m: js.chern_number(js.models.qwz(m), 0, 8))(2.0)
+    with pytest.raises(Exception, match="closes on the grid"):
+        jax.vmap(lambda m: js.chern_number(js.models.qwz(m), 0, 8))(jnp.array([1.0, 2.0]))
+    phases = jax.vmap(lambda m: js.chern_number(js.models.qwz(m), 0, 12))(jnp.array([-3.0, -1.0, 1.0, 3.0]))
+    np.testing.assert_allclose(phases, [0.0, 1.0, -1.0, 0.0], atol=1e-9)
+
+
+# ------------------------------------------------------------------ Chern numbers that lie
+
+def test_chern_nan_raises_and_unresolved_gap_warns():
+    """t1 = 0: the gap closes on lines between the grid points (d ∥ z everywhere else)."""
+    model = js.models.haldane(0.0, 0.1, 1.2, 0.2)
+    for n in (24, 31):
+        with pytest.raises(ValueError, match="FHS Chern number of bands \\[0, 1\\) is NaN"):
+            js.chern_number(model, 0, n)
+        with pytest.warns(js.ChernWarning, match="gap to the other bands is not resolved"):
+            assert float(js.chern_number(model, 0, n, method="kubo")) == 0.0  # the silent wrong answer
+    with pytest.raises(Exception, match="Chern number of bands .* is NaN"):
+        jax.jit(lambda t1: js.chern_number(js.models.haldane(t1, 0.1, 1.2, 0.2), 0, 24))(0.0)
+
+
+def test_chern_coarse_grid_warns_resolved_does_not():
+    qwz = js.models.qwz(1.0)  # C = -1
+    with pytest.warns(js.ChernWarning, match="fewer than 4 points per axis"):
+        assert float(js.chern_number(qwz, 0, 2)) == 0.0  # wrong, and now flagged
+    with pytest.warns(js.ChernWarning, match="Kubo value is farther than 0.01 from an integer"):
+        js.chern_number(qwz, 0, 5, method="kubo")  # −0.87
+    near = js.models.qwz(-1.8)  # gap 0.4 eV at Γ, v = 1 eV·Å: needs dk ≲ 0.1 1/Å
+    with pytest.warns(js.ChernWarning, match="not resolved"):
+        js.chern_number(near, 0, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(js.chern_number(qwz, 0, 12)) == pytest.approx(-1.0, abs=1e-9)
+        assert float(js.chern_number(near, 0, 60)) == pytest.approx(1.0, abs=1e-9)
+        assert float(js.chern_number(qwz, 0, 40, method="kubo")) == pytest.approx(-1.0, abs=1e-3)
+
+
+# ------------------------------------------------------------------------- Hermiticity
+
+def _leaky(center, width=0.05, lattice=None):
+    """QWZ-like d·σ plus an anti-Hermitian i·0.5·exp(−|k − center|²/width²) σ_z."""
+    def h(k, x, p):
+        g = 0.5 * jnp.exp(-jnp.sum((k - jnp.asarray(center)) ** 2) / width**2)
+        return from_d(0.0, jnp.sin(k[0]), jnp.sin(k[1]), p + jnp.cos(k[0]) + jnp.cos(k[1])) \
+            + 1j * g * jnp.diag(jnp.array([1.0, -1.0]))
+    return h
+
+
+def test_non_hermitian_near_gamma_is_caught():
+    for lattice in (None, np.eye(2)):  # continuum (k = 0 checked) and lattice (Γ and zone boundary)
+        with pytest.raises(ValueError, match=r"not Hermitian at k = \[0\. 0\.\]"):
+            js.Model(_leaky((0.0, 0.0)), 1.0, 2, lattice)
+    with pytest.raises(Exception, match="not Hermitian"):  # built inside jit: checked when it runs
+        jax.jit(lambda m: js.Model(_leaky((0.0, 0.0)), m, 2).params)(1.0)
+    with pytest.raises(ValueError, match=r"not Hermitian at k = \[3\.14"):  # zone corner (π, π)
+        js.Model(_leaky((np.pi, np.pi)), 1.0, 2, np.eye(2))
+
+
+def test_non_hermitian_on_the_grid_is_caught():
+    k0 = np.array([0.37, -0.21])  # far from the probe points of Model
+    model = js.Model(_leaky(k0, width=0.02), 1.0, 2)
+    with pytest.raises(ValueError, match=r"not Hermitian at k = \[ 0\.37 -0\.21\]"):
+        js.berry_curvature(model, np.array([[0.1, 0.1], k0]))
+    grid = js.KGrid(jnp.asarray(np.array([k0, [0.5, 0.5]])), jnp.ones(2))
+    with pytest.raises(ValueError, match="not Hermitian"):
+        js.hall_conductivity(model, 0.0, grid)
+    with pytest.raises(Exception, match="not Hermitian"):
+        jax.jit(lambda g: js.hall_conductivity(model, 0.0, g))(grid)
+
+
+# ------------------------------------------------------------------ clear input errors
+
+def test_bad_grids_name_the_argument():
+    with pytest.raises(ValueError, match=r"KGrid points contains NaN"):
+        js.KGrid(jnp.array([[0.0, np.nan]]), jnp.ones(1))
+    with pytest.raises(ValueError, match=r"KGrid weights contains NaN"):
+        js.KGrid(jnp.zeros((1, 2)), jnp.array([np.nan]))
+    with pytest.raises(ValueError, match="KGrid needs at least one point"):
+        js.KGrid(jnp.zeros((0, 2)), jnp.zeros(0))
+    with pytest.raises(ValueError, match="shift must be finite"):
+        js.kgrid.brillouin_zone(np.eye(2), 8, shift=np.nan)
+    with pytest.raises(ValueError, match=r"n must be an int or a sequence of 2 ints, got 10\.5"):
+        js.kgrid.brillouin_zone(js.models.qwz(1.0), 10.5)
+    model = js.models.qwz(1.0)
+    bad = js.KGrid(jnp.zeros((2, 2)), jnp.ones(2))
+    bad = eqx.tree_at(lambda g: g.weights, bad, jnp.array([1.0, np.inf]))  # past the constructor
+    with pytest.raises(ValueError, match=r"grid\.weights contains NaN or inf"):
+        js.hall_conductivity(model, 0.0, bad)
+    with pytest.raises(Exception, match=r"grid\.weights contains NaN or inf"):
+        jax.jit(lambda g: js.hall_conductivity(model, 0.0, g))(bad)
+    with pytest.raises(Exception, match=r"grid\.weights contains NaN or inf"):
+        jax.jit(lambda g: js.integrate(lambda k: k[0], g))(bad)
+
+
+def test_wrong_types_name_the_argument():
+    model = js.models.qwz(1.0)
+    grid = js.kgrid.brillouin_zone(model, 4)
+    for call in (lambda: js.hall_conductivity("qwz", 0.0, grid), lambda: js.chern_number("qwz", 0, 8),
+                 lambda: js.berry_curvature("qwz", jnp.zeros(2))):
+        with pytest.raises(TypeError, match="model must be a jaxsemi.Model, got str"):
+            call()
+    for call in (lambda: js.hall_conductivity(model, 0.0, grid.points), lambda: js.integrate(jnp.sin, grid.points)):
+        with pytest.raises(TypeError, match=r"grid must be a k-grid .* got ArrayImpl of shape \(16, 2\)"):
+            call()
