@@ -11,7 +11,6 @@ or pass ``defer=Deferred()`` to several checks and ``apply`` them at once to the
 
 from __future__ import annotations
 
-import functools
 import operator
 from typing import Any, Callable, Optional, Sequence
 
