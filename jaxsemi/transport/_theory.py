@@ -37,9 +37,12 @@ class AbstractTheory(eqx.Module):
     * ``s.x`` (d,) the position in Å; ``s.textured`` whether 𝓗 depends on x;
     * ``s.relaxation`` (``"first_order"`` | ``"exact"``) and ``s.density`` (bool), the options
       ``relaxation`` and ``phase_space_density`` of ``current`` — accepted only where the
-      class variables ``exact_relaxation`` / ``phase_space_density`` are True (default False).
+      class variables ``exact_relaxation`` / ``phase_space_density`` are True (default False;
+      ``"exact"`` only without a texture).
 
     Units: e = 1, electrons carry −e; J = Σ_k w_k j(k) over the grid weights w_k (1/Å^d).
+    Array fields of a theory are traced like the model's parameters (jit, vmap, grad); the
+    integrand must be differentiable in ``s.fields`` for ``conductivity``.
     """
 
     name: eqx.AbstractClassVar[str]
