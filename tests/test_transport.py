@@ -371,8 +371,8 @@ def test_bad_values_raise_under_transformations(dirac, small_disk):
     in ``hall_vs_field``. Good values through the same compiled program match the eager call."""
     good = dict(model=dirac, field=jnp.array([0.0, 1e-4]), mu=jnp.asarray(0.2), tau=jnp.asarray(TAU),
                 kT=jnp.asarray(KT), x=jnp.zeros(2))
-    run = eqx.filter_jit(lambda model, field, mu, tau, kT, x: tr.current(model, field, mu, tau, small_disk, kT, x))
-    eager = tr.current(dirac, [0.0, 1e-4], 0.2, TAU, small_disk, KT, check=False)
+    run = eqx.filter_jit(lambda model, field, mu, tau, kT, x: tr.current(model, field, mu, tau, small_disk, kT=kT, x=x))
+    eager = tr.current(dirac, [0.0, 1e-4], 0.2, TAU, small_disk, kT=KT, check=False)
     np.testing.assert_allclose(np.asarray(run(**good)), np.asarray(eager), rtol=1e-12)
     no_tau = run(**{**good, "tau": jnp.asarray(0.0), "kT": jnp.asarray(0.0)})  # kT = 0 is fine without τ
     np.testing.assert_allclose(np.asarray(no_tau), np.asarray(tr.current(dirac, [0.0, 1e-4], 0.2, 0.0, small_disk)),
@@ -391,10 +391,10 @@ def test_bad_values_raise_under_transformations(dirac, small_disk):
             run(**{**good, key: bad})
 
     with pytest.raises(Exception, match="mu contains NaN"):
-        jax.vmap(lambda mu: tr.current(dirac, [0.0, 1e-4], mu, TAU, small_disk, KT))(jnp.array([0.2, np.nan]))
+        jax.vmap(lambda mu: tr.current(dirac, [0.0, 1e-4], mu, TAU, small_disk, kT=KT))(jnp.array([0.2, np.nan]))
     with pytest.raises(Exception, match="tau must be finite and >= 0"):
-        jax.grad(lambda tau: tr.current(dirac, [0.0, 1e-4], 0.2, tau, small_disk, KT)[0])(-1.0)
+        jax.grad(lambda tau: tr.current(dirac, [0.0, 1e-4], 0.2, tau, small_disk, kT=KT)[0])(-1.0)
     with pytest.raises(Exception, match="kT must be > 0 eV where tau != 0"):
         jax.jit(lambda kT: tr.conductivity(dirac, [0.0, 0.0], 0.2, TAU, small_disk, kT=kT))(0.0)
     with pytest.raises(Exception, match="field strengths must be non-zero"):
-        jax.jit(lambda e: tr.hall_vs_field(dirac, e, 0.2, TAU, small_disk, KT))(0.0)
+        jax.jit(lambda e: tr.hall_vs_field(dirac, e, 0.2, TAU, small_disk, kT=KT))(0.0)

@@ -13,7 +13,7 @@ cutoff, E-independent, so every derivative ``conductivity`` returns is free of i
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import equinox as eqx
 import jax
@@ -21,17 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks, _sharding, units
-from .._geometry import point_geometry
 from .._integrate import DEFAULT_CHUNK, grid_sum
 from .._model import Model
-from ._density import ssct_density
-from ._limits import point_limits, warn_limits
-from ._nonabelian import nonabelian_current
-from ._nonadiabatic import nonadiabatic_current
-from ._relaxation import chambers_occupation
-from ._ssct import ssct_current
+from ._limits import warn_limits
+from ._theory import ALIASES, AbstractTheory, as_theory
 
-THEORIES = ("ssct", "nonabelian", "nonadiabatic")
+THEORIES = tuple(ALIASES)  # the alias strings of ``theory``
 RELAXATIONS = ("first_order", "exact")
 
 
@@ -47,7 +42,8 @@ def depends_on_x(model: Model) -> bool:
 
 
 class _Setup(eqx.Module):
-    """Validated, broadcast inputs: fields (B, d), mu/tau/kT (B,), batch shape, static options."""
+    """Validated, broadcast inputs: fields (B, d), mu/tau/kT (B,), x (d,), batch shape, the theory
+    object and static options (the ``s`` of ``AbstractTheory.integrand``)."""
 
     fields: jax.Array
     mu: jax.Array
@@ -55,9 +51,7 @@ class _Setup(eqx.Module):
     kT: jax.Array
     x: jax.Array
     batch: tuple = eqx.field(static=True)
-    theory: str = eqx.field(static=True)
-    start: int = eqx.field(static=True)
-    stop: int = eqx.field(static=True)
+    theory: AbstractTheory
     textured: bool = eqx.field(static=True)
     relaxation: str = eqx.field(static=True, default="first_order")
     density: bool = eqx.field(static=True, default=False)
@@ -67,19 +61,18 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
            phase_space_density=False) -> _Setup:
     if not isinstance(model, Model):
         raise ValueError(f"model must be a jaxsemi Model, got {type(model).__name__}")
-    if theory not in THEORIES:
-        raise ValueError(f"theory must be one of {THEORIES}, got {theory!r}")
+    theory = as_theory(theory, bands)
     if relaxation not in RELAXATIONS:
         raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {relaxation!r}")
     if not isinstance(phase_space_density, (bool, np.bool_)):
         raise TypeError(f"phase_space_density must be True or False, got {phase_space_density!r}")
     textured = depends_on_x(model)
-    if relaxation == "exact" and (theory != "ssct" or textured):
-        raise ValueError("relaxation='exact' (Chambers' steady state) is implemented for theory='ssct' in a "
-                         "uniform system (no texture); use relaxation='first_order'")
-    if phase_space_density and theory == "nonabelian":
-        raise ValueError("phase_space_density is implemented for theory='ssct' and 'nonadiabatic' "
-                         "(Eq. 52 integrates a filled manifold with weight 1)")
+    if relaxation == "exact" and (not theory.exact_relaxation or textured):
+        raise ValueError(f"relaxation='exact' (Chambers' steady state) is implemented for theory='ssct' in a "
+                         f"uniform system (no texture), got theory {theory.name!r}; use relaxation='first_order'")
+    if phase_space_density and not theory.phase_space_density:
+        raise ValueError(f"phase_space_density is implemented for theory='ssct' and 'nonadiabatic', got theory "
+                         f"{theory.name!r} (Eq. 52 integrates a filled manifold with weight 1)")
     if grid.dim != model.dim:
         raise ValueError(f"grid points are {grid.dim}D but the model is {model.dim}D")
     d = model.dim
@@ -92,13 +85,8 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
     x = jnp.zeros(d) if x is None else _checks.as_points(x, d, "x")
     if x.shape != (d,):
         raise ValueError(f"x must be one position of shape ({d},), got {x.shape}")
-    if theory == "ssct":
-        start = stop = 0  # no manifold: every band is its own (``bands`` has no effect)
-    elif bands is None:
-        start, stop = 0, model.n_bands
-    else:
-        start, stop = _checks.band_slice(bands, model.n_bands)
-    fermi_surface = theory != "nonabelian" or stop - start < model.n_bands
+    theory.check(model)
+    fermi_surface = theory.fermi_surface(model.n_bands)
     tau_off = _checks.is_concrete(tau) and not np.any(np.asarray(tau) != 0)
     _checks.check_kT(kT, positive=fermi_surface and not tau_off,
                      why="the relaxation-time terms δf, δg (Drude, Berry-curvature dipole) live on the Fermi surface")
@@ -112,7 +100,7 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
     inputs = (jnp.broadcast_to(field, batch + (d,)).reshape(-1, d), flat(mu), flat(tau), flat(kT), x)
     if not _checks.is_concrete(model.params, inputs):
         inputs = _traced_checks(model, *inputs, fermi_surface)
-    return _Setup(*inputs, tuple(batch), theory, start, stop, textured, relaxation, bool(phase_space_density))
+    return _Setup(*inputs, tuple(batch), theory, textured, relaxation, bool(phase_space_density))
 
 
 def _traced_checks(model, fields, mu, tau, kT, x, fermi_surface):
@@ -131,27 +119,6 @@ def _traced_checks(model, fields, mu, tau, kT, x, fermi_surface):
     ])
 
 
-def _point(model, k, s: _Setup):
-    """Current integrand (B, d) and the limit numbers at one k."""
-    n = model.n_bands
-    if s.theory == "nonadiabatic":
-        j, dmax, geo = nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.start, s.stop, s.textured,
-                                            s.density)
-    else:
-        geo = point_geometry(model, k, s.x, s.textured)
-        j = jnp.zeros_like(s.fields) if s.theory == "ssct" else nonabelian_current(geo, s.fields, s.start, s.stop)
-        dmax = jnp.zeros_like(s.mu)
-    outside = (jnp.arange(n) < s.start) | (jnp.arange(n) >= s.stop)
-    if s.theory == "ssct" or s.stop - s.start < n:
-        exact = s.relaxation == "exact"
-        occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT) if exact else None
-        density = ssct_density(geo) if s.density and s.textured else None
-        js_, ds = ssct_current(geo, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
-        # the exact f stays in [0, 1]: the linearisation limit (``occupation``) does not apply
-        j, dmax = j + js_, dmax if exact else jnp.maximum(dmax, ds)
-    return j, point_limits(geo, s.fields, s.mu, s.kT, s.start, s.stop, dmax)
-
-
 _traces = 0
 
 
@@ -167,7 +134,7 @@ def _total(model, grid, s: _Setup, chunk_size, mesh):
     _traces += 1  # Python side effect: runs at trace time only
     # rematerialise the per-k work in reverse mode: residuals of the eigen-solves and the
     # k-derivatives are cheaper to recompute than to store (gradient/forward 9× → 6× non-adiabatic)
-    return grid_sum(jax.checkpoint(lambda k: _point(model, k, s)[0]), grid, chunk_size, mesh)  # (B, d)
+    return grid_sum(jax.checkpoint(lambda k: s.theory.integrand(model, k, s)), grid, chunk_size, mesh)  # (B, d)
 
 
 _current_jit = eqx.filter_jit(_total)
@@ -186,14 +153,13 @@ def _derivative_jit(model, grid, s: _Setup, order: int, chunk_size, mesh):
 
 @eqx.filter_jit
 def _limits_jit(model, grid, s: _Setup, chunk_size):
-    """Grid extrema of the limit numbers, read chunk by chunk (memory bounded like the sums)."""
+    """Grid maxima of the validity numbers, read chunk by chunk (memory bounded like the sums)."""
     chunk = min(grid.size, chunk_size or DEFAULT_CHUNK)
-    mins = ("intra_gap", "filled")
-    reduce = lambda vals: {key: (jnp.min(v) if key in mins else jnp.max(v)) for key, v in vals.items()}  # noqa: E731
+    reduce = lambda vals: {key: jnp.max(v) for key, v in vals.items()}  # noqa: E731
 
-    def block(c):  # indices past the end give valid (repeated) points: harmless for extrema
+    def block(c):  # indices past the end give valid (repeated) points: harmless for maxima
         points, _ = grid.take(c * chunk + jnp.arange(chunk))
-        return reduce(jax.vmap(lambda k: _point(model, k, s)[1])(points))
+        return reduce(jax.vmap(lambda k: s.theory.validity(model, k, s))(points))
 
     return reduce(jax.lax.map(block, jnp.arange(-(-grid.size // chunk))))
 
@@ -201,11 +167,11 @@ def _limits_jit(model, grid, s: _Setup, chunk_size):
 def _check_limits(model, grid, s, chunk_size, check):
     if check and _checks.is_concrete(model, grid, s):
         vals = {k: float(v) for k, v in _limits_jit(model, grid, s, chunk_size).items()}
-        warn_limits(vals, s.theory, s.theory != "ssct")
+        warn_limits(vals, s.theory.name)
 
 
-def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "ssct", bands=None, *,
-            relaxation: str = "first_order", phase_space_density: bool = False,
+def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union[str, AbstractTheory] = "ssct",
+            bands=None, relaxation: str = "first_order", phase_space_density: bool = False,
             chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
     """Semiclassical current density J(x) in e/(fs·Å^{d−1}) (electrons carry −e; e = 1).
 
@@ -216,13 +182,17 @@ def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "s
             eV. ``field[..., :]``, ``mu``, ``tau`` and ``kT`` broadcast to one batch shape.
         grid: a k-grid (``kgrid.brillouin_zone`` for lattice models, ``kgrid.disk`` for
             continuum ones — use ``scale=Δ/v`` and ``breaks=[k_F]``).
+
+    Everything after ``grid`` is keyword-only (the same in ``conductivity`` and ``hall_vs_field``).
         x: one position (d,) in Å (default 0) at which J(x) of a textured model is evaluated.
-        theory: ``"ssct"`` (Eqs. 43, 46–47: every band on its own), ``"nonabelian"`` (Eqs.
-            52–53: a fully occupied degenerate manifold) or ``"nonadiabatic"`` (Eqs. 54–63:
-            hybridised bands of the manifold, all orders in E).
-        bands: the active manifold (an index or a contiguous sequence); ``None`` = all bands.
-            J = J_theory(manifold) + the SSCT currents of the bands outside it. No effect for
-            ``"ssct"``.
+        theory: a theory object — ``SSCT()`` (Eqs. 43, 46–47: every band on its own),
+            ``NonAbelian(bands)`` (Eqs. 52–53: a fully occupied degenerate manifold),
+            ``NonAdiabatic(bands)`` (Eqs. 54–63: hybridised bands of the manifold, all orders in
+            E) or a user subclass of ``AbstractTheory`` — or the alias ``"ssct"``,
+            ``"nonabelian"``, ``"nonadiabatic"``.
+        bands: with an alias string, the active manifold (an index or a contiguous sequence);
+            ``None`` = all bands. J = J_theory(manifold) + the SSCT currents of the bands outside
+            it. No effect for ``"ssct"``; a theory object carries its own bands.
         relaxation: ``"first_order"`` (default, Eqs. 46c/57: first order in τ) or ``"exact"``
             (SSCT without texture: Chambers' steady state f = ∫(ds/τ)e^{−s/τ} f⁰(ε(k + eEs/ħ)),
             all orders in τ and E; see ``docs/transport_orders.md``).
@@ -250,8 +220,8 @@ def current(model: Model, field, mu, tau, grid, kT=0.0, x=None, theory: str = "s
     return _current_jit(model, grid, s, chunk_size, _sharding.get_mesh(mesh)).reshape(s.batch + (model.dim,))
 
 
-def conductivity(model: Model, field, mu, tau, grid, order: int = 1, kT=0.0, x=None, theory: str = "ssct",
-                 bands=None, *, relaxation: str = "first_order", phase_space_density: bool = False,
+def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, x=None,
+                 theory: Union[str, AbstractTheory] = "ssct", bands=None, relaxation: str = "first_order", phase_space_density: bool = False,
                  chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
     """Response tensor ∂ⁿJ_a/∂E_b…∂E_c at ``field`` by forward-mode autodiff of ``current``.
 
@@ -278,8 +248,8 @@ def conductivity(model: Model, field, mu, tau, grid, order: int = 1, kT=0.0, x=N
     (Berry-connection polarisability) E²τ⁰ term or any frequency dependence.
     ``phase_space_density`` changes only textured results.
 
-    Arguments as in ``current``; ``field`` (..., d) is the point of expansion (0 for linear
-    response). Returns batch + (d,) + (d,)·order, in e²/h·(Å/V)^{order−1} (2D) or
+    Arguments as in ``current`` (keyword-only after ``grid``); ``field`` (..., d) is the point of
+    expansion (0 for linear response); ``order`` (int ≥ 1) the derivative order n. Returns batch + (d,) + (d,)·order, in e²/h·(Å/V)^{order−1} (2D) or
     (e²/h)/Å·(Å/V)^{order−1} (3D) — ``units.to_e2_over_h`` of ∂ⁿJ/∂Eⁿ. σ_xy = ``[..., 0, 1]``.
     """
     if not isinstance(order, (int, np.integer)) or order < 1:
@@ -290,8 +260,8 @@ def conductivity(model: Model, field, mu, tau, grid, order: int = 1, kT=0.0, x=N
     return units.to_e2_over_h(out.reshape(s.batch + out.shape[1:]))
 
 
-def hall_vs_field(model: Model, strength, mu, tau, grid, kT=0.0, x=None, theory: str = "nonadiabatic",
-                  bands=None, *, relaxation: str = "first_order", phase_space_density: bool = False,
+def hall_vs_field(model: Model, strength, mu, tau, grid, *, kT=0.0, x=None,
+                  theory: Union[str, AbstractTheory] = "nonadiabatic", bands=None, relaxation: str = "first_order", phase_space_density: bool = False,
                   chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
     """Hall conductivity at finite field, σ_xy(E) = [J_x(E ŷ) − J_x(0)] / E, in e²/h (2D).
 
@@ -309,6 +279,6 @@ def hall_vs_field(model: Model, strength, mu, tau, grid, kT=0.0, x=None, theory:
                                                        "(σ_xy(E) = ΔJ_x/E)")])
     fields = jnp.stack([jnp.zeros_like(strength), strength], -1)
     both = jnp.stack([fields, jnp.zeros_like(fields)])  # J(E ŷ) and J(0) in one batch
-    j = current(model, both, mu, tau, grid, kT, x, theory, bands, relaxation=relaxation,
+    j = current(model, both, mu, tau, grid, kT=kT, x=x, theory=theory, bands=bands, relaxation=relaxation,
                 phase_space_density=phase_space_density, chunk_size=chunk_size, check=check, mesh=mesh)
     return units.to_e2_over_h((j[0, ..., 0] - j[1, ..., 0]) / strength)

@@ -12,10 +12,12 @@ compared with a threshold, and a ``ValidityWarning`` says which assumption fails
   Threshold 0.1.
 * ``occupation``: the relaxation-time correction max|δf| (or max|δg|) must stay ≪ 1 (threshold
   0.5): beyond it the linearised kinetics of Eq. 46c / A5 leaves [0, 1].
-* ``intra_gap``: Eq. 55 divides by intra-manifold gaps; a non-degenerate pair closer than
-  1e-6 eV on the grid makes V numerically singular (non-adiabatic theory).
-* ``degenerate`` / ``filled``: Eq. 53 assumes an exactly degenerate, fully occupied manifold
-  (spread ≤ 1e-6 eV, occupations ≥ 1 − 1e-3) (non-Abelian theory).
+* ``inverse_intra_gap``: Eq. 55 divides by intra-manifold gaps; a non-degenerate pair closer
+  than 1e-6 eV on the grid makes V numerically singular (non-adiabatic theory).
+* ``spread`` / ``unfilled``: Eq. 53 assumes an exactly degenerate, fully occupied manifold
+  (spread ≤ 1e-6 eV, 1 − occupation ≤ 1e-3) (non-Abelian theory).
+
+Each theory (``_theory``) returns the numbers that apply to it; all are maximised over the grid.
 
 Hard errors (``ValueError`` before tracing; for traced values an ``eqx.error_if`` raised when
 the program runs) are reserved for inputs that make the result meaningless: shapes, an unknown
@@ -35,7 +37,6 @@ from .._geometry import PointGeometry, berry_connection_offdiag
 from .._statistics import fermi
 from ..units import HBAR
 
-THRESHOLDS = {"field": 0.1, "texture": 0.1, "occupation": 0.5}
 INTRA_GAP_MIN = 1e-6  # eV
 SPREAD_MAX = 1e-6  # eV
 FILLED_MIN = 1.0 - 1e-3
@@ -45,11 +46,12 @@ class ValidityWarning(UserWarning):
     """A semiclassical transport result is used outside the limits its theory assumes."""
 
 
-def point_limits(geo: PointGeometry, fields, mu, kT, start: int, stop: int, dmax):
-    """Per-k values of the limit numbers (each to be maximised over the grid, except gaps)."""
+def transition_limits(geo: PointGeometry, fields, mu, kT, start: int, stop: int) -> dict:
+    """The Eq. 37 numbers at one k (scalars): ``"field"`` and, with a texture (``geo.dx``),
+    ``"texture"``, over the band pairs not both inside the manifold [start, stop) (every pair for
+    start = stop). ``fields`` (B, d) V/Å; ``mu``, ``kT`` (B,) eV."""
     w, dk, dx = geo.energies, geo.dk, geo.dx
-    n = w.shape[0]
-    idx = jnp.arange(n)
+    idx = jnp.arange(w.shape[0])
     inside = (idx >= start) & (idx < stop)
     gap = jnp.abs(w[:, None] - w[None, :])
     nondeg = gap > DEGENERACY_TOL
@@ -59,40 +61,50 @@ def point_limits(geo: PointGeometry, fields, mu, kT, start: int, stop: int, dmax
     weight = jnp.abs(f0[:, :, None] - f0[:, None, :]) * pair  # (B, n, n)
     conn_k = berry_connection_offdiag(w, dk)  # (d, n, n)
     eps_e = jnp.abs(jnp.einsum("Bd,dnl->Bnl", fields, conn_k)) * inv
-    out = {"field": jnp.max(weight * eps_e), "occupation": jnp.max(dmax)}
+    out = {"field": jnp.max(weight * eps_e)}
     if dx is not None:
         conn_x = berry_connection_offdiag(w, dx)
         vb = jnp.real(jnp.diagonal(dk, axis1=1, axis2=2)) / HBAR  # (d, n)
         fb = -jnp.real(jnp.diagonal(dx, axis1=1, axis2=2))
         drive = HBAR * jnp.einsum("dnl,dl->nl", conn_x, vb) + jnp.einsum("dnl,dl->nl", conn_k, fb)
         out["texture"] = jnp.max(weight * (jnp.abs(drive) * inv)[None])
-    intra = inside[:, None] & inside[None, :] & nondeg
-    out["intra_gap"] = jnp.min(jnp.where(intra, gap, jnp.inf))
-    out["spread"] = w[stop - 1] - w[start]
-    out["filled"] = jnp.min(jnp.where(inside[None], f0, 1.0))
     return out
 
 
-def warn_limits(values: dict, theory: str, manifold: bool) -> None:
-    """Issue a ``ValidityWarning`` for every limit that the grid maxima break."""
-    msgs = []
-    for key, what in (("field", "the field energy is not small compared with the gap to bands outside "
-                               "the active manifold (Eq. 37)"),
-                      ("texture", "the texture varies on a length not much larger than ħv/gap (Eq. 37 "
-                                  "with the texture-driven motion)"),
-                      ("occupation", "the relaxation-time correction is not small compared with the "
-                                     "equilibrium occupation (Eq. 46c/57c)")):
-        if key in values and values[key] > THRESHOLDS[key]:
-            msgs.append(f"{what}: max {key} parameter {values[key]:.3g} > {THRESHOLDS[key]}")
-    if manifold and theory == "nonadiabatic" and values["intra_gap"] < INTRA_GAP_MIN:
-        msgs.append(f"a non-degenerate pair inside the manifold is {values['intra_gap']:.2e} eV apart on "
-                    "the grid: Eq. 55 divides by that gap")
-    if manifold and theory == "nonabelian":
-        if values["spread"] > SPREAD_MAX:
-            msgs.append(f"the manifold is not degenerate (spread {values['spread']:.2e} eV): Eq. 53 "
-                        "assumes exact degeneracy; use theory='nonadiabatic'")
-        if values["filled"] < FILLED_MIN:
-            msgs.append(f"the manifold is not fully occupied (min occupation {values['filled']:.3g}): "
-                        "Eq. 53 assumes full occupation; use theory='nonadiabatic'")
-    for m in msgs:
-        warnings.warn(f"transport.current(theory={theory!r}): {m}", ValidityWarning, stacklevel=4)
+def manifold_limits(geo: PointGeometry, mu, kT, start: int, stop: int) -> dict:
+    """The manifold numbers at one k: ``"inverse_intra_gap"`` (1/eV, largest inverse gap of a
+    non-degenerate pair inside [start, stop)), ``"spread"`` (eV) and ``"unfilled"`` (largest
+    1 − f⁰ inside the manifold)."""
+    w = geo.energies[start:stop]
+    gap = jnp.abs(w[:, None] - w[None, :])
+    nondeg = gap > DEGENERACY_TOL
+    f0 = fermi(w[None], mu[:, None], kT[:, None])  # (B, m)
+    return {"inverse_intra_gap": jnp.max(jnp.where(nondeg, 1.0 / jnp.where(nondeg, gap, 1.0), 0.0)),
+            "spread": w[-1] - w[0], "unfilled": jnp.max(1.0 - f0)}
+
+
+#: every validity number a theory may return: its threshold and the warning for a grid maximum above it
+LIMITS = {
+    "field": (0.1, lambda v: "the field energy is not small compared with the gap to bands outside the active "
+                             f"manifold (Eq. 37): max field parameter {v:.3g} > 0.1"),
+    "texture": (0.1, lambda v: "the texture varies on a length not much larger than ħv/gap (Eq. 37 with the "
+                               f"texture-driven motion): max texture parameter {v:.3g} > 0.1"),
+    "occupation": (0.5, lambda v: "the relaxation-time correction is not small compared with the equilibrium "
+                                  f"occupation (Eq. 46c/57c): max occupation parameter {v:.3g} > 0.5"),
+    "inverse_intra_gap": (1.0 / INTRA_GAP_MIN, lambda v: f"a non-degenerate pair inside the manifold is {1 / v:.2e} "
+                                                         "eV apart on the grid: Eq. 55 divides by that gap"),
+    "spread": (SPREAD_MAX, lambda v: f"the manifold is not degenerate (spread {v:.2e} eV): Eq. 53 assumes exact "
+                                     "degeneracy; use theory='nonadiabatic'"),
+    "unfilled": (1.0 - FILLED_MIN, lambda v: f"the manifold is not fully occupied (min occupation {1 - v:.3g}): "
+                                             "Eq. 53 assumes full occupation; use theory='nonadiabatic'"),
+}
+
+
+def warn_limits(values: dict, name: str) -> None:
+    """Issue a ``ValidityWarning`` for every validity number whose grid maximum breaks its limit."""
+    for key, value in values.items():
+        if key not in LIMITS:
+            raise ValueError(f"theory {name!r} returned an unknown validity number {key!r}; known: {tuple(LIMITS)}")
+        threshold, message = LIMITS[key]
+        if value > threshold:
+            warnings.warn(f"transport.current(theory={name!r}): {message(value)}", ValidityWarning, stacklevel=4)

@@ -1,0 +1,193 @@
+"""Transport theories as objects: ``AbstractTheory`` and the paper's three, ``SSCT``,
+``NonAbelian`` and ``NonAdiabatic`` (aliases ``theory="ssct" | "nonabelian" | "nonadiabatic"``).
+
+A theory gives ``current`` its per-k integrand and its per-k validity numbers; ``current``
+sums the integrand over the grid (chunked, sharded, differentiable) and warns where the grid
+maxima of the numbers break their limits (``_limits.LIMITS``).
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar, Optional
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _checks
+from .._geometry import point_geometry
+from ._density import ssct_density
+from ._limits import manifold_limits, transition_limits
+from ._nonabelian import nonabelian_current
+from ._nonadiabatic import nonadiabatic_current
+from ._relaxation import chambers_occupation
+from ._ssct import ssct_current
+
+
+class AbstractTheory(eqx.Module):
+    """A transport theory for ``js.transport.current(..., theory=...)``, like diffrax's solvers.
+
+    A subclass is a final ``eqx.Module`` that sets the class variable ``name`` (used in
+    messages) and implements ``integrand`` and ``validity``. Both get the model, one k-point
+    (d,) in 1/Å and the validated inputs ``s`` of the call, with B the flattened batch:
+
+    * ``s.fields`` (B, d) E in V/Å; ``s.mu``, ``s.tau``, ``s.kT`` (B,) in eV, fs, eV;
+    * ``s.x`` (d,) the position in Å; ``s.textured`` whether 𝓗 depends on x;
+    * ``s.relaxation`` (``"first_order"`` | ``"exact"``) and ``s.density`` (bool), the options
+      ``relaxation`` and ``phase_space_density`` of ``current`` — accepted only where the
+      class variables ``exact_relaxation`` / ``phase_space_density`` are True (default False;
+      ``"exact"`` only without a texture).
+
+    Units: e = 1, electrons carry −e; J = Σ_k w_k j(k) over the grid weights w_k (1/Å^d).
+    Array fields of a theory are traced like the model's parameters (jit, vmap, grad); the
+    integrand must be differentiable in ``s.fields`` for ``conductivity``.
+    """
+
+    name: eqx.AbstractClassVar[str]
+    exact_relaxation: ClassVar[bool] = False
+    phase_space_density: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def integrand(self, model, k: jax.Array, s) -> jax.Array:
+        """The current integrand j(k) (B, d) in e·Å/fs (J = Σ_k w_k j(k) in e/(fs·Å^{d−1}))."""
+
+    @abc.abstractmethod
+    def validity(self, model, k: jax.Array, s) -> dict:
+        """The validity numbers at k, a dict of scalars, each maximised over the grid and compared
+        with its threshold: any of ``"field"``, ``"texture"`` (Eq. 37), ``"occupation"`` (max|δf|),
+        ``"inverse_intra_gap"`` (1/eV), ``"spread"`` (eV), ``"unfilled"`` (see ``_limits``); {} for none."""
+
+    def check(self, model) -> None:
+        """Raise ``ValueError`` for a model the theory cannot take (before tracing). Default: none."""
+
+    def fermi_surface(self, n_bands: int) -> bool:
+        """Whether the current has relaxation-time (Fermi-surface) terms, which need kT > 0 eV
+        where τ ≠ 0 (kT = 0 would silently drop them). Default True."""
+        return True
+
+
+def _ssct_part(model, k, s, geo, start: int, stop: int):
+    """SSCT currents (Eq. 47) of the bands outside [start, stop) (B, d) and their max|δf| (B,)."""
+    n = model.n_bands
+    outside = (jnp.arange(n) < start) | (jnp.arange(n) >= stop)
+    exact = s.relaxation == "exact"
+    occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT) if exact else None
+    density = ssct_density(geo) if s.density and s.textured else None
+    j, dmax = ssct_current(geo, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
+    # the exact f stays in [0, 1]: the linearisation limit (``occupation``) does not apply
+    return j, jnp.zeros_like(dmax) if exact else dmax
+
+
+class SSCT(AbstractTheory):
+    """Single-band semiclassical transport, Eqs. 43 and 46–47: every band on its own (alias
+    ``theory="ssct"``). Takes ``relaxation="exact"`` (uniform systems) and ``phase_space_density``."""
+
+    name: ClassVar[str] = "ssct"
+    exact_relaxation: ClassVar[bool] = True
+    phase_space_density: ClassVar[bool] = True
+
+    def _parts(self, model, k, s):
+        geo = point_geometry(model, k, s.x, s.textured)
+        return _ssct_part(model, k, s, geo, 0, 0) + (geo,)
+
+    def integrand(self, model, k, s):
+        return self._parts(model, k, s)[0]
+
+    def validity(self, model, k, s):
+        _, dmax, geo = self._parts(model, k, s)
+        return {**transition_limits(geo, s.fields, s.mu, s.kT, 0, 0), "occupation": jnp.max(dmax)}
+
+
+class _Manifold(AbstractTheory):
+    """A theory of the active manifold ``bands`` (None: all); the other bands get SSCT currents."""
+
+    bands: Optional[tuple[int, ...]] = eqx.field(static=True)
+    _own_limits: eqx.AbstractClassVar[tuple[str, ...]]  # its keys of ``_limits.manifold_limits``
+
+    def __init__(self, bands=None):
+        self.bands = None if bands is None else tuple(np.atleast_1d(np.asarray(bands)).tolist())
+
+    def active_bands(self, n_bands: int) -> tuple[int, int]:
+        """[start, stop) of the manifold in an n-band model (``ValueError`` if it does not fit)."""
+        return (0, n_bands) if self.bands is None else _checks.band_slice(self.bands, n_bands)
+
+    def check(self, model):
+        self.active_bands(model.n_bands)
+
+    @abc.abstractmethod
+    def _manifold(self, model, k, s, start, stop):
+        """The manifold's current (B, d), max|δg| (B,) and the point geometry."""
+
+    def _parts(self, model, k, s):
+        start, stop = self.active_bands(model.n_bands)
+        j, dmax, geo = self._manifold(model, k, s, start, stop)
+        if stop - start < model.n_bands:
+            j_out, d_out = _ssct_part(model, k, s, geo, start, stop)
+            j, dmax = j + j_out, jnp.maximum(dmax, d_out)
+        return j, dmax, geo, start, stop
+
+    def integrand(self, model, k, s):
+        return self._parts(model, k, s)[0]
+
+    def validity(self, model, k, s):
+        _, dmax, geo, start, stop = self._parts(model, k, s)
+        own = manifold_limits(geo, s.mu, s.kT, start, stop)
+        return {**transition_limits(geo, s.fields, s.mu, s.kT, start, stop), "occupation": jnp.max(dmax),
+                **{key: own[key] for key in self._own_limits}}
+
+
+class NonAbelian(_Manifold):
+    """A fully occupied, degenerate manifold, Eqs. 52–53 (alias ``theory="nonabelian"``).
+
+    Args:
+        bands: the manifold, a band index or a contiguous increasing sequence; None = all bands.
+            The bands outside it get SSCT currents. Warns where the manifold is not degenerate
+            or not filled on the grid.
+    """
+
+    name: ClassVar[str] = "nonabelian"
+    _own_limits: ClassVar[tuple[str, ...]] = ("spread", "unfilled")
+
+    def _manifold(self, model, k, s, start, stop):
+        geo = point_geometry(model, k, s.x, s.textured)
+        return nonabelian_current(geo, s.fields, start, stop), jnp.zeros_like(s.mu), geo
+
+    def fermi_surface(self, n_bands):
+        start, stop = self.active_bands(n_bands)
+        return stop - start < n_bands  # a filled manifold has no Fermi surface; the SSCT bands do
+
+
+class NonAdiabatic(_Manifold):
+    """Hybridised bands of the manifold, Eqs. 54–63, all orders in E inside it (alias
+    ``theory="nonadiabatic"``). Takes ``phase_space_density``.
+
+    Args:
+        bands: the manifold, a band index or a contiguous increasing sequence; None = all bands.
+            The bands outside it get SSCT currents.
+    """
+
+    name: ClassVar[str] = "nonadiabatic"
+    _own_limits: ClassVar[tuple[str, ...]] = ("inverse_intra_gap",)
+    phase_space_density: ClassVar[bool] = True
+
+    def _manifold(self, model, k, s, start, stop):
+        return nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, start, stop, s.textured, s.density)
+
+
+
+ALIASES = {"ssct": SSCT, "nonabelian": NonAbelian, "nonadiabatic": NonAdiabatic}
+
+
+def as_theory(theory, bands) -> AbstractTheory:
+    """The theory object of ``theory`` (an ``AbstractTheory`` or an alias string with ``bands``)."""
+    if isinstance(theory, str) and theory in ALIASES:
+        return SSCT() if theory == "ssct" else ALIASES[theory](bands)  # bands has no effect for "ssct"
+    if not isinstance(theory, AbstractTheory):
+        raise ValueError(f"theory must be one of {tuple(ALIASES)} or a js.transport.AbstractTheory (SSCT(), "
+                         f"NonAbelian(bands), NonAdiabatic(bands)), got {theory!r}")
+    if bands is not None:
+        raise ValueError(f"bands is only used with a theory string (a NonAbelian / NonAdiabatic object carries "
+                         f"its own bands), got theory {theory.name!r}")
+    return theory
