@@ -64,9 +64,10 @@ def density_to_mu(model: Model, n, grid: KGrid, kT, x=None, *, filled_bands=None
     [min ε − 40kT, max ε + 40kT] down to a kT/8 bracket, then Newton inside it to 1e-13 eV
     (float64; at most ``max_iterations`` steps each), and differentiated by the implicit-function
     theorem (``optimistix.ImplicitAdjoint``): derivatives of every order (``jax.hessian`` of a
-    fit loss) with respect to the model parameters, ``n`` and kT are exact. Needs kT > 0 (∂n/∂μ is the thermally smeared density
-    of states); ``n`` must lie strictly between the densities of the empty and the full grid
-    (ValueError for concrete ``n``; NaN under jit, as for a NaN input). Where the smeared DOS
+    fit loss) with respect to the model parameters, ``n`` and kT are exact. Needs kT > 0
+    (∂n/∂μ is the thermally smeared density of states); ``n`` must lie strictly between the
+    densities of the empty and the full grid. Both raise ValueError for concrete values; under
+    jit they give NaN, as a NaN input does (with a zero derivative). Where the smeared DOS
     underflows to zero (μ deep inside a gap at low kT) μ is any point of the gap and its
     derivative is zero.
     """
