@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import optimistix as optx
 import pytest
 import scipy.optimize
 
@@ -130,6 +131,55 @@ def test_adam_with_schedule_reaches_the_lbfgs_optimum(fit0):
                      optimizer=optax.adam(optax.cosine_decay_schedule(2.0, 3000)), steps=3000)
     assert res.chi2 == pytest.approx(fit0.chi2, rel=1e-6)
     np.testing.assert_allclose(_values(res.params), _values(fit0.params), rtol=1e-4)
+
+
+SOLVERS = [optx.LevenbergMarquardt(rtol=1e-10, atol=1e-10), optx.GaussNewton(rtol=1e-10, atol=1e-10)]
+
+
+@pytest.mark.parametrize("solver", SOLVERS, ids=["LevenbergMarquardt", "GaussNewton"])
+def test_optimistix_solvers_reach_the_scipy_and_default_optima(solver, fit0):
+    """optimizer=optx.LevenbergMarquardt / GaussNewton: the same optimum, χ² and covariance as
+    scipy (decay, absolute σ), np.polyfit (vector parameter) and the default L-BFGS (joint
+    fit with a Positive transform); loss_history holds the start and the end."""
+    y = noisy(0)
+    res = js.fit.fit(decay, START, X, y, NOISE, optimizer=solver, progress=False)
+    popt, pcov = scipy.optimize.curve_fit(decay_np, X, y, p0=[1.0, 0.5, 0.0],
+                                          sigma=np.full(X.size, NOISE), absolute_sigma=True)
+    assert res.converged and res.message == "converged" and 0 < res.n_steps < 100
+    np.testing.assert_allclose(_values(res.params), popt, rtol=1e-8)
+    np.testing.assert_allclose(res.covariance, pcov, rtol=1e-4)
+    assert res.chi2 == pytest.approx(fit0.chi2, rel=1e-12)
+    assert res.loss_history.shape == (2,) and res.loss_history[0] == pytest.approx(fit0.loss_history[0])
+
+    rng = np.random.default_rng(5)
+    coef = np.array([0.3, -1.0, 2.0])
+    yp = np.polyval(coef, X) + 0.01 * rng.normal(size=X.size)
+    poly = js.fit.fit(lambda p, x: jnp.polyval(p["coef"], x), {"coef": np.zeros(3)}, X, yp, 0.01,
+                      optimizer=solver, progress=False)
+    ref = np.polyfit(X, yp, 2, w=np.full(X.size, 100.0), cov="unscaled")
+    np.testing.assert_allclose(poly.params["coef"], ref[0], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(poly.covariance, ref[1], rtol=1e-5)
+
+    x1, x2 = np.linspace(0, 2, 25), np.linspace(0, 4, 30)
+    y1 = np.asarray(line(TRUE, x1)) + 0.05 * rng.normal(size=x1.size)
+    y2 = np.asarray(exp_only(TRUE, x2)) + 0.03 * rng.normal(size=x2.size)
+    terms = [(line, x1, y1, 0.05), (exp_only, x2, y2, 0.03)]
+    kw = {"transforms": {"b": js.fit.Positive()}, "progress": False}
+    joint, default = js.fit.fit(terms, START, optimizer=solver, **kw), js.fit.fit(terms, START, **kw)
+    np.testing.assert_allclose(_values(joint.params), _values(default.params), rtol=1e-7)
+    np.testing.assert_allclose(joint.covariance, default.covariance, rtol=1e-5)
+    assert joint.chi2 == pytest.approx(default.chi2, rel=1e-10)
+
+
+def test_optimistix_minimiser_and_step_budget(fit0):
+    """An optx minimiser (BFGS on χ²/2) also serves; a spent step budget warns, as for optax."""
+    res = js.fit.fit(decay, START, X, noisy(0), NOISE, optimizer=optx.BFGS(rtol=1e-10, atol=1e-10),
+                     progress=False)
+    assert res.converged and res.chi2 == pytest.approx(fit0.chi2, rel=1e-10)
+    np.testing.assert_allclose(_values(res.params), _values(fit0.params), rtol=1e-7)
+    with pytest.warns(UserWarning, match=r"not converged \(step budget 2 used\)"):
+        short = js.fit.fit(decay, START, X, noisy(0), NOISE, optimizer=SOLVERS[0], steps=2, progress=False)
+    assert not short.converged and short.n_steps == 2 and short.chi2 > fit0.chi2
 
 
 def test_result_prints_a_table(fit0):

@@ -132,6 +132,9 @@ def test_density_to_mu_errors(dirac_grid):
         js.fit.density_to_mu(model, 1e-4, grid, 0.0)
     with pytest.raises(ValueError, match="must lie in"):
         js.fit.density_to_mu(model, 1.0, grid, KT)
+    # under jit the range cannot be checked before tracing: no root, NaN (as a NaN input gives)
+    traced = np.asarray(jax.jit(lambda n: js.fit.density_to_mu(model, n, grid, KT))(jnp.array([1.0, 1e-4, jnp.nan])))
+    assert np.isnan(traced[0]) and np.isfinite(traced[1]) and np.isnan(traced[2])
     with pytest.raises(ValueError, match="filled_bands"):
         js.fit.carrier_density(model, 0.0, grid, KT, filled_bands=3)
 
@@ -154,6 +157,67 @@ def test_hall_fit_loss_gradient_matches_finite_differences(dirac_grid):
         h = 1e-6 * abs(p[k])
         fd = (value_and_grad({**p, k: p[k] + h})[0] - value_and_grad({**p, k: p[k] - h})[0]) / (2 * h)
         assert float(g[k]) == pytest.approx(float(fd), rel=1e-5), k
+
+
+COLD_KT, COLD_R = 0.002, 0.15
+
+
+@pytest.fixture(scope="module")
+def cold_cone():
+    """Massive Dirac cone at kT = 2 meV on a near-uniform radial grid fine enough (dk ≈ kT/4v) to
+    resolve the Fermi edge; E(k = R) ≈ 0.3 eV is far above the μ ≤ 0.15 eV used."""
+    return js.models.massive_dirac(V, DELTA), js.kgrid.disk(COLD_R, 300, 2, scale=COLD_R)
+
+
+def _mu_cold(n, delta):
+    """Sommerfeld is exact for the quadratic n₀(μ) = (μ² − Δ²)/(4πv²) (electron side, one
+    valley, no spin): n = (μ² − Δ² + π²kT²/3)/(4πv²) up to terms of order exp(−(μ − Δ)/kT)."""
+    return np.sqrt(delta**2 - np.pi**2 * COLD_KT**2 / 3 + 4 * np.pi * V**2 * n)
+
+
+def test_second_derivatives_of_mu_of_n_match_closed_form_and_finite_differences(cold_cone):
+    """d²μ/dn² and d²μ/dn dΔ through the implicit solve: exact to second order (the implicit
+    function theorem applied again to the tangent), vs the Sommerfeld closed form
+    μ = √(Δ² − π²kT²/3 + 4πv² n) and vs central differences of jax.grad."""
+    model, grid = cold_cone
+
+    def mu(n, delta):
+        m = model.with_params({"v": V, "delta": delta, "tilt": 0.0})
+        return js.fit.density_to_mu(m, n, grid, COLD_KT)
+
+    grad = jax.jit(jax.grad(mu, argnums=(0, 1)))
+    hess = jax.jit(jax.hessian(mu, argnums=(0, 1)))
+    a = 4 * np.pi * V**2
+    for n in (1.5e-4, 3e-4):
+        m0 = _mu_cold(n, DELTA)
+        assert float(mu(n, DELTA)) == pytest.approx(m0, rel=1e-6)
+        (h_nn, h_nd), (h_dn, _) = hess(n, DELTA)
+        assert float(h_nn) == pytest.approx(-a**2 / (4 * m0**3), rel=1e-4)  # ≈ −4e5 eV Å⁴
+        assert float(h_nd) == pytest.approx(-a * DELTA / (2 * m0**3), rel=1e-4)
+        assert float(h_dn) == pytest.approx(float(h_nd), rel=1e-10)
+        dn, dd = 1e-7 * n, 1e-6 * DELTA
+        fd_nn = (grad(n + dn, DELTA)[0] - grad(n - dn, DELTA)[0]) / (2 * dn)
+        fd_nd = (grad(n, DELTA + dd)[0] - grad(n, DELTA - dd)[0]) / (2 * dd)
+        assert float(h_nn) == pytest.approx(float(fd_nn), rel=1e-6)
+        assert float(h_nd) == pytest.approx(float(fd_nd), rel=1e-6)
+
+
+def test_hessian_of_hall_fit_loss_matches_finite_differences():
+    """jax.hessian of χ²(Δ, n₀) of σ_xy(n) through μ(n) (js.fit.hall_predictor) vs central
+    differences of jax.grad: the Gauss–Newton part and the curvature of μ(n) both enter."""
+    predict = js.fit.hall_predictor(lambda p: js.models.massive_dirac(V, p["delta"]),
+                                    js.kgrid.disk(0.4, 120, 2, scale=0.01), kT=KT)
+    n = jnp.linspace(-2e-4, 2e-4, 7)
+    p = {"delta": 0.04, "n0": 0.3}
+    y = np.asarray(predict({"delta": 0.05, "n0": 0.0}, n))
+    grad = jax.jit(jax.grad(lambda q: js.fit.chi2(predict, q, n, y, 0.01)))
+    hess = jax.jit(jax.hessian(lambda q: js.fit.chi2(predict, q, n, y, 0.01)))(p)
+    for k, h in (("delta", 1e-6), ("n0", 1e-5)):
+        up, down = grad({**p, k: p[k] + h}), grad({**p, k: p[k] - h})
+        for j in p:
+            fd = (float(up[j]) - float(down[j])) / (2 * h)
+            assert abs(float(hess[j][k])) > 1.0
+            assert float(hess[j][k]) == pytest.approx(fd, rel=1e-5), (j, k)
 
 
 def _lockin(signal, t, omega):

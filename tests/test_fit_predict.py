@@ -68,3 +68,22 @@ def test_bad_inputs():
     wrong = js.fit.hall_predictor(lambda p: p, GRID, kT=1e-3)
     with pytest.raises(TypeError, match="must return a js.Model"):
         wrong({"delta": 0.02, "n0": 0.0}, jnp.array([1e-4]))
+
+
+def test_optimistix_solvers_fit_through_the_implicit_mu_solve():
+    """optx.GaussNewton / LevenbergMarquardt on σ_xy(n) through μ(n): no error from the implicit
+    solve inside their linearisation, and the default L-BFGS optimum (started near it: χ²
+    of a Hall fit has other minima about the σ_xy peak)."""
+    import optimistix as optx
+
+    predict = js.fit.hall_predictor(dirac, js.kgrid.disk(RADIUS, 80, 2, scale=0.01),
+                                    kT=js.units.kelvin_to_ev(30.0))
+    n = jnp.linspace(-2.5, 2.5, 21) * js.fit.PER_1E12_CM2
+    y = np.asarray(predict({"delta": 0.03, "n0": 0.2}, n)) + 0.005 * np.random.default_rng(3).normal(size=21)
+    start = {"delta": 0.028, "n0": 0.18}
+    ref = js.fit.fit(predict, start, n, y, 0.005, progress=False)
+    for solver in (optx.GaussNewton(rtol=1e-10, atol=1e-10), optx.LevenbergMarquardt(rtol=1e-10, atol=1e-10)):
+        res = js.fit.fit(predict, start, n, y, 0.005, optimizer=solver, progress=False)
+        assert res.converged and res.chi2 == pytest.approx(ref.chi2, rel=1e-8)
+        for k in start:
+            assert float(res.params[k]) == pytest.approx(float(ref.params[k]), rel=1e-6)

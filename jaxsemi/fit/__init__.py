@@ -12,10 +12,10 @@
 * ``load_example_data()`` — synthetic σ_xy vs density of a magnetic TI surface (see ``_example``).
 """
 
+from .._density import carrier_density as carrier_density
+from .._density import density_to_mu as density_to_mu
 from ._convert import PER_1E12_CM2 as PER_1E12_CM2
 from ._convert import SecondHarmonic as SecondHarmonic
-from ._convert import carrier_density as carrier_density
-from ._convert import density_to_mu as density_to_mu
 from ._convert import gate_to_density as gate_to_density
 from ._convert import resistivity_to_conductivity as resistivity_to_conductivity
 from ._convert import second_harmonic_response as second_harmonic_response

@@ -1,5 +1,7 @@
 """Conversions from what is measured (resistances, gate voltages, lock-in voltages) to what
-jaxsemi predicts (conductivities in e²/h, carrier densities in Å⁻², μ in eV, ∂ⁿJ/∂Eⁿ).
+jaxsemi predicts (conductivities in e²/h, carrier densities in Å⁻², ∂ⁿJ/∂Eⁿ). The band
+physics of n ↔ μ lives in ``jaxsemi._density`` (re-exported as ``js.fit.carrier_density`` and
+``js.fit.density_to_mu``).
 
 SI constants are the exact 2019 definitions from ``jaxsemi.units`` (e²/h = 3.8740458649×10⁻⁵ S).
 """
@@ -9,16 +11,11 @@ from __future__ import annotations
 import warnings
 from typing import NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks, units
-from .._geometry import eigh
-from .._model import Model
-from .._statistics import fermi
-from ..kgrid import KGrid
+from .. import units
 
 #: One 10¹² cm⁻² in Å⁻² (1 cm⁻² = 10⁻¹⁶ Å⁻²).
 PER_1E12_CM2 = 1e-4
@@ -100,102 +97,6 @@ def gate_to_density(v_gate, capacitance, v_cnp=0.0):
         raise ValueError(f"capacitance must be > 0 F/m^2, got {capacitance}")
     v = jnp.asarray(v_gate, dtype=float)
     return capacitance * (v - v_cnp) / units.E_CHARGE_SI * PER_M2
-
-
-# ----------------------------------------------------------------------------- density ↔ μ
-
-
-def _filled(model: Model, filled_bands) -> int:
-    nf = model.n_bands // 2 if filled_bands is None else int(filled_bands)
-    if not 0 <= nf <= model.n_bands:
-        raise ValueError(f"filled_bands must be in [0, {model.n_bands}], got {filled_bands}")
-    return nf
-
-
-def _density_from_energies(energies, weights, mu, kT, nf):
-    """Σ_i w_i (Σ_n f(ε_n(k_i) − μ) − nf) for each μ (...,)."""
-    occ = fermi(energies[:, None, :], mu.reshape(-1)[None, :, None], kT)  # (N, n_mu, n)
-    return jnp.tensordot(weights, jnp.sum(occ, -1) - nf, axes=1).reshape(mu.shape)
-
-
-def carrier_density(model: Model, mu, grid: KGrid, kT=0.0, x=None, *, filled_bands=None) -> jax.Array:
-    """Carrier density relative to charge neutrality, n(μ) = ∫dk Σ_n f⁰(ε_n − μ) − N_filled ∫dk 1.
-
-    Args:
-        model, grid: the model and its k-grid (a disk for continuum models; weights include
-            1/(2π)^d, so n is per unit cell area in Å⁻² in 2D). No spin or valley degeneracy
-            is added: sum models (or multiply) for that.
-        mu: chemical potential(s) in eV, any shape; kT ≥ 0 in eV.
-        filled_bands: bands filled at neutrality (default n_bands // 2).
-
-    Positive n = electrons, negative = holes. Multiply a 2D result by 1e4 for 10¹² cm⁻².
-    For a massive Dirac cone at kT = 0: n = (μ² − Δ²)/(4π v²) sgn μ outside the gap.
-    """
-    nf = _filled(model, filled_bands)
-    mu = jnp.asarray(mu, dtype=float)
-    _checks.check_kT(kT)
-    x = None if x is None else _checks.as_points(x, model.dim, "x")
-    energies = eigh(model, grid.points, x)[0]
-    return _density_from_energies(energies, grid.weights, mu, jnp.asarray(kT, dtype=float), nf)
-
-
-def density_to_mu(model: Model, n, grid: KGrid, kT, x=None, *, filled_bands=None,
-                  max_iterations: int = 200) -> jax.Array:
-    """Chemical potential μ (eV) at which :func:`carrier_density` equals ``n`` (Å⁻², any shape).
-
-    Solved on the band energies of the grid by Newton's method safeguarded with bisection of
-    [min ε − 40kT, max ε + 40kT] (to |Δμ| ≤ 1e-13 eV), then differentiated by the
-    implicit-function theorem, ∂μ/∂θ = −(∂n/∂θ)/(∂n/∂μ), through one Newton step whose slope
-    is held constant: first derivatives with respect to the model parameters, ``n`` and kT
-    are exact (higher ones are not). Needs kT > 0 (∂n/∂μ is the thermally smeared density of
-    states); ``n`` must lie strictly between the densities of the empty and the full grid.
-    Where the smeared DOS underflows to zero (μ deep inside a gap at low kT) μ is any point of
-    the gap and its derivative is set to zero.
-    """
-    _checks.check_kT(kT, positive=True, why="μ(n) is differentiated through the smeared DOS")
-    nf = _filled(model, filled_bands)
-    n = jnp.asarray(n, dtype=float)
-    _checks.check_finite(n, "n")
-    if _checks.is_concrete(n, grid):
-        total = float(np.sum(np.asarray(grid.weights)))
-        lo, hi = -nf * total, (model.n_bands - nf) * total
-        if np.any(np.asarray(n) <= lo) or np.any(np.asarray(n) >= hi):
-            raise ValueError(f"carrier density n must lie in ({lo:.4g}, {hi:.4g}) Å^-2 for this grid "
-                             f"(empty to full), got range [{np.min(n):.4g}, {np.max(n):.4g}]")
-    x = None if x is None else _checks.as_points(x, model.dim, "x")
-    energies = eigh(model, grid.points, x)[0]
-    return _solve_mu(energies, grid.weights, n, jnp.asarray(kT, dtype=float), nf, max_iterations)
-
-
-@eqx.filter_jit
-def _solve_mu(energies, weights, n, kT, nf, max_iterations):
-    e_fix, kt_fix = jax.lax.stop_gradient(energies), jax.lax.stop_gradient(kT)
-    n_fix = jax.lax.stop_gradient(n)
-
-    def density_and_slope(mu):
-        return jax.jvp(lambda m: _density_from_energies(e_fix, weights, m, kt_fix, nf), (mu,),
-                       (jnp.ones_like(mu),))
-
-    def step(state):
-        i, lo, hi, mu, _ = state
-        dens, slope = density_and_slope(mu)
-        above = dens > n_fix
-        lo, hi = jnp.where(above, lo, mu), jnp.where(above, mu, hi)
-        newton = mu - (dens - n_fix) / jnp.where(slope > 0, slope, 1.0)
-        ok = (slope > 0) & (newton > lo) & (newton < hi)
-        new = jnp.where(ok, newton, 0.5 * (lo + hi))
-        return i + 1, lo, hi, new, jnp.max(jnp.abs(new - mu))
-
-    lo = jnp.full(n.shape, jnp.min(e_fix) - 40 * kt_fix)
-    hi = jnp.full(n.shape, jnp.max(e_fix) + 40 * kt_fix)
-    init = (0, lo, hi, 0.5 * (lo + hi), jnp.asarray(jnp.inf))
-    _, _, _, mu0, _ = jax.lax.while_loop(lambda s: (s[0] < max_iterations) & (s[4] > 1e-13), step, init)
-    mu0 = jax.lax.stop_gradient(mu0)
-    _, slope = density_and_slope(mu0)
-    mismatch = _density_from_energies(energies, weights, mu0, kT, nf) - n
-    # Deep in a gap the smeared DOS underflows to 0: μ is then pinned by the bracket alone.
-    slope = jax.lax.stop_gradient(jnp.where(slope > 0, slope, jnp.inf))
-    return mu0 - mismatch / slope
 
 
 # ----------------------------------------------------------------------------- second harmonic

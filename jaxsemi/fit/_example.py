@@ -22,11 +22,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import units
+from .._density import density_to_mu
 from .._hall import hall_conductivity
 from .._model import Model, bind
 from ..kgrid import disk
 from ..models._pauli import from_d
-from ._convert import PER_1E12_CM2, density_to_mu
+from ._convert import PER_1E12_CM2
 from ._data import HallData, load_hall_data
 
 #: Everything that defines the example file (energies eV, v eV·Å, D eV·Å², λ eV·Å³, k 1/Å,

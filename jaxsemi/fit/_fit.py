@@ -1,8 +1,8 @@
-"""Weighted least-squares fits of any differentiable prediction with any optax optimizer."""
+"""Weighted least-squares fits of any differentiable prediction with any optax optimizer or
+optimistix least-squares solver."""
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import optimistix as optx
+from jax.flatten_util import ravel_pytree
 from tqdm import tqdm
 
 from .. import _checks
@@ -21,7 +23,8 @@ CHUNK = 25
 #: Gauss–Newton eigenvalues (whitened coordinates) below RCOND × the largest are directions the
 #: data do not determine: parameters along them get an infinite stderr.
 RCOND = 1e-12
-#: Default step budgets: L-BFGS converges in tens of steps; first-order optimisers need more.
+#: Default step budgets: L-BFGS and the optimistix solvers (Levenberg–Marquardt, Gauss–Newton)
+#: converge in tens of steps; first-order optimisers need more.
 DEFAULT_STEPS_LBFGS = 200
 DEFAULT_STEPS_OTHER = 2000
 
@@ -152,12 +155,12 @@ def _leaf_names(tree) -> list[str]:
 class _Problem(eqx.Module):
     """Weighted residuals r(z) = (predict(p(z), x) − y)/σ in scaled unconstrained coordinates z.
 
-    u = u0 + basis·z is the unconstrained parameter vector, p = transform(u) the user's PyTree.
+    u = u0 + basis·z is the unconstrained parameter vector (``ravel_pytree`` of the transformed
+    params0; ``unravel`` maps it back), p = transform(u) the user's PyTree.
     """
 
     predicts: tuple = eqx.field(static=True)
-    treedef: Any = eqx.field(static=True)
-    shapes: tuple = eqx.field(static=True)
+    unravel: Callable = eqx.field(static=True)
     xs: tuple
     ys: tuple
     sigmas: tuple
@@ -165,14 +168,8 @@ class _Problem(eqx.Module):
     u0: jax.Array
     basis: jax.Array
 
-    def params_of_u(self, u):
-        sizes = [math.prod(s) for s in self.shapes]
-        parts = jnp.split(u, np.cumsum(sizes)[:-1]) if len(sizes) > 1 else [u]
-        leaves = [p.reshape(s) for p, s in zip(parts, self.shapes)]
-        return forward_tree(self.transforms, jax.tree_util.tree_unflatten(self.treedef, leaves))
-
     def params(self, z):
-        return self.params_of_u(self.u0 + self.basis @ z)
+        return forward_tree(self.transforms, self.unravel(self.u0 + self.basis @ z))
 
     def residuals(self, z):
         p = self.params(z)
@@ -182,10 +179,6 @@ class _Problem(eqx.Module):
     def loss(self, z):
         r = self.residuals(z)
         return 0.5 * jnp.dot(r, r)
-
-
-def _flat(tree):
-    return jnp.concatenate([jnp.reshape(leaf, -1) for leaf in jax.tree_util.tree_leaves(tree)])
 
 
 @eqx.filter_jit
@@ -229,6 +222,31 @@ def _run_chunk(problem, optimizer, z, state, prev, calm, n_max, rtol):
     return z, state, prev, calm, n, hist, bad
 
 
+@jax.custom_jvp
+def _residuals_of(z, problem):
+    """r(z) whose derivative in z is the materialised forward-mode Jacobian, J·t (``problem``
+    is held fixed): optimistix 0.1.0's trust-region solvers (Levenberg–Marquardt, Dogleg)
+    evaluate a zero-filled placeholder of the linearisation in their first step; through the
+    raw prediction that re-runs an implicit solve (``density_to_mu``) on zeros, whose linear
+    system then raises instead of giving a discarded NaN. A matrix of zeros is harmless."""
+    return problem.residuals(z)
+
+
+@_residuals_of.defjvp
+def _residuals_of_jvp(primals, tangents):
+    z, problem = primals
+    return problem.residuals(z), jax.jacfwd(problem.residuals)(z) @ tangents[0]
+
+
+@eqx.filter_jit
+def _run_optimistix(problem, solver, max_steps):
+    """The whole optimistix solve (least squares of the residuals, or a minimiser of ½|r|²) in
+    one compiled call: (z, steps taken, optx.RESULTS)."""
+    sol = optx.least_squares(_residuals_of, solver, jnp.zeros_like(problem.u0), args=problem,
+                             max_steps=max_steps, throw=False)
+    return sol.value, sol.stats["num_steps"], sol.result
+
+
 # ----------------------------------------------------------------------------- the result
 
 
@@ -246,7 +264,8 @@ class FitResult(eqx.Module):
             for an undetermined parameter its diagonal entry is ``inf`` and the rest of its
             row and column NaN.
         names: the P flattened parameter names.
-        loss_history: χ² = Σ ((y − f)/σ)² at each step (numpy, length n_steps + 1).
+        loss_history: χ² = Σ ((y − f)/σ)² at each step (numpy, length n_steps + 1); an
+            optimistix solve records the start and the end only.
         residuals: y − f(params) in y's units (one array, or a tuple per term of a joint fit).
         weighted_residuals: (y − f)/σ, same layout.
         chi2, dof, reduced_chi2: final χ², N − P and χ²/(N − P).
@@ -306,13 +325,11 @@ def _build(predict, params0, x, y, sigma, transforms):
     full = broadcast_transforms(transforms, params0)
     u_tree = inverse_tree(full, params0)
     _checks.check_finite(u_tree, "transformed params0")
-    leaves, treedef = jax.tree_util.tree_flatten(u_tree)
+    u0, unravel = ravel_pytree(u_tree)
     problem = _Problem(
-        predicts=tuple(t.predict for t in terms), treedef=treedef,
-        shapes=tuple(tuple(np.shape(leaf)) for leaf in leaves),
+        predicts=tuple(t.predict for t in terms), unravel=unravel,
         xs=tuple(c[0] for c in checked), ys=tuple(c[1] for c in checked),
-        sigmas=tuple(c[2] for c in checked), transforms=full,
-        u0=_flat(u_tree), basis=jnp.eye(sum(int(np.size(leaf)) for leaf in leaves)),
+        sigmas=tuple(c[2] for c in checked), transforms=full, u0=u0, basis=jnp.eye(u0.size),
     )
     return terms, problem, all(c[3] for c in checked)
 
@@ -349,25 +366,42 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
             ``{"delta": 0.03, "v": 3.0}``). Parameters to hold fixed belong in ``predict``.
         x, y, sigma: abscissae (any PyTree), data (array), standard errors of y (None = unit
             weights, a scalar, or an array of y's shape).
-        optimizer: any optax optimizer. Default ``optax.lbfgs()`` with its zoom line search
-            (reliable for smooth least squares). Adam with a schedule also works, e.g.
-            ``optax.adam(optax.cosine_decay_schedule(1.0, 3000))`` with ``steps=3000``
-            (learning rates are in whitened units, see below: 1 ≈ one standard error).
-        steps: maximum optimiser steps (default 200 for the default L-BFGS, 2000 otherwise).
+        optimizer: an optax optimizer (default ``optax.lbfgs()`` with its zoom line search)
+            or an optimistix solver: ``optx.LevenbergMarquardt(rtol=1e-8, atol=1e-8)``,
+            ``optx.GaussNewton(...)`` or any ``optx.AbstractLeastSquaresSolver`` (or
+            ``optx.AbstractMinimiser``, which then minimises χ²/2). Which to use:
+
+            * Gauss–Newton / Levenberg–Marquardt for small, well-posed least squares (a few
+              parameters that the data determine, a start near the optimum): each step solves
+              with the N×P residual Jacobian (P forward-mode columns), no line search, and
+              converges quadratically near the optimum. Levenberg–Marquardt adds a trust
+              region (safer from a poor start, more steps); where χ² has several minima (the
+              sharp σ_xy(n) peak of a Hall fit) its path may end in another one than L-BFGS.
+            * optax L-BFGS (default) for many parameters (a step needs one gradient, not P
+              Jacobian columns), losses that are not sums of squares, and as the safe default.
+            * optax Adam with a schedule for noisy or rough losses, e.g.
+              ``optax.adam(optax.cosine_decay_schedule(1.0, 3000))`` with ``steps=3000``
+              (learning rates are in whitened units, see below: 1 ≈ one standard error).
+
+            An optimistix solve is one compiled call: no progress bar, ``loss_history`` holds
+            the start and the end, and the solver's own rtol/atol (on the whitened
+            parameters, 1 ≈ one standard error, and on χ²/2) decide convergence, not ``rtol``.
+        steps: maximum optimiser steps (default 200 for the default L-BFGS and for optimistix
+            solvers, 2000 for other optax optimizers).
         transforms: ``js.fit.Positive()``, ``js.fit.Bounded(lo, hi)`` or None per parameter
             (a PyTree prefix of ``params0``; for dict params a dict naming some keys).
         scale_covariance: multiply the covariance by χ²/(N − P) (the usual "reduced-χ²"
             scaling, right when σ is unknown or only relative). Default: scale when any term
             has ``sigma=None``, otherwise trust σ as absolute standard errors.
-        rtol: stop when χ² changed by ≤ rtol·χ² on two successive steps.
+        rtol: (optax) stop when χ² changed by ≤ rtol·χ² on two successive steps.
         progress: tqdm progress bar: True shows it, False hides it, None shows it only when a
             fit runs longer than 2 s.
 
     The optimiser walks in z, u = u0 + B z, where u are the unconstrained (transformed)
     parameters and B whitens the Gauss–Newton matrix at the start (BᵀJ₀ᵀJ₀B = 1), so one
-    learning rate suits parameters of any unit, correlated or not. Each block of 25 steps is
-    one compiled ``lax.while_loop``; define ``predict`` once (not as a fresh lambda per call)
-    so that later fits reuse the compiled program.
+    learning rate suits parameters of any unit, correlated or not. An optax fit runs in blocks
+    of 25 steps, each one compiled ``lax.while_loop``; define ``predict`` once (not as a fresh
+    lambda per call) so that later fits reuse the compiled program.
 
     Uncertainties: covariance = (Jᵀ W J)⁻¹ (Gauss–Newton, W = diag(1/σ²), J = ∂f/∂p at the
     optimum), times χ²/(N − P) when scaled; ``stderr`` = √diag. For transformed parameters
@@ -389,48 +423,25 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
         scale_covariance = not weighted
     if n_data <= n_par:
         raise ValueError(f"{n_data} data points cannot determine {n_par} parameters")
+    solver = isinstance(optimizer, (optx.AbstractLeastSquaresSolver, optx.AbstractMinimiser))
+    if steps is None:
+        steps = DEFAULT_STEPS_LBFGS if optimizer is None or solver else DEFAULT_STEPS_OTHER
     if optimizer is None:
         optimizer = default_optimizer()
-        steps = DEFAULT_STEPS_LBFGS if steps is None else steps
-    else:
+    elif not solver:
         optimizer = optax.with_extra_args_support(optimizer)
-        steps = DEFAULT_STEPS_OTHER if steps is None else steps
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
 
     names = _leaf_names(params0)
     problem = eqx.tree_at(lambda p: p.basis, problem, _whitening(problem, names))
-
-    z = jnp.zeros(n_par)
-    state = optimizer.init(z)
-    prev, calm = jnp.asarray(jnp.inf), jnp.asarray(0)
-    history, done, bad = [], 0, False
-    with tqdm(total=int(steps), desc="js.fit", disable=progress is False,
-              delay=0.0 if progress else 2.0, leave=False) as bar:
-        while done < steps:
-            n_max = min(CHUNK, int(steps) - done)
-            z, state, prev, calm, n, hist, bad = _run_chunk(
-                problem, optimizer, z, state, prev, calm, jnp.asarray(n_max), jnp.asarray(float(rtol)))
-            n = int(n)
-            history.extend(np.asarray(hist[:n]).tolist())
-            done += n
-            bar.update(n)
-            bar.set_postfix(chi2=f"{2.0 * float(prev):.6g}", refresh=False)
-            if bool(bad) or int(calm) >= 2:
-                bar.total = done  # finished early: show the bar complete, not at done/steps
-                bar.refresh()
-                break
-
+    if solver:
+        z, converged, done, message, history = _solve(problem, optimizer, int(steps))
+    else:
+        z, converged, done, message, history = _descend(problem, optimizer, int(steps), rtol, progress)
     r = np.asarray(_residuals(problem, z))
     chi2_final = float(r @ r)
     history.append(chi2_final)
-    converged = int(calm) >= 2 and not bool(bad)
-    if converged:
-        message = "converged"
-    elif bool(bad):
-        message = "stopped: loss or step not finite"
-    else:
-        message = f"not converged (step budget {steps} used)"
     if not converged:
         warnings.warn(f"js.fit {message}; chi2 = {chi2_final:.6g}", stacklevel=2)
 
@@ -445,7 +456,7 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
         cov_p[undetermined, :] = cov_p[:, undetermined] = np.nan
         cov_p[undetermined, undetermined] = np.inf
     stderr_flat = np.sqrt(np.clip(np.diag(cov_p), 0.0, None))
-    stderr = _unflatten_like(stderr_flat, p_best)
+    stderr = jax.tree_util.tree_map(np.asarray, ravel_pytree(p_best)[1](stderr_flat))
 
     # r = (f − y)/σ term by term: weighted residuals (y − f)/σ = −r, residuals y − f = −σ r
     pieces = np.split(r, np.cumsum([np.size(yy) for yy in problem.ys])[:-1])
@@ -459,6 +470,52 @@ def fit(predict, params0, x=None, y=None, sigma=None, *, optimizer=None, steps: 
         covariance_scaled=bool(scale_covariance), n_steps=done, converged=converged,
         message=message,
     )
+
+
+def _descend(problem: _Problem, optimizer, steps: int, rtol: float, progress):
+    """optax loop in compiled blocks of CHUNK steps (progress bar between blocks):
+    (z, converged, steps taken, message, χ² before each step)."""
+    z = jnp.zeros_like(problem.u0)
+    state = optimizer.init(z)
+    prev, calm = jnp.asarray(jnp.inf), jnp.asarray(0)
+    history, done, bad = [], 0, False
+    with tqdm(total=steps, desc="js.fit", disable=progress is False,
+              delay=0.0 if progress else 2.0, leave=False) as bar:
+        while done < steps:
+            n_max = min(CHUNK, steps - done)
+            z, state, prev, calm, n, hist, bad = _run_chunk(
+                problem, optimizer, z, state, prev, calm, jnp.asarray(n_max), jnp.asarray(float(rtol)))
+            n = int(n)
+            history.extend(np.asarray(hist[:n]).tolist())
+            done += n
+            bar.update(n)
+            bar.set_postfix(chi2=f"{2.0 * float(prev):.6g}", refresh=False)
+            if bool(bad) or int(calm) >= 2:
+                bar.total = done  # finished early: show the bar complete, not at done/steps
+                bar.refresh()
+                break
+    converged = int(calm) >= 2 and not bool(bad)
+    if converged:
+        message = "converged"
+    elif bool(bad):
+        message = "stopped: loss or step not finite"
+    else:
+        message = f"not converged (step budget {steps} used)"
+    return z, converged, done, message, history
+
+
+def _solve(problem: _Problem, solver, steps: int):
+    """One optimistix solve: (z, converged, steps taken, message, [χ² at the start])."""
+    r0 = np.asarray(_residuals(problem, jnp.zeros_like(problem.u0)))
+    z, done, result = _run_optimistix(problem, solver, steps)
+    converged, done = bool(result == optx.RESULTS.successful), int(done)
+    if converged:
+        message = "converged"
+    elif done >= steps:
+        message = f"not converged (step budget {steps} used)"
+    else:
+        message = f"stopped: {optx.RESULTS[result]}"
+    return z, converged, done, message, [float(r0 @ r0)]
 
 
 def _whitening(problem: _Problem, names) -> jax.Array:
@@ -486,23 +543,13 @@ def _whitening(problem: _Problem, names) -> jax.Array:
     return jnp.asarray((d[:, None] * vec) / np.sqrt(lam))
 
 
-def _unflatten_like(flat, tree):
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    out, i = [], 0
-    for leaf in leaves:
-        size = int(np.size(leaf))
-        out.append(np.reshape(flat[i:i + size], np.shape(leaf)))
-        i += size
-    return jax.tree_util.tree_unflatten(treedef, out)
-
-
 def _covariance(problem: _Problem, z):
     """Gauss–Newton covariance (Jᵀ J)⁻¹ in z, carried to the user's parameters: Cov_p = A Cov_z Aᵀ
     with A = ∂p/∂z (transform Jacobian times the whitening basis). Directions of JᵀJ with
     eigenvalue ≤ RCOND × the largest are left out; a parameter that moves along one of them
     (relative weight > 1e-6 in its row of A) is returned as undetermined (boolean mask)."""
     jz = np.asarray(_jacobian(problem, z))
-    a = np.asarray(jax.jacfwd(lambda zz: _flat(problem.params(zz)))(z))
+    a = np.asarray(jax.jacfwd(lambda zz: ravel_pytree(problem.params(zz))[0])(z))
     lam, vec = np.linalg.eigh(jz.T @ jz)
     null = lam <= RCOND * max(lam.max(), 0.0)
     cov_z = (vec[:, ~null] / lam[~null]) @ vec[:, ~null].T

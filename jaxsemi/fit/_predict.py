@@ -7,10 +7,11 @@ from typing import Any, Callable, Optional
 import jax
 
 from .. import _checks
+from .._density import density_to_mu
 from .._hall import hall_conductivity
 from .._model import Model
 from ..kgrid import AbstractGrid
-from ._convert import PER_1E12_CM2, density_to_mu
+from ._convert import PER_1E12_CM2
 
 
 def hall_predictor(model_factory: Callable[[Any], Model], grid: AbstractGrid, *, kT,
