@@ -158,6 +158,16 @@ js.distributed.shutdown()
 
 
 @pytest.mark.timeout(300)
+def test_import_starts_no_backend():
+    """jax.distributed.initialize must come before any backend start, so importing jaxsemi may
+    not create a JAX array (a module-level jnp constant once broke every multi-host run)."""
+    code = "import jax._src.xla_bridge as xb, jaxsemi, jaxsemi.bench; print(bool(xb._backends))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.timeout(300)
 def test_two_process_run_matches_one_process():
     import socket
 

@@ -27,7 +27,7 @@ from ..units import HBAR
 
 #: Gauss–Laguerre nodes of the s-quadrature (exact τ-expansion to order 2·LAGUERRE_NODES − 1).
 LAGUERRE_NODES = 32
-_NODES, _WEIGHTS = (jnp.asarray(a) for a in np.polynomial.laguerre.laggauss(LAGUERRE_NODES))
+_NODES, _WEIGHTS = np.polynomial.laguerre.laggauss(LAGUERRE_NODES)  # NumPy: importing must not start a backend
 
 
 def chambers_occupation(model, k, x, fields, mu, tau, kT):
