@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
+from ._lattice import reciprocal
 from ._checks import ConvergenceWarning
 
 # QUADPACK qk15 nodes (descending, the last is 0) and weights.
@@ -63,8 +64,6 @@ class Domain(eqx.Module):
 
 def bz_domain(lattice) -> Domain:
     """The Brillouin zone of a 2D lattice (rows in Å, or a Model) as a unit cell in reduced k."""
-    from .kgrid import reciprocal
-
     b = reciprocal(lattice)
     if b.shape != (2, 2):
         raise ValueError("adaptive integration is implemented for 2D models")

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
+from ._lattice import reciprocal as reciprocal
 
 
 class AbstractGrid(eqx.Module):
@@ -127,21 +128,6 @@ class LatticeGrid(AbstractGrid):
         return jnp.full((self.size,), self.weight)
 
 
-def _lattice_of(lattice) -> np.ndarray:
-    lat = getattr(lattice, "lattice", lattice)
-    if lat is None:
-        raise ValueError("brillouin_zone needs a lattice; this model is a continuum model (use kgrid.disk)")
-    lat = np.asarray(lat, dtype=float)
-    if lat.ndim != 2 or lat.shape[0] != lat.shape[1] or lat.shape[0] not in (1, 2, 3):
-        raise ValueError(f"lattice must be a (d, d) array of primitive vectors (rows), got {lat.shape}")
-    return lat
-
-
-def reciprocal(lattice) -> np.ndarray:
-    """Rows are reciprocal vectors b_i (1/Å), a_i·b_j = 2π δ_ij."""
-    return 2.0 * np.pi * np.linalg.inv(_lattice_of(lattice)).T
-
-
 def brillouin_zone(lattice, n, shift: float | Sequence[float] = 0.0) -> LatticeGrid:
     """Uniform Monkhorst–Pack-type grid of the Brillouin zone (generated lazily, O(1) memory).
 
@@ -153,7 +139,7 @@ def brillouin_zone(lattice, n, shift: float | Sequence[float] = 0.0) -> LatticeG
     Points are k = Σ_j (i_j + shift_j)/n_j b_j, ordered with the last axis fastest;
     ``grid.shape`` is ``tuple(n)``.
     """
-    b = reciprocal(lattice)
+    b = np.asarray(reciprocal(lattice))
     d = b.shape[0]
     ns = _checks.check_int_sequence(n, d, "n")
     try:
