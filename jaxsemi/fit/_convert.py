@@ -18,7 +18,7 @@ from .. import _checks, units
 from .._geometry import eigh
 from .._model import Model
 from .._statistics import fermi
-from ..kgrid import KGrid
+from ..kspace import KGrid
 
 #: One 10¹² cm⁻² in Å⁻² (1 cm⁻² = 10⁻¹⁶ Å⁻²).
 PER_1E12_CM2 = 1e-4

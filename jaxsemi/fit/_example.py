@@ -24,7 +24,7 @@ import numpy as np
 from .. import units
 from .._hall import hall_conductivity
 from .._model import Model, bind
-from ..kgrid import disk
+from ..kspace import disk
 from ..models._pauli import from_d
 from ._convert import PER_1E12_CM2, density_to_mu
 from ._data import HallData, load_hall_data

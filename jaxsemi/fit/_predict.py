@@ -9,7 +9,7 @@ import jax
 from .. import _checks
 from .._hall import hall_conductivity
 from .._model import Model
-from ..kgrid import AbstractGrid
+from ..kspace import AbstractGrid
 from ._convert import PER_1E12_CM2, density_to_mu
 
 

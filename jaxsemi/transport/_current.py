@@ -22,7 +22,8 @@ import numpy as np
 
 from .. import _checks, _sharding, units
 from .._geometry import point_geometry
-from .._integrate import DEFAULT_CHUNK, grid_sum
+from ..kspace import default_chunk
+from ..kspace._reduce import grid_reduce
 from .._model import Model
 from ._density import ssct_density
 from ._limits import point_limits, warn_limits
@@ -167,7 +168,8 @@ def _total(model, grid, s: _Setup, chunk_size, mesh):
     _traces += 1  # Python side effect: runs at trace time only
     # rematerialise the per-k work in reverse mode: residuals of the eigen-solves and the
     # k-derivatives are cheaper to recompute than to store (gradient/forward 9× → 6× non-adiabatic)
-    return grid_sum(jax.checkpoint(lambda k: _point(model, k, s)[0]), grid, chunk_size, mesh)  # (B, d)
+    return grid_reduce(jax.checkpoint(lambda k: _point(model, k, s)[0]), grid, "sum",
+                       chunk_size or default_chunk(model.n_bands), mesh)  # (B, d)
 
 
 _current_jit = eqx.filter_jit(_total)
@@ -185,22 +187,19 @@ def _derivative_jit(model, grid, s: _Setup, order: int, chunk_size, mesh):
 
 
 @eqx.filter_jit
-def _limits_jit(model, grid, s: _Setup, chunk_size):
-    """Grid extrema of the limit numbers, read chunk by chunk (memory bounded like the sums)."""
-    chunk = min(grid.size, chunk_size or DEFAULT_CHUNK)
-    mins = ("intra_gap", "filled")
-    reduce = lambda vals: {key: (jnp.min(v) if key in mins else jnp.max(v)) for key, v in vals.items()}  # noqa: E731
+def _limits_jit(model, grid, s: _Setup, chunk_size, mesh):
+    """Grid extrema of the limit numbers (min for the gap and filling numbers, else max)."""
+    def f(k):
+        return _point(model, k, s)[1]
 
-    def block(c):  # indices past the end give valid (repeated) points: harmless for extrema
-        points, _ = grid.take(c * chunk + jnp.arange(chunk))
-        return reduce(jax.vmap(lambda k: _point(model, k, s)[1])(points))
-
-    return reduce(jax.lax.map(block, jnp.arange(-(-grid.size // chunk))))
+    keys = jax.eval_shape(f, jnp.zeros(model.dim))
+    how = {key: "min" if key in ("intra_gap", "filled") else "max" for key in keys}
+    return grid_reduce(f, grid, how, chunk_size or default_chunk(model.n_bands), mesh)
 
 
 def _check_limits(model, grid, s, chunk_size, check):
     if check and _checks.is_concrete(model, grid, s):
-        vals = {k: float(v) for k, v in _limits_jit(model, grid, s, chunk_size).items()}
+        vals = {k: float(v) for k, v in _limits_jit(model, grid, s, chunk_size, _sharding.get_mesh()).items()}
         warn_limits(vals, s.theory, s.theory != "ssct")
 
 

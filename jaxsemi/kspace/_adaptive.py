@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
-from ._lattice import reciprocal
-from ._checks import ConvergenceWarning
+from .. import _checks
+from .._checks import ConvergenceWarning
+from .._lattice import reciprocal
 
 # QUADPACK qk15 nodes (descending, the last is 0) and weights.
 _XGK = np.array([0.991455371120812639206854697526329, 0.949107912342758524526189684047851,
