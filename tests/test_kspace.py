@@ -39,6 +39,10 @@ for chunk in (None, 1, 4, 6):
         abs(float(hi["s"]) - ref["s"].max()), float(np.max(np.abs(hi["v"] - ref["v"].max(0)))),
         float(np.max(np.abs(st["s"] - ref["s"]))), float(np.max(np.abs(st["v"] - ref["v"]))),
         abs(int(lo["i"]) - 3) + abs(int(st["i"]) - 3) + (st["s"].shape != (35,)) + (st["v"].shape != (35, 2)))
+qwz = js.models.qwz(1.0)  # C = -1; FHS rows and eigh points split over the devices in small chunks
+pts = np.random.default_rng(1).uniform(-3, 3, (11, 2))
+err["fhs"] = abs(float(js.chern_number(qwz, 0, 13, chunk_size=30)) + 1)
+err["eigh"] = float(np.max(np.abs(js.eigh(qwz, pts, chunk_size=3)[0] - np.linalg.eigvalsh(np.asarray(qwz(pts))))))
 print(json.dumps({"devices": len(jax.devices()), "err": err}))
 """
 
@@ -56,7 +60,7 @@ def _run(n_devices: int) -> dict:
 def test_reduce_matches_numpy(n_devices):
     res = _run(n_devices)
     assert res["devices"] == n_devices
-    assert set(res["err"]) == {"None", "1", "4", "6"}
+    assert set(res["err"]) == {"None", "1", "4", "6", "fhs", "eigh"}
     assert max(res["err"].values()) < 1e-12, res["err"]
 
 
@@ -129,3 +133,18 @@ def test_gap_helpers():
     inv, degenerate = inverse_gaps(np.array([0.0, 0.5 * DEGENERACY_TOL, 2.0]), 2)
     np.testing.assert_allclose(inv, [[0, 0, 0.25], [0, 0, 1 / (2 - 0.5 * DEGENERACY_TOL) ** 2], [0.25, inv[2, 1], 0]])
     np.testing.assert_array_equal(degenerate, [[1, 1, 0], [1, 1, 0], [0, 0, 1]])
+
+
+def test_one_reciprocal_lattice_eager_and_traced():
+    import jax
+
+    lat = np.array([[1.5, 0.8], [1.5, -0.8]])
+    b = np.asarray(js.kgrid.reciprocal(lat))
+    np.testing.assert_allclose(lat @ b.T, 2 * np.pi * np.eye(2), atol=1e-13)
+    model = js.models.haldane(1.0, 0.1, 1.2, 0.2)
+    np.testing.assert_allclose(model.reciprocal_lattice, js.kgrid.reciprocal(model), atol=0)
+    np.testing.assert_allclose(jax.jit(js.kgrid.reciprocal)(lat), b, atol=1e-13)
+    with pytest.raises(ValueError, match="linearly dependent"):
+        js.kgrid.brillouin_zone(np.array([[1.0, 0.0], [2.0, 0.0]]), 4)
+    with pytest.raises(ValueError, match="continuum model"):
+        js.kgrid.reciprocal(js.models.massive_dirac(1.0, 0.1))
