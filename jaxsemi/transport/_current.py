@@ -22,9 +22,9 @@ import numpy as np
 
 from .. import _checks, _sharding, units
 from .._geometry import point_geometry
+from .._model import Model
 from ..kspace import default_chunk
 from ..kspace._reduce import grid_reduce
-from .._model import Model
 from ._density import ssct_density
 from ._limits import point_limits, warn_limits
 from ._nonabelian import nonabelian_current
