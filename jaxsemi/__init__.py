@@ -23,6 +23,7 @@ else:
 from . import distributed as distributed
 from . import fit as fit
 from . import kgrid as kgrid
+from . import kspace as kspace
 from . import models as models
 from . import plot as plot
 from . import transport as transport
@@ -34,12 +35,12 @@ from ._geometry import eigh as eigh
 from ._geometry import force_matrix as force_matrix
 from ._geometry import nonabelian_curvature as nonabelian_curvature
 from ._geometry import velocity_matrix as velocity_matrix
-from ._adaptive import AdaptiveResult as AdaptiveResult
+from .kspace import AdaptiveResult as AdaptiveResult
 from ._checks import ConvergenceWarning as ConvergenceWarning
-from ._adaptive import integrate_adaptive as integrate_adaptive
+from .kspace import integrate_adaptive as integrate_adaptive
 from ._hall import hall_conductivity as hall_conductivity
 from ._hall import hall_conductivity_adaptive as hall_conductivity_adaptive
-from ._integrate import integrate as integrate
+from .kspace import integrate as integrate
 from ._model import Model as Model
 from ._model import bind as bind
 from ._statistics import fermi as fermi

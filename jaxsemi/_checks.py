@@ -155,7 +155,7 @@ def check_model(model: Any, name: str = "model", defer: Optional[Deferred] = Non
 
 def check_grid(grid: Any, dim: Optional[int] = None, name: str = "grid", defer: Optional[Deferred] = None):
     """A k-grid (of ``dim``-dimensional points, if given) with finite points and weights; returns it."""
-    from .kgrid import AbstractGrid
+    from .kspace.grids import AbstractGrid
 
     if not isinstance(grid, AbstractGrid):
         raise TypeError(
@@ -237,18 +237,6 @@ def check_gap_open(x: Any, gap, points, start: int, stop: int, tol: float = 1e-6
 
     return fail_if(x, concrete_eval(lambda g: jnp.min(g) < tol, gap),
                    f"{msg} (< {tol:g} eV); choose a different manifold", eager_msg, defer)
-
-
-def manifold_gap(energies, start: int, stop: int):
-    """Smallest gap (...) between bands [start, stop) and the rest, from energies (..., n);
-    inf when the manifold holds every band."""
-    n = energies.shape[-1]
-    gaps = []
-    if start > 0:
-        gaps.append(energies[..., start] - energies[..., start - 1])
-    if stop < n:
-        gaps.append(energies[..., stop] - energies[..., stop - 1])
-    return jnp.min(jnp.stack(gaps), 0) if gaps else jnp.full(energies.shape[:-1], jnp.inf)
 
 
 def check_int_sequence(n: Any, dim: int, name: str, minimum: int = 2) -> tuple[int, ...]:

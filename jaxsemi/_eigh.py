@@ -83,3 +83,22 @@ def eigvalsh(h: jax.Array) -> jax.Array:
         dn = _safe_sqrt(dz * dz + jnp.real(h[1, 0]) ** 2 + jnp.imag(h[1, 0]) ** 2)
         return jnp.stack([d0 - dn, d0 + dn])
     return eigh_general(h)[0]
+
+
+def manifold_gap(energies, start, stop):
+    """Smallest |ε_l − ε_m| (eV) between bands m ∈ [start, stop) and the others l, from energies
+    (..., n) → (...); inf when the manifold holds every band. ``start``/``stop`` may be traced."""
+    i = jnp.arange(energies.shape[-1])
+    active = (i >= start) & (i < stop)
+    pair = active[:, None] & ~active[None, :]
+    gaps = jnp.abs(energies[..., :, None] - energies[..., None, :])
+    return jnp.min(jnp.where(pair, gaps, jnp.inf), axis=(-2, -1))
+
+
+def inverse_gaps(w, power: int = 1):
+    """1/(ε_n − ε_m)^power (n, n) from energies w (n,) with degenerate pairs
+    (|ε_n − ε_m| ≤ DEGENERACY_TOL, the diagonal included) set to zero; and that degenerate mask."""
+    gap = w[:, None] - w[None, :]
+    mask = jnp.abs(gap) > DEGENERACY_TOL
+    safe = jnp.where(mask, gap, 1.0)
+    return jnp.where(mask, 1.0 / safe**power, 0.0), ~mask

@@ -24,10 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
-from ._eigh import DEGENERACY_TOL, eigh as _eigh_matrix
-from ._integrate import DEFAULT_CHUNK
+from . import _checks, _sharding
+from ._eigh import DEGENERACY_TOL, eigh as _eigh_matrix, inverse_gaps, manifold_gap
 from ._model import Model
+from .kspace import default_chunk
+from .kspace._reduce import reduce_blocks
 from .units import HBAR
 
 _KINDS = ("kk", "kx", "xk", "xx")
@@ -86,14 +87,6 @@ def point_geometry(model: Model, k, x, wrt_x: bool = True) -> PointGeometry:
     return PointGeometry(w, u, rot(dk), None if dx is None else rot(dx))
 
 
-def _inverse_gaps(w, power: int):
-    """1/(ε_n − ε_m)^power with degenerate pairs (and the diagonal) set to zero."""
-    gap = w[:, None] - w[None, :]
-    mask = jnp.abs(gap) > DEGENERACY_TOL
-    safe = jnp.where(mask, gap, 1.0)
-    return jnp.where(mask, 1.0 / safe**power, 0.0), ~mask
-
-
 def group_average(values, w):
     """Average a per-band array (n, ...) over groups of degenerate bands."""
     degenerate = (jnp.abs(w[:, None] - w[None, :]) <= DEGENERACY_TOL).astype(values.dtype)
@@ -105,7 +98,7 @@ def group_average(values, w):
 
 def abelian_curvature(w, a, b):
     """Ω_n^{αβ} (n, dα, dβ) from eigenbasis derivative matrices a (dα, n, n), b (dβ, n, n)."""
-    g, _ = _inverse_gaps(w, 2)
+    g, _ = inverse_gaps(w, 2)
     if w.shape[0] <= SMALL_N:
         prod = a[:, None] * jnp.swapaxes(b, -1, -2)[None] * g  # (dα, dβ, n, m): a_nm b_mn g_nm
         omega = jnp.moveaxis(-2.0 * jnp.imag(jnp.sum(prod, axis=-1)), -1, 0)
@@ -116,7 +109,7 @@ def abelian_curvature(w, a, b):
 
 def berry_connection_offdiag(w, a):
     """[R_α]_nm = i a_nm / (ε_m − ε_n) for n ≠ m, zero on the diagonal and degenerate pairs."""
-    inv, _ = _inverse_gaps(w, 1)  # 1/(ε_n − ε_m)
+    inv, _ = inverse_gaps(w, 1)  # 1/(ε_n − ε_m)
     return -1j * a * inv[None]
 
 
@@ -144,17 +137,21 @@ def parse_kind(kind: str) -> tuple[str, str]:
     return kind[0], kind[1]
 
 
-def map_points(fn: Callable, k, x, chunk_size: Optional[int] = None):
-    """Apply ``fn(k_i, x_i)`` over broadcast leading axes of k and x (..., d), ``chunk_size``
-    points at a time (default ``DEFAULT_CHUNK``)."""
+def map_points(fn: Callable, k, x, chunk_size: Optional[int], n_bands: int):
+    """Apply ``fn(k_i, x_i)`` over broadcast leading axes of k and x (..., d): a "stack" reduce,
+    ``chunk_size`` points at a time (default ``default_chunk(n_bands)``), split over the
+    devices of ``js.set_devices`` (read when the calling function is traced)."""
     k, x = jnp.broadcast_arrays(k, x)
     lead, d = k.shape[:-1], k.shape[-1]
     flat = (k.reshape(-1, d), x.reshape(-1, d))
-    chunk = chunk_size or DEFAULT_CHUNK
-    if flat[0].shape[0] <= chunk:
-        out = jax.vmap(fn)(*flat)
-    else:  # bounded working memory: chunk points at a time
-        out = jax.lax.map(lambda kx: fn(*kx), flat, batch_size=chunk)
+    size = flat[0].shape[0]
+
+    def block(idx):
+        safe = jnp.minimum(idx, size - 1)
+        return jax.vmap(fn)(flat[0][safe], flat[1][safe]), None
+
+    out = reduce_blocks(block, size, "stack", chunk=chunk_size or default_chunk(n_bands),
+                        mesh=_sharding.get_mesh())
     return jax.tree_util.tree_map(lambda o: o.reshape(lead + o.shape[1:]), out)
 
 
@@ -181,7 +178,8 @@ def eigh(model: Model, k, x=None, *, chunk_size: Optional[int] = None):
 
 @eqx.filter_jit
 def _eigh_jit(model, k, x, chunk_size):
-    return map_points(lambda kk, xx: _eigh_matrix(model.hamiltonian(kk, xx, model.params)), k, x, chunk_size)
+    return map_points(lambda kk, xx: _eigh_matrix(model.hamiltonian(kk, xx, model.params)), k, x, chunk_size,
+                      model.n_bands)
 
 
 def velocity_matrix(model: Model, k, x=None, *, chunk_size: Optional[int] = None):
@@ -195,7 +193,8 @@ def velocity_matrix(model: Model, k, x=None, *, chunk_size: Optional[int] = None
 
 @eqx.filter_jit
 def _velocity_jit(model, k, x, chunk_size):
-    return map_points(lambda kk, xx: point_geometry(model, kk, xx, False).dk / HBAR, k, x, chunk_size)
+    return map_points(lambda kk, xx: point_geometry(model, kk, xx, False).dk / HBAR, k, x, chunk_size,
+                      model.n_bands)
 
 
 def force_matrix(model: Model, k, x=None, *, chunk_size: Optional[int] = None):
@@ -206,7 +205,7 @@ def force_matrix(model: Model, k, x=None, *, chunk_size: Optional[int] = None):
 
 @eqx.filter_jit
 def _force_jit(model, k, x, chunk_size):
-    return map_points(lambda kk, xx: -point_geometry(model, kk, xx, True).dx, k, x, chunk_size)
+    return map_points(lambda kk, xx: -point_geometry(model, kk, xx, True).dx, k, x, chunk_size, model.n_bands)
 
 
 def berry_connection(model: Model, k, x=None, *, kind: str = "k", chunk_size: Optional[int] = None):
@@ -226,7 +225,7 @@ def _connection_jit(model, k, x, kind, chunk_size):
         geo = point_geometry(model, kk, xx, kind == "x")
         return berry_connection_offdiag(geo.energies, _pick(geo, kind))
 
-    return map_points(one, k, x, chunk_size)
+    return map_points(one, k, x, chunk_size, model.n_bands)
 
 
 def berry_curvature(model: Model, k, x=None, *, kind: str = "kk", chunk_size: Optional[int] = None):
@@ -248,7 +247,7 @@ def _curvature_jit(model, k, x, first, second, chunk_size):
         geo = point_geometry(model, kk, xx, wrt_x)
         return abelian_curvature(geo.energies, _pick(geo, first), _pick(geo, second))
 
-    return map_points(one, k, x, chunk_size)
+    return map_points(one, k, x, chunk_size, model.n_bands)
 
 
 def nonabelian_curvature(model: Model, k, bands, x=None, *, kind: str = "kk",
@@ -265,7 +264,7 @@ def nonabelian_curvature(model: Model, k, bands, x=None, *, kind: str = "kk",
     if _checks.is_concrete(model, k, x):
         w, _ = eigh(model, k, x, chunk_size=chunk_size)
         points = jnp.broadcast_to(k, w.shape[:-1] + (model.dim,)).reshape(-1, model.dim)
-        _checks.check_gap_open(None, _checks.manifold_gap(w, start, stop).reshape(-1), points, start, stop)
+        _checks.check_gap_open(None, manifold_gap(w, start, stop).reshape(-1), points, start, stop)
     return _nonabelian_jit(model, k, x, first, second, start, stop, chunk_size)
 
 
@@ -277,4 +276,4 @@ def _nonabelian_jit(model, k, x, first, second, start, stop, chunk_size):
         geo = point_geometry(model, kk, xx, wrt_x)
         return nonabelian_curvature_block(geo.energies, _pick(geo, first), _pick(geo, second), start, stop)
 
-    return map_points(one, k, x, chunk_size)
+    return map_points(one, k, x, chunk_size, model.n_bands)

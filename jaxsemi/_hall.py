@@ -10,11 +10,10 @@ import jax.numpy as jnp
 
 from . import _checks, _sharding
 from ._geometry import abelian_curvature, point_geometry
-from ._adaptive import AdaptiveResult, bz_domain, integrate_adaptive
-from ._integrate import default_chunk, grid_sum
 from ._model import Model
 from ._statistics import fermi
-from .kgrid import AbstractGrid
+from .kspace import AbstractGrid, AdaptiveResult, bz_domain, default_chunk, integrate_adaptive
+from .kspace._reduce import grid_reduce
 
 
 def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
@@ -104,6 +103,6 @@ def _hall(model, mu, kT, grid, x, chunk_size, mesh):
     def per_k(k):
         return jax.vmap(lambda m, t: _occupied_curvature(k, (model, m, t, x)))(mus, kTs)
 
-    integral = grid_sum(per_k, grid, chunk_size, mesh)
+    integral = grid_reduce(per_k, grid, "sum", chunk_size, mesh)
     # σ/(e²/h) = −(2πħ/e²)(e²/ħ) ∫ f Ω = −2π ∫ dk f Ω
     return (-2.0 * jnp.pi * integral).reshape(mu.shape)

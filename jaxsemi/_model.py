@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
+from . import _checks, _lattice
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,11 +61,11 @@ class Model(eqx.Module):
         if not callable(hamiltonian):
             raise ValueError("hamiltonian must be a function hamiltonian(k, x, params)")
         if lattice is not None:
+            if _checks.is_concrete(lattice):
+                lattice = _lattice.check_lattice(lattice, dim)
             lattice = jnp.asarray(lattice, dtype=float)
             if lattice.shape != (dim, dim):
                 raise ValueError(f"lattice must have shape ({dim}, {dim}), got {lattice.shape}")
-            if _checks.is_concrete(lattice) and abs(np.linalg.det(np.asarray(lattice))) < 1e-12:
-                raise ValueError("lattice vectors are linearly dependent")
         params = jax.tree_util.tree_map(
             lambda p: jnp.asarray(p) if isinstance(p, (int, float, complex, np.ndarray, np.generic)) else p,
             params,
@@ -119,4 +119,4 @@ class Model(eqx.Module):
         """(d, d) rows are reciprocal vectors b_i in 1/Å with a_i·b_j = 2π δ_ij."""
         if self.lattice is None:
             raise ValueError(f"model {self.name!r} has no lattice (a continuum model)")
-        return 2.0 * jnp.pi * jnp.linalg.inv(self.lattice).T
+        return _lattice.reciprocal(self.lattice)

@@ -18,11 +18,11 @@ import numpy as np
 
 from . import _checks, _sharding
 from ._checks import ConvergenceWarning
-from ._eigh import eigh as _eigh_matrix
+from ._eigh import eigh as _eigh_matrix, manifold_gap
 from ._geometry import abelian_curvature, point_geometry
-from ._integrate import DEFAULT_CHUNK, grid_sum
 from ._model import Model
-from .kgrid import LatticeGrid
+from .kspace import LatticeGrid, default_chunk
+from .kspace._reduce import grid_reduce, reduce_blocks
 
 
 class ChernWarning(ConvergenceWarning):
@@ -51,9 +51,8 @@ def chern_number(model: Model, bands, n_k, method: str = "fhs", x=None,
         method: "fhs" (lattice link variables, an integer up to round-off once the grid
             resolves the curvature) or "kubo" (∫ Σ_n Ω_n, converging as the grid is refined).
         x: position (2,) in Å for textured models (default 0).
-        mesh: devices the Kubo sum is split over (a ``jax.sharding.Mesh`` with one axis "k" or
-            a sequence of devices; default ``js.set_devices``'s, else all devices). The FHS sum
-            runs on JAX's default device.
+        mesh: devices the k-sums are split over (a ``jax.sharding.Mesh`` with one axis "k" or
+            a sequence of devices; default ``js.set_devices``'s, else all devices).
 
     Raises ValueError (under jit: an error when the program runs) if the manifold's gap to the
     other bands closes on the grid or the result is NaN (a link overlap vanished: the states
@@ -77,13 +76,14 @@ def chern_number(model: Model, bands, n_k, method: str = "fhs", x=None,
     _checks.check_hermitian_at(model, _checks.grid_sample(grid), x, defer=checks)
     params, x = checks.apply((model.params, x))
     model = model.with_params(params)
-    rows = max(1, min(n1, (chunk_size or DEFAULT_CHUNK) // (n2 + 1)))
-    angle_sum, gap, where, ratio = _fhs_blocks(model, x, b, n1, n2, start, stop, rows)
+    chunk = chunk_size or default_chunk(model.n_bands)
+    rows = max(1, min(n1, chunk // (n2 + 1)))
+    angle_sum, gap, where, ratio = _fhs_blocks(model, x, b, n1, n2, start, stop, rows, mesh)
     angle_sum = _checks.check_gap_open(angle_sum, gap, where, start, stop)
     if method == "fhs":
         value = -jnp.sign(jnp.linalg.det(b)) * angle_sum / (2 * np.pi)
     else:
-        value = 2 * jnp.pi * _kubo(model, grid, x, start, stop, chunk_size, mesh)
+        value = 2 * jnp.pi * _kubo(model, grid, x, start, stop, chunk, mesh)
     label = "FHS" if method == "fhs" else "Kubo"
     value = _checks.fail_if(value, jnp.isnan(value), (
         f"the {label} Chern number of bands [{start}, {stop}) is NaN: the states jump between "
@@ -124,26 +124,27 @@ def plaquette_angles(v):
 
 
 @eqx.filter_jit
-def _fhs_blocks(model, x, b, n1, n2, start, stop, rows):
-    """Σ plaquette angles over the n1×n2 grid, read in blocks of ``rows`` rows (bounded memory),
-    and per block the smallest gap (eV) between the manifold [start, stop) and the other bands,
-    the k (1/Å) where it is found, and the smallest link ``_resolution`` of that gap."""
+def _fhs_blocks(model, x, b, n1, n2, start, stop, rows, mesh):
+    """Σ plaquette angles over the n1×n2 grid, a reduce over grid rows read ``rows`` at a time
+    (bounded memory, split over the devices of ``mesh``); per row the smallest gap (eV) between
+    the manifold [start, stop) and the other bands and the k (1/Å) where it is found (n1,),
+    (n1, 2); and the smallest link ``_resolution`` of that gap."""
     cols = jnp.arange(n2 + 1) / n2
 
-    def block(ib):
-        i = ib * rows + jnp.arange(rows + 1)
+    def block(idx):  # idx: contiguous row indices; the next row closes the last plaquettes
+        i = jnp.concatenate([idx, idx[-1:] + 1])
         frac = jnp.stack(jnp.broadcast_arrays((i / n1)[:, None], cols[None, :]), -1)
         k = frac @ b
         w, u = jax.vmap(jax.vmap(lambda kk: _eigh_matrix(model.hamiltonian(kk, x, model.params))))(k)
-        angles = plaquette_angles(u[..., start:stop])
-        angle_sum = jnp.sum(jnp.where((i[:-1] < n1)[:, None], angles, 0.0))
-        gap = jnp.where((i <= n1)[:, None], _checks.manifold_gap(w, start, stop), jnp.inf)
+        angles = jnp.sum(plaquette_angles(u[..., start:stop]), 1)
+        gap = manifold_gap(w, start, stop)
         ratio = jnp.minimum(_resolution(gap[:-1], gap[1:])[:, :-1], _resolution(gap[:, :-1], gap[:, 1:])[:-1])
-        j = jnp.argmin(gap)
-        return angle_sum, gap.reshape(-1)[j], k.reshape(-1, 2)[j], jnp.min(ratio)
+        j = jnp.argmin(gap[:-1, :-1], 1)
+        rows_ = jnp.arange(idx.shape[0])
+        valid = idx < n1
+        return (jnp.where(valid, angles, 0.0), gap[rows_, j], k[rows_, j], jnp.min(ratio, 1)), valid
 
-    sums, *rest = jax.lax.map(block, jnp.arange(-(-n1 // rows)))
-    return jnp.sum(sums), *rest
+    return reduce_blocks(block, n1, ("sum", "stack", "stack", "min"), chunk=rows, mesh=mesh)
 
 
 def _resolution(a, b):
@@ -154,9 +155,9 @@ def _resolution(a, b):
 
 
 @eqx.filter_jit
-def _kubo(model, grid, x, start, stop, chunk_size, mesh):
+def _kubo(model, grid, x, start, stop, chunk, mesh):
     def per_k(k):
         geo = point_geometry(model, k, x, wrt_x=False)
         return jnp.sum(abelian_curvature(geo.energies, geo.dk, geo.dk)[start:stop, 0, 1])
 
-    return grid_sum(per_k, grid, chunk_size, mesh)
+    return grid_reduce(per_k, grid, "sum", chunk, mesh)

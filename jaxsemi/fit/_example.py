@@ -25,7 +25,7 @@ from .. import units
 from .._density import density_to_mu
 from .._hall import hall_conductivity
 from .._model import Model, bind
-from ..kgrid import disk
+from ..kspace import disk
 from ..models._pauli import from_d
 from ._convert import PER_1E12_CM2
 from ._data import HallData, load_hall_data

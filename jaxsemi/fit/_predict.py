@@ -10,7 +10,7 @@ from .. import _checks
 from .._density import density_to_mu
 from .._hall import hall_conductivity
 from .._model import Model
-from ..kgrid import AbstractGrid
+from ..kspace import AbstractGrid
 from ._convert import PER_1E12_CM2
 
 

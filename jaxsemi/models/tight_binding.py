@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
+from .._lattice import check_lattice
 from .._model import Model, bind
 
 
@@ -51,9 +52,7 @@ def tight_binding(lattice, orbitals, hoppings: Sequence, onsite, *, allow_conjug
     R, τ converted to Å. The structure (bonds, positions) is static: models that share it share
     compiled code. Parameters (differentiable): ``{"hoppings": (n_hop,), "onsite": (n_orb,)}``.
     """
-    lat = np.asarray(lattice, dtype=float)
-    if lat.ndim != 2 or lat.shape[0] != lat.shape[1] or lat.shape[0] not in (1, 2, 3):
-        raise ValueError(f"lattice must be a (d, d) array of primitive vectors (rows), d ≤ 3, got shape {lat.shape}")
+    lat = check_lattice(lattice)
     dim = lat.shape[0]
     orb = np.asarray(orbitals, dtype=float)
     if orb.ndim == 1 and dim == 1:

@@ -21,8 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks, _sharding, units
-from .._integrate import DEFAULT_CHUNK, grid_sum
 from .._model import Model
+from ..kspace import default_chunk
+from ..kspace._reduce import grid_reduce
 from ._limits import warn_limits
 from ._theory import ALIASES, AbstractTheory, as_theory
 
@@ -134,7 +135,8 @@ def _total(model, grid, s: _Setup, chunk_size, mesh):
     _traces += 1  # Python side effect: runs at trace time only
     # rematerialise the per-k work in reverse mode: residuals of the eigen-solves and the
     # k-derivatives are cheaper to recompute than to store (gradient/forward 9× → 6× non-adiabatic)
-    return grid_sum(jax.checkpoint(lambda k: s.theory.integrand(model, k, s)), grid, chunk_size, mesh)  # (B, d)
+    return grid_reduce(jax.checkpoint(lambda k: s.theory.integrand(model, k, s)), grid, "sum",
+                       chunk_size or default_chunk(model.n_bands), mesh)  # (B, d)
 
 
 _current_jit = eqx.filter_jit(_total)
@@ -152,21 +154,19 @@ def _derivative_jit(model, grid, s: _Setup, order: int, chunk_size, mesh):
 
 
 @eqx.filter_jit
-def _limits_jit(model, grid, s: _Setup, chunk_size):
-    """Grid maxima of the validity numbers, read chunk by chunk (memory bounded like the sums)."""
-    chunk = min(grid.size, chunk_size or DEFAULT_CHUNK)
-    reduce = lambda vals: {key: jnp.max(v) for key, v in vals.items()}  # noqa: E731
+def _limits_jit(model, grid, s: _Setup, chunk_size, mesh):
+    """Grid maxima of the validity numbers (each is written so that larger is worse), read chunk
+    by chunk and sharded like the sums."""
+    def f(k):
+        return s.theory.validity(model, k, s)
 
-    def block(c):  # indices past the end give valid (repeated) points: harmless for maxima
-        points, _ = grid.take(c * chunk + jnp.arange(chunk))
-        return reduce(jax.vmap(lambda k: s.theory.validity(model, k, s))(points))
-
-    return reduce(jax.lax.map(block, jnp.arange(-(-grid.size // chunk))))
+    keys = jax.eval_shape(f, jnp.zeros(model.dim))
+    return grid_reduce(f, grid, {key: "max" for key in keys}, chunk_size or default_chunk(model.n_bands), mesh)
 
 
-def _check_limits(model, grid, s, chunk_size, check):
+def _check_limits(model, grid, s, chunk_size, check, mesh):
     if check and _checks.is_concrete(model, grid, s):
-        vals = {k: float(v) for k, v in _limits_jit(model, grid, s, chunk_size).items()}
+        vals = {k: float(v) for k, v in _limits_jit(model, grid, s, chunk_size, mesh).items()}
         warn_limits(vals, s.theory.name)
 
 
@@ -216,8 +216,9 @@ def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union
     order in the texture gradient and independent of τ (δf ≡ 0 there, docs/conventions.md §14).
     """
     s = _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation, phase_space_density)
-    _check_limits(model, grid, s, chunk_size, check)
-    return _current_jit(model, grid, s, chunk_size, _sharding.get_mesh(mesh)).reshape(s.batch + (model.dim,))
+    mesh = _sharding.get_mesh(mesh)
+    _check_limits(model, grid, s, chunk_size, check, mesh)
+    return _current_jit(model, grid, s, chunk_size, mesh).reshape(s.batch + (model.dim,))
 
 
 def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, x=None,
@@ -255,8 +256,9 @@ def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, 
     if not isinstance(order, (int, np.integer)) or order < 1:
         raise ValueError(f"order must be a positive int, got {order!r}")
     s = _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation, phase_space_density)
-    _check_limits(model, grid, s, chunk_size, check)
-    out = _derivative_jit(model, grid, s, int(order), chunk_size, _sharding.get_mesh(mesh))
+    mesh = _sharding.get_mesh(mesh)
+    _check_limits(model, grid, s, chunk_size, check, mesh)
+    out = _derivative_jit(model, grid, s, int(order), chunk_size, mesh)
     return units.to_e2_over_h(out.reshape(s.batch + out.shape[1:]))
 
 

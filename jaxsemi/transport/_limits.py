@@ -32,7 +32,7 @@ import warnings
 
 import jax.numpy as jnp
 
-from .._eigh import DEGENERACY_TOL
+from .._eigh import inverse_gaps
 from .._geometry import PointGeometry, berry_connection_offdiag
 from .._statistics import fermi
 from ..units import HBAR
@@ -54,8 +54,8 @@ def transition_limits(geo: PointGeometry, fields, mu, kT, start: int, stop: int)
     idx = jnp.arange(w.shape[0])
     inside = (idx >= start) & (idx < stop)
     gap = jnp.abs(w[:, None] - w[None, :])
-    nondeg = gap > DEGENERACY_TOL
-    inv = jnp.where(nondeg, 1.0 / jnp.where(nondeg, gap, 1.0), 0.0)
+    inv, degenerate = inverse_gaps(w)
+    inv, nondeg = jnp.abs(inv), ~degenerate
     pair = nondeg & ~(inside[:, None] & inside[None, :])
     f0 = fermi(w[None], mu[:, None], kT[:, None])  # (B, n)
     weight = jnp.abs(f0[:, :, None] - f0[:, None, :]) * pair  # (B, n, n)

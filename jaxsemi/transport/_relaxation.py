@@ -27,7 +27,8 @@ from ..units import HBAR
 
 #: Gauss–Laguerre nodes of the s-quadrature (exact τ-expansion to order 2·LAGUERRE_NODES − 1).
 LAGUERRE_NODES = 32
-_NODES, _WEIGHTS = np.polynomial.laguerre.laggauss(LAGUERRE_NODES)  # NumPy: importing must not start a backend
+# numpy, not jnp: importing jaxsemi must not start the JAX backend (distributed.initialize comes first)
+_NODES, _WEIGHTS = np.polynomial.laguerre.laggauss(LAGUERRE_NODES)
 
 
 def chambers_occupation(model, k, x, fields, mu, tau, kT):

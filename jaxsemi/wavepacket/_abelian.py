@@ -11,10 +11,11 @@ from typing import Any, ClassVar, Optional
 
 import jax.numpy as jnp
 
+from .._eigh import manifold_gap
 from .._eom import centre_of_mass_rates
 from .._geometry import abelian_curvature, point_geometry
 from ..units import HBAR
-from ._eom import active_gap, adiabaticity, field_at
+from ._eom import adiabaticity, field_at
 from ._method import AbstractAdiabaticMethod
 
 
@@ -63,7 +64,7 @@ class Abelian(AbstractAdiabaticMethod):
 
     def gap(self, model, y, band):
         w = point_geometry(model, y["k"], y["x"], False).energies
-        return active_gap(w, jnp.arange(model.n_bands) == band)
+        return manifold_gap(w, band, band + 1)
 
     def observe(self, model, y, t, field, band):
         geo, xdot, kdot = _rates(model, y["x"], y["k"], field_at(field, y["x"], t), band)
@@ -72,6 +73,6 @@ class Abelian(AbstractAdiabaticMethod):
             "chi": geo.states[:, band],
             "populations": active.astype(float),
             "energy": geo.energies[band],
-            "gap": active_gap(geo.energies, active),
+            "gap": manifold_gap(geo.energies, band, band + 1),
             "epsilon": adiabaticity(geo.energies, geo.dk, geo.dx, xdot, kdot, active),
         }

@@ -14,12 +14,6 @@ def field_at(field, x, t):
     return field(x, t) if callable(field) else field
 
 
-def active_gap(w, active):
-    """Smallest |ε_l − ε_m| (eV) between active bands m and the others l (inf if none)."""
-    pair = active[:, None] & ~active[None, :]
-    return jnp.min(jnp.where(pair, jnp.abs(w[:, None] - w[None, :]), jnp.inf))
-
-
 def adiabaticity(w, dk, dx, xdot, kdot, active):
     """ε of Eq. 37: max over l ∉ a, m ∈ a of |ħ[R_x·ẋ + R_k·k̇]_lm / (ε_l − ε_m)|.
 

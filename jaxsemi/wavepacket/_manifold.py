@@ -27,10 +27,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
+from .._eigh import manifold_gap
 from .._eom import centre_of_mass_rates
 from .._geometry import nonabelian_curvature_block, point_geometry
 from ..units import HBAR
-from ._eom import active_gap, adiabaticity, field_at
+from ._eom import adiabaticity, field_at
 from ._full import expect, pack, unpack
 from ._method import AbstractAdiabaticMethod
 
@@ -104,7 +105,7 @@ class Manifold(AbstractAdiabaticMethod):
 
     def gap(self, model, y, band):
         w = point_geometry(model, y["k"], y["x"], False).energies
-        return active_gap(w, self._active(model.n_bands))
+        return manifold_gap(w, *self.active_bands(model.n_bands))
 
     def observe(self, model, y, t, field, band):
         chi = unpack(y["chi"])
@@ -115,6 +116,6 @@ class Manifold(AbstractAdiabaticMethod):
             "chi": chi,
             "populations": pops,
             "energy": jnp.dot(geo.energies, pops),
-            "gap": active_gap(geo.energies, active),
+            "gap": manifold_gap(geo.energies, *self.active_bands(model.n_bands)),
             "epsilon": adiabaticity(geo.energies, geo.dk, geo.dx, xdot, kdot, active),
         }

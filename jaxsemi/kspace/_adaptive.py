@@ -19,8 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
-from ._checks import ConvergenceWarning
+from .. import _checks
+from .._checks import ConvergenceWarning
+from .._lattice import reciprocal
 
 # QUADPACK qk15 nodes (descending, the last is 0) and weights.
 _XGK = np.array([0.991455371120812639206854697526329, 0.949107912342758524526189684047851,
@@ -63,8 +64,6 @@ class Domain(eqx.Module):
 
 def bz_domain(lattice) -> Domain:
     """The Brillouin zone of a 2D lattice (rows in Å, or a Model) as a unit cell in reduced k."""
-    from .kgrid import reciprocal
-
     b = reciprocal(lattice)
     if b.shape != (2, 2):
         raise ValueError("adaptive integration is implemented for 2D models")

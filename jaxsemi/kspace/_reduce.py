@@ -1,0 +1,150 @@
+"""One chunked, device-sharded map-reduce over k-grids (and index ranges), with bounded memory.
+
+The flat index 0..size−1 is split evenly over the devices of a one-axis mesh (padded to a
+multiple of devices × chunk; padding indices ≥ size weigh 0 and are left out of min/max/stack);
+each device scans over its chunks, evaluating ``chunk`` indices at a time, and the partial
+results are combined over the devices (psum / pmin / pmax, or gathered in index order for
+"stack"). Peak memory is set by the chunk size alone, not by the grid size.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+
+from .. import _checks, _sharding
+from .grids import AbstractGrid
+
+_HOWS = ("sum", "min", "max", "stack")
+
+
+def default_chunk(n_bands: int) -> int:
+    """Points per chunk for an n-band model: ~16 MB per (chunk, n, n) complex array,
+    between 256 and 16384 points (larger chunks amortise the loop on small models)."""
+    return int(min(16384, max(256, 2**20 // n_bands**2)))
+
+
+def _fill(how: str, dtype):
+    """Identity of a min/max reduction for ``dtype``."""
+    if jnp.issubdtype(dtype, jnp.floating):
+        return jnp.inf if how == "min" else -jnp.inf
+    if dtype == jnp.bool_:
+        return how == "min"
+    info = jnp.iinfo(dtype)
+    return info.max if how == "min" else info.min
+
+
+def _in_chunk(how: str, v, w, valid):
+    """Reduce one chunk's per-index values v (m, ...) with weights w (m,) over its valid indices."""
+    if how == "sum":  # in v's precision; integer and boolean values are summed as weights
+        dtype = v.dtype if jnp.issubdtype(v.dtype, jnp.inexact) else w.dtype
+        return jnp.tensordot(w.astype(dtype), v.astype(dtype), axes=1)
+    if how == "stack":
+        return v
+    v = jnp.where(valid.reshape(valid.shape + (1,) * (v.ndim - 1)), v, _fill(how, v.dtype))
+    return jnp.min(v, 0) if how == "min" else jnp.max(v, 0)
+
+
+_COMBINE = {"sum": jnp.add, "min": jnp.minimum, "max": jnp.maximum}
+_ACROSS = {"sum": jax.lax.psum, "min": jax.lax.pmin, "max": jax.lax.pmax}
+
+
+def reduce_blocks(block: Callable, size: int, how: Any = "sum", *, chunk: int, mesh: jax.sharding.Mesh):
+    """Reduce per-index values over the indices 0..size−1.
+
+    ``block(idx)`` takes m contiguous flat indices (m,) (those ≥ size are padding) and returns
+    ``(values, weights)``: a PyTree of arrays with leading axis m and weights (m,) (used by
+    "sum" only). ``how`` is "sum" (Σ_i w_i v_i), "min", "max" or "stack" (the values (size, ...)
+    in index order), or a PyTree prefix of the values with one of these per subtree.
+    ``chunk`` indices are evaluated at a time, split over the devices of ``mesh``.
+    """
+    n_dev = mesh.size
+    per_dev = -(-size // n_dev)
+    chunk = max(1, min(per_dev, int(chunk)))
+    n_chunks = -(-per_dev // chunk)
+    structure = {}  # how per leaf and the tree structure, found when ``block`` is traced (once)
+
+    def leaves(vals):
+        hows = jax.tree_util.tree_leaves(jax.tree_util.tree_map(
+            lambda h, v: jax.tree_util.tree_map(lambda _: h, v), how, vals, is_leaf=lambda h: isinstance(h, str)))
+        if any(h not in _HOWS for h in hows):
+            raise ValueError(f"how must be one of {_HOWS} (or a PyTree of them), got {how!r}")
+        structure.update(hows=hows, treedef=jax.tree_util.tree_structure(vals))
+        return hows, jax.tree_util.tree_leaves(vals)
+
+    def chunk_out(first, c):
+        idx = first + c * chunk + jnp.arange(chunk)
+        vals, w = block(idx)
+        hows, vs = leaves(vals)
+        return [_in_chunk(h, v, w, idx < size) for h, v in zip(hows, vs)]
+
+    def device(first):
+        """This device's (reduced, stacked) leaves; ``first`` (1,) is its first flat index."""
+        if n_chunks == 1:
+            out = chunk_out(first[0], 0)
+        else:
+            def step(acc, c):
+                out = chunk_out(first[0], c)
+                hows = structure["hows"]
+                acc = [a if h == "stack" else _COMBINE[h](a, o) for h, a, o in zip(hows, acc, out)]
+                return acc, [o for h, o in zip(hows, out) if h == "stack"]
+
+            shapes = jax.eval_shape(chunk_out, first[0], 0)  # also fills ``structure``
+            init = [jnp.zeros(s.shape, s.dtype) if h in ("sum", "stack") else jnp.full(s.shape, _fill(h, s.dtype))
+                    for h, s in zip(structure["hows"], shapes)]
+            acc, ys = jax.lax.scan(step, init, jnp.arange(n_chunks))
+            ys = iter(ys)
+            out = [next(ys).reshape((-1,) + a.shape[1:]) if h == "stack" else a
+                   for h, a in zip(structure["hows"], acc)]
+        hows = structure["hows"]
+        return ([_ACROSS[h](o, _sharding.AXIS) for h, o in zip(hows, out) if h != "stack"],
+                [o for h, o in zip(hows, out) if h == "stack"])
+
+    # shard_map also on one device: the program then runs on that device, not the default one
+    P = jax.sharding.PartitionSpec
+    reduced, stacked = jax.shard_map(device, mesh=mesh, in_specs=P(_sharding.AXIS),
+                                     out_specs=(P(), P(_sharding.AXIS)), check_vma=False,
+                                     )(jnp.arange(n_dev) * (n_chunks * chunk))
+    reduced, stacked = iter(reduced), iter(stacked)
+    out = [next(stacked)[:size] if h == "stack" else next(reduced) for h in structure["hows"]]
+    return jax.tree_util.tree_unflatten(structure["treedef"], out)
+
+
+def reduce(f: Callable, grid: AbstractGrid, how: Any = "sum", *, chunk_size: Optional[int] = None,
+           mesh=None, n_bands: int = 2):
+    """Map ``f(k) -> PyTree`` over the points of ``grid`` and reduce.
+
+    ``how``: "sum" gives Σ_i w_i f(k_i) ≈ ∫ dᵈk/(2π)ᵈ f; "min" / "max" the extrema over the
+    points; "stack" the values (N, ...) in grid order; or a PyTree prefix of f's output with
+    one of these per subtree. Runs ``chunk_size`` points at a time (default
+    ``default_chunk(n_bands)``) split over the devices of ``mesh`` (a one-axis
+    ``jax.sharding.Mesh`` named "k" or a sequence of devices; default ``js.set_devices``'s,
+    else all devices). Inside ``jax.jit`` pass ``mesh`` as a static argument.
+    """
+    if not callable(f):
+        raise TypeError(f"f must be a function f(k) of one point k (d,), got {type(f).__name__}")
+    return grid_reduce(f, _checks.check_grid(grid), how, chunk_size or default_chunk(n_bands),
+                       _sharding.get_mesh(mesh))
+
+
+def grid_reduce(f: Callable, grid: AbstractGrid, how: Any, chunk: int, mesh: jax.sharding.Mesh):
+    """``reduce`` without input checks, for checked grids and a resolved mesh (inside jit)."""
+    def block(idx):
+        points, weights = grid.take(idx)
+        return jax.vmap(f)(points), weights
+
+    return reduce_blocks(block, grid.size, how, chunk=chunk, mesh=mesh)
+
+
+def integrate(f: Callable, grid: AbstractGrid, chunk_size: Optional[int] = None, *, mesh=None):
+    """∫ dᵈk/(2π)ᵈ f(k) ≈ Σ_i w_i f(k_i) over ``grid``; ``f(k)`` takes one point (d,).
+
+    Runs in chunks of ``chunk_size`` points (default 4096) split over the devices of ``mesh``
+    (a one-axis ``jax.sharding.Mesh`` named ``"k"`` or a sequence of devices; default: those of
+    ``js.set_devices``, else all of ``jax.devices()``), so memory stays bounded for any grid
+    size. Call it inside ``jax.jit`` for speed; there the device set is read when the function
+    is traced, so pass ``mesh`` through your function as a static argument to switch devices.
+    """
+    return reduce(f, grid, "sum", chunk_size=chunk_size, mesh=mesh, n_bands=16)

@@ -1,0 +1,150 @@
+"""The k-space package: one chunked, sharded reduce (sum / min / max / stack) and no import circle."""
+
+import ast
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxsemi as js
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# Runs alone (here on 1 device, in a subprocess on 4 fake ones): prints the largest deviation
+# of every reduction from NumPy, for chunks that do not divide the grid and for no chunking.
+REDUCE = """
+import json, jax, jax.numpy as jnp, numpy as np, jaxsemi as js
+
+def f(k):
+    return {"s": jnp.cos(k[0]) * k[1] ** 2, "v": jnp.stack([jnp.sin(k[0]), k[0] * k[1]]), "i": jnp.int32(3)}
+
+grid = js.kgrid.brillouin_zone(np.array([[1.0, 0.2], [0.0, 0.8]]), (5, 7), shift=0.5)   # 35 points
+p, w = np.asarray(grid.points), np.asarray(grid.weights)
+ref = {"s": np.cos(p[:, 0]) * p[:, 1] ** 2, "v": np.stack([np.sin(p[:, 0]), p[:, 0] * p[:, 1]], -1)}
+err = {}
+for chunk in (None, 1, 4, 6):
+    s = js.kspace.reduce(f, grid, {"s": "sum", "v": "sum", "i": "sum"}, chunk_size=chunk)
+    lo = js.kspace.reduce(f, grid, "min", chunk_size=chunk)
+    hi = jax.jit(lambda g: js.kspace.reduce(f, g, "max", chunk_size=chunk))(grid)
+    st = js.kspace.reduce(f, grid, {"s": "stack", "v": "stack", "i": "max"}, chunk_size=chunk)
+    err[str(chunk)] = max(
+        abs(float(s["s"]) - w @ ref["s"]), float(np.max(np.abs(s["v"] - w @ ref["v"]))),
+        abs(float(s["i"]) - 3 * w.sum()),
+        abs(float(lo["s"]) - ref["s"].min()), float(np.max(np.abs(lo["v"] - ref["v"].min(0)))),
+        abs(float(hi["s"]) - ref["s"].max()), float(np.max(np.abs(hi["v"] - ref["v"].max(0)))),
+        float(np.max(np.abs(st["s"] - ref["s"]))), float(np.max(np.abs(st["v"] - ref["v"]))),
+        abs(int(lo["i"]) - 3) + abs(int(st["i"]) - 3) + (st["s"].shape != (35,)) + (st["v"].shape != (35, 2)))
+qwz = js.models.qwz(1.0)  # C = -1; FHS rows and eigh points split over the devices in small chunks
+pts = np.random.default_rng(1).uniform(-3, 3, (11, 2))
+err["fhs"] = abs(float(js.chern_number(qwz, 0, 13, chunk_size=30)) + 1)
+err["eigh"] = float(np.max(np.abs(js.eigh(qwz, pts, chunk_size=3)[0] - np.linalg.eigvalsh(np.asarray(qwz(pts))))))
+print(json.dumps({"devices": len(jax.devices()), "err": err}))
+"""
+
+
+def _run(n_devices: int) -> dict:
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n_devices}".strip()
+    out = subprocess.run([sys.executable, "-c", REDUCE], capture_output=True, text=True, env=env, timeout=300,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("n_devices", [1, 4])
+def test_reduce_matches_numpy(n_devices):
+    res = _run(n_devices)
+    assert res["devices"] == n_devices
+    assert set(res["err"]) == {"None", "1", "4", "6", "fhs", "eigh"}
+    assert max(res["err"].values()) < 1e-12, res["err"]
+
+
+def test_reduce_rejects_unknown_reduction():
+    grid = js.kgrid.brillouin_zone(np.eye(2), 4)
+    with pytest.raises(ValueError, match="how must be one of"):
+        js.kspace.reduce(lambda k: k[0], grid, "mean")
+    with pytest.raises(TypeError, match="f must be a function"):
+        js.kspace.reduce(3.0, grid)
+
+
+def test_old_spellings_are_the_kspace_objects():
+    assert js.kgrid.brillouin_zone is js.kspace.brillouin_zone and js.kgrid.disk is js.kspace.disk
+    assert js.kgrid.bz_domain is js.kspace.bz_domain and js.kgrid.disk_domain is js.kspace.disk_domain
+    assert js.KGrid is js.kspace.KGrid and js.LatticeGrid is js.kspace.LatticeGrid
+    assert js.integrate is js.kspace.integrate and js.integrate_adaptive is js.kspace.integrate_adaptive
+
+
+def _imports(path: pathlib.Path) -> set:
+    """Module-level relative imports of a file, as dotted names inside jaxsemi."""
+    pkg = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = pkg[:len(pkg) - node.level + 1]
+            if node.module:
+                names.add(".".join(base + tuple(node.module.split("."))))
+            else:
+                names.update(".".join(base + (a.name,)) for a in node.names)
+    return names
+
+
+def test_no_import_circle():
+    # the k-space package builds only on the leaf modules, which never import it at module level
+    leaves = {"jaxsemi._checks", "jaxsemi._lattice", "jaxsemi._sharding"}
+    for path in (ROOT / "jaxsemi" / "kspace").glob("*.py"):
+        outside = {m for m in _imports(path) if not m.startswith("jaxsemi.kspace")}
+        assert outside <= leaves, (path.name, outside)
+    for leaf in leaves:
+        assert not any(m.startswith(("jaxsemi.kspace", "jaxsemi.kgrid"))
+                       for m in _imports(ROOT / (leaf.replace(".", "/") + ".py"))), leaf
+    for module in ("jaxsemi.kspace", "jaxsemi.kspace.grids", "jaxsemi.kspace._adaptive", "jaxsemi.kspace._reduce",
+                   "jaxsemi.kgrid"):
+        out = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True,
+                             timeout=120, cwd=ROOT)
+        assert out.returncode == 0, (module, out.stderr[-2000:])
+
+
+def test_small_solve_matches_lapack():
+    from jaxsemi._eom import solve_small
+
+    rng = np.random.default_rng(0)
+    for n in (2, 4, 6):
+        for _ in range(20):
+            q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+            a = q @ np.diag(rng.uniform(0.5, 2.0, n)) @ np.linalg.qr(rng.normal(size=(n, n)))[0]  # cond ≤ 4
+            a = a[rng.permutation(n)]  # pivoting needed
+            b = rng.normal(size=n)
+            np.testing.assert_allclose(solve_small(a, b), np.asarray(jnp.linalg.solve(a, b)),
+                                       rtol=1e-12, atol=1e-12)
+
+
+def test_gap_helpers():
+    from jaxsemi._eigh import DEGENERACY_TOL, inverse_gaps, manifold_gap
+
+    w = np.array([[-1.0, -0.2, 0.3, 1.5], [-2.0, 0.0, 0.0, 0.1]])
+    np.testing.assert_allclose(manifold_gap(w, 1, 3), [0.8, 0.1])  # min of the gaps at both edges
+    np.testing.assert_allclose(manifold_gap(w, 0, 1), [0.8, 2.0])
+    assert np.all(np.isinf(np.asarray(manifold_gap(w, 0, 4))))
+    inv, degenerate = inverse_gaps(np.array([0.0, 0.5 * DEGENERACY_TOL, 2.0]), 2)
+    np.testing.assert_allclose(inv, [[0, 0, 0.25], [0, 0, 1 / (2 - 0.5 * DEGENERACY_TOL) ** 2], [0.25, inv[2, 1], 0]])
+    np.testing.assert_array_equal(degenerate, [[1, 1, 0], [1, 1, 0], [0, 0, 1]])
+
+
+def test_one_reciprocal_lattice_eager_and_traced():
+    import jax
+
+    lat = np.array([[1.5, 0.8], [1.5, -0.8]])
+    b = np.asarray(js.kgrid.reciprocal(lat))
+    np.testing.assert_allclose(lat @ b.T, 2 * np.pi * np.eye(2), atol=1e-13)
+    model = js.models.haldane(1.0, 0.1, 1.2, 0.2)
+    np.testing.assert_allclose(model.reciprocal_lattice, js.kgrid.reciprocal(model), atol=0)
+    np.testing.assert_allclose(jax.jit(js.kgrid.reciprocal)(lat), b, atol=1e-13)
+    with pytest.raises(ValueError, match="linearly dependent"):
+        js.kgrid.brillouin_zone(np.array([[1.0, 0.0], [2.0, 0.0]]), 4)
+    with pytest.raises(ValueError, match="continuum model"):
+        js.kgrid.reciprocal(js.models.massive_dirac(1.0, 0.1))
