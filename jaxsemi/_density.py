@@ -13,7 +13,7 @@ from . import _checks
 from ._geometry import eigh
 from ._model import Model
 from ._statistics import fermi
-from .kgrid import KGrid
+from .kspace import KGrid
 
 
 def _filled(model: Model, filled_bands) -> int:

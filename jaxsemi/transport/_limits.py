@@ -53,7 +53,6 @@ def transition_limits(geo: PointGeometry, fields, mu, kT, start: int, stop: int)
     w, dk, dx = geo.energies, geo.dk, geo.dx
     idx = jnp.arange(w.shape[0])
     inside = (idx >= start) & (idx < stop)
-    gap = jnp.abs(w[:, None] - w[None, :])
     inv, degenerate = inverse_gaps(w)
     inv, nondeg = jnp.abs(inv), ~degenerate
     pair = nondeg & ~(inside[:, None] & inside[None, :])
@@ -76,10 +75,8 @@ def manifold_limits(geo: PointGeometry, mu, kT, start: int, stop: int) -> dict:
     non-degenerate pair inside [start, stop)), ``"spread"`` (eV) and ``"unfilled"`` (largest
     1 − f⁰ inside the manifold)."""
     w = geo.energies[start:stop]
-    gap = jnp.abs(w[:, None] - w[None, :])
-    nondeg = gap > DEGENERACY_TOL
     f0 = fermi(w[None], mu[:, None], kT[:, None])  # (B, m)
-    return {"inverse_intra_gap": jnp.max(jnp.where(nondeg, 1.0 / jnp.where(nondeg, gap, 1.0), 0.0)),
+    return {"inverse_intra_gap": jnp.max(jnp.abs(inverse_gaps(w)[0])),
             "spread": w[-1] - w[0], "unfilled": jnp.max(1.0 - f0)}
 
 
