@@ -15,7 +15,7 @@ import jaxsemi as js
 from jaxsemi import transport as tr
 from jaxsemi._geometry import abelian_curvature, nonabelian_curvature_block, point_geometry
 from jaxsemi.models._pauli import from_d
-from jaxsemi.transport._density import manifold_density, ssct_density
+from jaxsemi.transport._phase_space import manifold_density, ssct_density
 from jaxsemi.transport._ssct import band_motion
 from jaxsemi.units import HBAR
 

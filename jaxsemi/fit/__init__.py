@@ -12,8 +12,8 @@
 * ``load_example_data()`` — synthetic σ_xy vs density of a magnetic TI surface (see ``_example``).
 """
 
-from .._density import carrier_density as carrier_density
-from .._density import density_to_mu as density_to_mu
+from .._carriers import carrier_density as carrier_density
+from .._carriers import density_to_mu as density_to_mu
 from ._convert import PER_1E12_CM2 as PER_1E12_CM2
 from ._convert import SecondHarmonic as SecondHarmonic
 from ._convert import gate_to_density as gate_to_density

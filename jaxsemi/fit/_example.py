@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import units
-from .._density import density_to_mu
+from .._carriers import density_to_mu
 from .._hall import hall_conductivity
 from .._model import Model, bind
 from ..kspace import disk

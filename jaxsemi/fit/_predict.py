@@ -7,7 +7,7 @@ from typing import Any, Callable, Optional
 import jax
 
 from .. import _checks
-from .._density import density_to_mu
+from .._carriers import density_to_mu
 from .._hall import hall_conductivity
 from .._model import Model
 from ..kspace import AbstractGrid

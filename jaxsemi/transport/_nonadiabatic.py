@@ -12,7 +12,7 @@ For the active manifold a = [start, stop) and each field E (V/Å), e = 1:
 * Eq. 57: g_i = g⁰(𝓔_i) − τ[∂g⁰/∂x·ṽ_i + ∂g⁰/∂ħk·(−eE + F̃_i)], where ∂g⁰/∂k and ∂g⁰/∂x
   come from forward-mode autodiff of the hybridised energies 𝓔_i(k, x) (degeneracy-safe eigh);
 * Eq. 60: the current integrand −e Σ_i g_i ṽ_i, or −e Σ_i D_i g_i ṽ_i with the phase-space
-  density of ``_density`` (``density=True``, textures only).
+  density of ``_phase_space`` (``density=True``, textures only).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from .._eigh import eigh
 from .._geometry import berry_connection_offdiag, nonabelian_curvature_block, point_geometry
 from ..units import HBAR
-from ._density import manifold_density
+from ._phase_space import manifold_density
 from ._ssct import occupation_and_slope
 
 

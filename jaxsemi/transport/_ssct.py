@@ -17,7 +17,7 @@ identically (Ω^{KK}, Ω^{XX} antisymmetric, Ω^{XK} = −(Ω^{KX})ᵀ), so the 
 E = 0 is this first-order equilibrium term, absent from Eq. 60 (which uses ṽ = ⟨∂𝓗/∂ħk⟩, no δṽ).
 It is divergence-free here (J_y depends on x only): a bound, magnetisation-like current, not a
 transport current. Weighted by the phase-space density D (``phase_space_density=True``,
-``_density``) it is the magnetisation current −(e/ħ)Σ_b ∂_{x_b}Σ_n∫G_n Ω_n^{k_a k_b}; without D
+``_phase_space``) it is the magnetisation current −(e/ħ)Σ_b ∂_{x_b}Σ_n∫G_n Ω_n^{k_a k_b}; without D
 it is not (``tests/test_phase_space_density.py``).
 """
 
@@ -64,7 +64,7 @@ def ssct_current(geo: PointGeometry, fields, mu, tau, kT, mask, occupation=None,
 
     ``fields`` (B, d); ``mu``, ``tau``, ``kT`` (B,). ``occupation`` (B, n) replaces Eq. 46c's
     f⁰ + δf (the exact steady state of ``_relaxation``); ``density`` (n,) is the phase-space
-    density D_n (``_density``; None: D = 1, Eq. 47). Returns the current integrand (B, d) in
+    density D_n (``_phase_space``; None: D = 1, Eq. 47). Returns the current integrand (B, d) in
     e·Å/fs and the largest |δf_n| at this k (B,) for the validity check.
     """
     xdot, kdot, vb, fb = band_motion(geo, fields)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _checks
 from .._geometry import point_geometry
-from ._density import ssct_density
+from ._phase_space import ssct_density
 from ._limits import manifold_limits, transition_limits
 from ._nonabelian import nonabelian_current
 from ._nonadiabatic import nonadiabatic_current
