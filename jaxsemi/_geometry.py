@@ -137,10 +137,10 @@ def parse_kind(kind: str) -> tuple[str, str]:
     return kind[0], kind[1]
 
 
-def map_points(fn: Callable, k, x, chunk_size: Optional[int], n_bands: int):
+def map_points(fn: Callable, k, x, chunk_size: Optional[int], n_bands: int, mesh):
     """Apply ``fn(k_i, x_i)`` over broadcast leading axes of k and x (..., d): a "stack" reduce,
     ``chunk_size`` points at a time (default ``default_chunk(n_bands)``), split over the
-    devices of ``js.set_devices`` (read when the calling function is traced)."""
+    devices of ``mesh`` (a static argument of the calling jitted function)."""
     k, x = jnp.broadcast_arrays(k, x)
     lead, d = k.shape[:-1], k.shape[-1]
     flat = (k.reshape(-1, d), x.reshape(-1, d))
@@ -151,7 +151,7 @@ def map_points(fn: Callable, k, x, chunk_size: Optional[int], n_bands: int):
         return jax.vmap(fn)(flat[0][safe], flat[1][safe]), None
 
     out = reduce_blocks(block, size, "stack", chunk=chunk_size or default_chunk(n_bands),
-                        mesh=_sharding.get_mesh())
+                        mesh=mesh)
     return jax.tree_util.tree_map(lambda o: o.reshape(lead + o.shape[1:]), out)
 
 
@@ -168,47 +168,51 @@ def _prepare(model: Model, k, x):
 
 
 # ----------------------------------------------------------------------------- public API
+# Every function below maps over the points k (..., d) (and x, broadcast) in chunks of
+# ``chunk_size`` split over the devices of ``mesh`` (a ``jax.sharding.Mesh`` with one axis "k"
+# or a sequence of devices; default ``js.set_devices``'s, else all devices). The mesh is part
+# of the compiled program, so a new device set takes effect at the next call.
 
 
-def eigh(model: Model, k, x=None, *, chunk_size: Optional[int] = None):
+def eigh(model: Model, k, x=None, *, chunk_size: Optional[int] = None, mesh=None):
     """Band energies (..., n) in eV and eigenvectors (..., n, n) (columns) at points k (..., d)."""
     model, k, x = _prepare(model, k, x)
-    return _eigh_jit(model, k, x, chunk_size)
+    return _eigh_jit(model, k, x, chunk_size, _sharding.get_mesh(mesh))
 
 
 @eqx.filter_jit
-def _eigh_jit(model, k, x, chunk_size):
+def _eigh_jit(model, k, x, chunk_size, mesh):
     return map_points(lambda kk, xx: _eigh_matrix(model.hamiltonian(kk, xx, model.params)), k, x, chunk_size,
-                      model.n_bands)
+                      model.n_bands, mesh)
 
 
-def velocity_matrix(model: Model, k, x=None, *, chunk_size: Optional[int] = None):
+def velocity_matrix(model: Model, k, x=None, *, chunk_size: Optional[int] = None, mesh=None):
     """Velocity operator ∂𝓗/∂ħk in the eigenbasis: (..., d, n, n) in Å/fs.
 
     Its diagonal is the band velocity ∂ε_n/∂ħk; the off-diagonal is the interband velocity.
     """
     model, k, x = _prepare(model, k, x)
-    return _velocity_jit(model, k, x, chunk_size)
+    return _velocity_jit(model, k, x, chunk_size, _sharding.get_mesh(mesh))
 
 
 @eqx.filter_jit
-def _velocity_jit(model, k, x, chunk_size):
+def _velocity_jit(model, k, x, chunk_size, mesh):
     return map_points(lambda kk, xx: point_geometry(model, kk, xx, False).dk / HBAR, k, x, chunk_size,
-                      model.n_bands)
+                      model.n_bands, mesh)
 
 
-def force_matrix(model: Model, k, x=None, *, chunk_size: Optional[int] = None):
+def force_matrix(model: Model, k, x=None, *, chunk_size: Optional[int] = None, mesh=None):
     """Force operator −∂𝓗/∂x in the eigenbasis: (..., d, n, n) in eV/Å."""
     model, k, x = _prepare(model, k, x)
-    return _force_jit(model, k, x, chunk_size)
+    return _force_jit(model, k, x, chunk_size, _sharding.get_mesh(mesh))
 
 
 @eqx.filter_jit
-def _force_jit(model, k, x, chunk_size):
-    return map_points(lambda kk, xx: -point_geometry(model, kk, xx, True).dx, k, x, chunk_size, model.n_bands)
+def _force_jit(model, k, x, chunk_size, mesh):
+    return map_points(lambda kk, xx: -point_geometry(model, kk, xx, True).dx, k, x, chunk_size, model.n_bands, mesh)
 
 
-def berry_connection(model: Model, k, x=None, *, kind: str = "k", chunk_size: Optional[int] = None):
+def berry_connection(model: Model, k, x=None, *, kind: str = "k", chunk_size: Optional[int] = None, mesh=None):
     """Off-diagonal Berry connection [R_λ]_nm, (..., d, n, n): Å for λ = k, 1/Å for λ = x.
 
     The diagonal is gauge-dependent and returned as zero.
@@ -216,19 +220,19 @@ def berry_connection(model: Model, k, x=None, *, kind: str = "k", chunk_size: Op
     if kind not in ("k", "x"):
         raise ValueError(f"kind must be 'k' or 'x', got {kind!r}")
     model, k, x = _prepare(model, k, x)
-    return _connection_jit(model, k, x, kind, chunk_size)
+    return _connection_jit(model, k, x, kind, chunk_size, _sharding.get_mesh(mesh))
 
 
 @eqx.filter_jit
-def _connection_jit(model, k, x, kind, chunk_size):
+def _connection_jit(model, k, x, kind, chunk_size, mesh):
     def one(kk, xx):
         geo = point_geometry(model, kk, xx, kind == "x")
         return berry_connection_offdiag(geo.energies, _pick(geo, kind))
 
-    return map_points(one, k, x, chunk_size, model.n_bands)
+    return map_points(one, k, x, chunk_size, model.n_bands, mesh)
 
 
-def berry_curvature(model: Model, k, x=None, *, kind: str = "kk", chunk_size: Optional[int] = None):
+def berry_curvature(model: Model, k, x=None, *, kind: str = "kk", chunk_size: Optional[int] = None, mesh=None):
     """Abelian Berry curvature Ω_n^{λ_a μ_b} (Eq. 44) of every band: (..., n, d, d).
 
     ``kind`` ∈ {"kk", "kx", "xk", "xx"}; ``[..., n, a, b]`` is Ω_n^{λ_a μ_b} with λ, μ the two
@@ -236,22 +240,22 @@ def berry_curvature(model: Model, k, x=None, *, kind: str = "kk", chunk_size: Op
     """
     first, second = parse_kind(kind)
     model, k, x = _prepare(model, k, x)
-    return _curvature_jit(model, k, x, first, second, chunk_size)
+    return _curvature_jit(model, k, x, first, second, chunk_size, _sharding.get_mesh(mesh))
 
 
 @eqx.filter_jit
-def _curvature_jit(model, k, x, first, second, chunk_size):
+def _curvature_jit(model, k, x, first, second, chunk_size, mesh):
     wrt_x = "x" in (first, second)
 
     def one(kk, xx):
         geo = point_geometry(model, kk, xx, wrt_x)
         return abelian_curvature(geo.energies, _pick(geo, first), _pick(geo, second))
 
-    return map_points(one, k, x, chunk_size, model.n_bands)
+    return map_points(one, k, x, chunk_size, model.n_bands, mesh)
 
 
 def nonabelian_curvature(model: Model, k, bands, x=None, *, kind: str = "kk",
-                         chunk_size: Optional[int] = None):
+                         chunk_size: Optional[int] = None, mesh=None):
     """Non-Abelian Berry curvature 𝓕^{λ_a μ_b} of a band manifold (Eqs. 40–41): (..., m, m, d, d).
 
     ``bands`` is a band index or a contiguous sequence; only the gaps to the remote bands
@@ -262,18 +266,18 @@ def nonabelian_curvature(model: Model, k, bands, x=None, *, kind: str = "kk",
     model, k, x = _prepare(model, k, x)
     start, stop = _checks.band_slice(bands, model.n_bands)
     if _checks.is_concrete(model, k, x):
-        w, _ = eigh(model, k, x, chunk_size=chunk_size)
+        w, _ = eigh(model, k, x, chunk_size=chunk_size, mesh=mesh)
         points = jnp.broadcast_to(k, w.shape[:-1] + (model.dim,)).reshape(-1, model.dim)
         _checks.check_gap_open(None, manifold_gap(w, start, stop).reshape(-1), points, start, stop)
-    return _nonabelian_jit(model, k, x, first, second, start, stop, chunk_size)
+    return _nonabelian_jit(model, k, x, first, second, start, stop, chunk_size, _sharding.get_mesh(mesh))
 
 
 @eqx.filter_jit
-def _nonabelian_jit(model, k, x, first, second, start, stop, chunk_size):
+def _nonabelian_jit(model, k, x, first, second, start, stop, chunk_size, mesh):
     wrt_x = "x" in (first, second)
 
     def one(kk, xx):
         geo = point_geometry(model, kk, xx, wrt_x)
         return nonabelian_curvature_block(geo.energies, _pick(geo, first), _pick(geo, second), start, stop)
 
-    return map_points(one, k, x, chunk_size, model.n_bands)
+    return map_points(one, k, x, chunk_size, model.n_bands, mesh)

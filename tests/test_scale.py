@@ -35,7 +35,8 @@ def run(every=True, mesh=None):
     if every:
         out += [js.chern_number(m, 0, 37, method="kubo", chunk_size=100),
                 js.transport.current(dirac, [0.01, 0.002], 0.3, 20.0, disk, kT=0.01, chunk_size=16, check=False),
-                js.integrate(lambda k: jax.numpy.cos(k[0]) * k[1] ** 2, disk, chunk_size=16)]
+                js.integrate(lambda k: jax.numpy.cos(k[0]) * k[1] ** 2, disk, chunk_size=16),
+                js.berry_curvature(m, np.linspace(-3.0, 3.0, 46).reshape(23, 2), chunk_size=8)]
     placed = [sorted(d.id for d in a.sharding.device_set) for a in out]
     values = [float(v) for a in out for v in np.ravel(a)]
     return placed, values
@@ -55,7 +56,7 @@ def test_device_set_is_part_of_the_compiled_program():
     res = _run(SHARDED, n_devices=4)
     assert res["n"] == 4
     # every sum runs where it is told, also after its first compilation
-    assert res["all"][0] == [[0, 1, 2, 3]] * 4 and res["one"][0] == [[0]] * 4
+    assert res["all"][0] == [[0, 1, 2, 3]] * 5 and res["one"][0] == [[0]] * 5
     assert [res[key][0] for key in ("explicit", "mesh", "reset")] == [[[2]], [[1, 2]], [[0, 1, 2, 3]]]
     # values independent of the split
     np.testing.assert_allclose(res["one"][1], res["all"][1], rtol=1e-12, atol=1e-14)
