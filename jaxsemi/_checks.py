@@ -48,10 +48,7 @@ class Deferred:
 
     def apply(self, tree: Any) -> Any:
         """``tree`` carrying every gathered check."""
-        if not self.pending:
-            return tree
-        preds = jnp.stack([jnp.any(p) for p, _ in self.pending])
-        return eqx.branched_error_if(tree, jnp.any(preds), jnp.argmax(preds), [m for _, m in self.pending])
+        return traced_error_if(tree, self.pending) if self.pending else tree
 
 
 def concrete_eval(fn: Callable, *args: Any) -> Any:
