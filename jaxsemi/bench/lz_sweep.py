@@ -84,7 +84,8 @@ def _hamiltonians(model, K, ky):
 
 
 def _figures(psi, end, ky, reference=None) -> tuple[dict, np.ndarray]:
-    """Error vs the LZ formula and |χ| drift of final states ``psi`` (n, 2)."""
+    """Error vs the LZ formula and |χ| drift of final states ``psi`` (n, 2), and the upper-band
+    populations (n,) at −K."""
     p = np.abs(np.sum(end.conj() * psi, -1)) ** 2
     out = {"max_error_vs_lz_formula": float(np.max(np.abs(p - lz_probability(ky)))),
            "max_norm_drift": float(np.max(np.abs(np.linalg.norm(psi, axis=-1) - 1)))}
