@@ -216,13 +216,15 @@ def run(quick: bool = False) -> dict:
     model = js.models.massive_dirac(V, DELTA)
     defaults = js.wavepacket.SolverOptions()
     ctrl = defaults.stepsize_controller
+    # an unset solver means the method's own default (``default_solver()`` where methods have one)
+    solver = defaults.solver or getattr(js.wavepacket.Full(), "default_solver", lambda: None)()
     out = {
         "benchmark": "lz_sweep (Landau-Zener, full band, jaxsemi vs dynamiqs vs QuTiP)",
         "what": f"v={V} eV A, Delta={DELTA} eV, eE={E} V/A, k_x from +K to -K, one trajectory per k_y in "
                 f"[0, {KY_MAX}] 1/A; rtol/atol {RTOL}/{ATOL}; error of the upper-band population vs "
                 "exp(-pi(Delta^2+v^2 k_y^2)/(v eE)); seconds = min over repeats, compile excluded",
         "trajectories": n,
-        "jaxsemi_defaults": {"solver": type(defaults.solver).__name__, "max_steps": defaults.max_steps,
+        "jaxsemi_defaults": {"solver": type(solver).__name__, "max_steps": defaults.max_steps,
                              "rtol_atol": [getattr(ctrl, "rtol", None), getattr(ctrl, "atol", None)]},
     }
     for K in Ks:
