@@ -110,17 +110,24 @@ def test_quadrature_converged_in_its_domain(tilted):
     """32 vs 64 Gauss–Laguerre nodes agree to 1e-9 for eEτ|v|/kT ≲ 1 and a cosine band at φ ≤ 1."""
     k = jnp.array([[0.15, 0.05], [0.2, -0.1], [0.1, 0.0]])
     args = (jnp.array([[0.001, 0.0005]]), jnp.array([MU]), jnp.array([TAU]), jnp.array([0.02]))
-    occ = {}
-    for n in (32, 64):
-        nodes, weights = np.polynomial.laguerre.laggauss(n)
-        old = _relaxation._NODES, _relaxation._WEIGHTS
-        _relaxation._NODES, _relaxation._WEIGHTS = jnp.asarray(nodes), jnp.asarray(weights)
-        try:
-            occ[n] = np.asarray(jax.vmap(lambda kk: _relaxation.chambers_occupation(tilted, kk, jnp.zeros(2), *args))(k))
-        finally:
-            _relaxation._NODES, _relaxation._WEIGHTS = old
+    occ = {n: np.asarray(jax.vmap(lambda kk: _relaxation.chambers_occupation(tilted, kk, jnp.zeros(2), *args, n))(k))
+           for n in (32, 64)}
     assert np.abs(occ[32] - js.fermi(np.asarray(js.eigh(tilted, k)[0])[:, None], MU, 0.02)).max() > 1e-3
     np.testing.assert_allclose(occ[32], occ[64], atol=1e-9)
+
+
+def test_derivatives_at_zero_field_use_the_exact_low_node_rule(tilted):
+    """At E = 0 ``conductivity`` uses order//2 + 1 nodes: the same tensors as the 32-node rule
+    (a traced field cannot be seen to be zero and keeps 32 nodes), orders 1–3."""
+    grid = js.kgrid.disk(1.5, 24, 12, scale=DELTA / V, breaks=[K_F])
+    assert [_relaxation.nodes_for(n) for n in (1, 2, 3, 4)] == [1, 2, 2, 3]
+    for order in (1, 2, 3):
+        def chi(e, order=order):
+            return tr.conductivity(tilted, e, MU, TAU, grid, order=order, kT=KT, relaxation="exact", check=False)
+
+        few, full = np.asarray(chi(jnp.zeros(2))), np.asarray(jax.jit(chi)(jnp.zeros(2)))
+        assert np.abs(full).max() > 1e-3
+        np.testing.assert_allclose(few, full, rtol=1e-10, atol=1e-12 * np.abs(full).max(), err_msg=str(order))
 
 
 @pytest.mark.timeout(300)

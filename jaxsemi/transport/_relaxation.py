@@ -13,9 +13,17 @@ n-th order response for n < 2·LAGUERRE_NODES (Drude, nonlinear Drude, …), and
 cosine band, f⁰(ε(k + eEτu/ħ)) has harmonics e^{imφu}, φ = eEaτ/ħ, and the rule is accurate to
 4e-9 (relative) for mφ ≤ 2, 1.4e-4 for mφ = 3 (the current of a cosine band needs only m = 1). Off a lattice
 the integrand is smooth on the scale kT/(eEτ|v|) in u: keep eEτ|v|/kT ≲ 1 for 1e-8.
+
+Derivatives at E = 0 need far fewer nodes: f⁰(ε(k + qu)) = Σ_m u^m (q·∇_k)^m f⁰/m! with
+q = eEτ/ħ, and ∫u^m e^{−u} du = m!, so f = Σ_m (q·∇_k)^m f⁰(ε(k)) — a polynomial of degree n in
+u fixes every E-derivative up to order n at E = 0. An N-node rule integrates u^m exactly for
+m < 2N, so ``nodes_for(n) = n // 2 + 1`` nodes give ∂ⁿJ/∂Eⁿ at E = 0 exactly (the same numbers
+as 32 nodes, to rounding); ``conductivity`` uses it when its expansion point is E = 0.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -27,13 +35,24 @@ from ..units import HBAR
 
 #: Gauss–Laguerre nodes of the s-quadrature (exact τ-expansion to order 2·LAGUERRE_NODES − 1).
 LAGUERRE_NODES = 32
-# numpy, not jnp: importing jaxsemi must not start the JAX backend (distributed.initialize comes first)
-_NODES, _WEIGHTS = np.polynomial.laguerre.laggauss(LAGUERRE_NODES)
 
 
-def chambers_occupation(model, k, x, fields, mu, tau, kT):
-    """Exact steady-state occupations f_n(k) (B, n) for fields (B, d) V/Å, mu/tau/kT (B,)."""
-    shifts = (tau[:, None] * _NODES[None, :] / HBAR)[..., None] * fields[:, None, :]  # eEs/ħ (B, N, d)
+def nodes_for(order: int) -> int:
+    """Fewest nodes whose rule gives every E-derivative up to ``order`` at E = 0 exactly."""
+    return min(order // 2 + 1, LAGUERRE_NODES)
+
+
+@functools.lru_cache(maxsize=None)
+def _rule(nodes: int):
+    # numpy, not jnp: importing jaxsemi must not start the JAX backend (distributed.initialize comes first)
+    return np.polynomial.laguerre.laggauss(nodes)
+
+
+def chambers_occupation(model, k, x, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES):
+    """Exact steady-state occupations f_n(k) (B, n) for fields (B, d) V/Å, mu/tau/kT (B,), with
+    the ``nodes``-point rule (fewer only for derivatives at E = 0, ``nodes_for``)."""
+    u, w = _rule(nodes)
+    shifts = (tau[:, None] * u[None, :] / HBAR)[..., None] * fields[:, None, :]  # eEs/ħ (B, N, d)
     energies = jax.vmap(jax.vmap(lambda kk: eigvalsh(model.hamiltonian(kk, x, model.params))))(k + shifts)
     f0 = fermi(energies, mu[:, None, None], kT[:, None, None])  # (B, N, n)
-    return jnp.sum(_WEIGHTS[None, :, None] * f0, axis=1)  # a fused reduction: ~3× faster than a dot here
+    return jnp.sum(w[None, :, None] * f0, axis=1)  # a fused reduction: ~3× faster than a dot here

@@ -38,7 +38,7 @@ class AbstractTheory(eqx.Module):
     * ``s.relaxation`` (``"first_order"`` | ``"exact"``) and ``s.density`` (bool), the options
       ``relaxation`` and ``phase_space_density`` of ``current`` — accepted only where the
       class variables ``exact_relaxation`` / ``phase_space_density`` are True (default False;
-      ``"exact"`` only without a texture).
+      ``"exact"`` only without a texture); ``s.nodes`` the Gauss–Laguerre nodes of ``"exact"``.
 
     Units: e = 1, electrons carry −e; J = Σ_k w_k j(k) over the grid weights w_k (1/Å^d).
     Array fields of a theory are traced like the model's parameters (jit, vmap, grad); the
@@ -73,7 +73,7 @@ def _ssct_part(model, k, s, geo, start: int, stop: int):
     n = model.n_bands
     outside = (jnp.arange(n) < start) | (jnp.arange(n) >= stop)
     exact = s.relaxation == "exact"
-    occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT) if exact else None
+    occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.nodes) if exact else None
     density = ssct_density(geo) if s.density and s.textured else None
     j, dmax = ssct_current(geo, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
     # the exact f stays in [0, 1]: the linearisation limit (``occupation``) does not apply
