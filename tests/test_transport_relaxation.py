@@ -131,14 +131,16 @@ def test_derivatives_at_zero_field_use_the_exact_low_node_rule(tilted):
 
 
 @pytest.mark.timeout(300)
-def test_exact_gradients_match_finite_differences(tilted):
+@pytest.mark.parametrize("theory", ["ssct", "nonadiabatic"])
+def test_exact_gradients_match_finite_differences(tilted, theory):
     """∂J_x/∂(v, Δ, tilt, μ, τ, kT, E_x) of the exact steady state against central differences."""
     grid = js.kgrid.disk(1.5, 40, 16, scale=DELTA / V, breaks=[K_F])
     p0 = dict(tilted.params)
 
     def jx(p, mu, tau, kT, ex):
         e = jnp.stack([ex, jnp.asarray(5e-4)])
-        return tr.current(tilted.with_params(p), e, mu, tau, grid, kT=kT, relaxation="exact", check=False)[0]
+        return tr.current(tilted.with_params(p), e, mu, tau, grid, kT=kT, theory=theory, relaxation="exact",
+                          check=False)[0]
 
     x0 = (p0, MU, TAU, 0.02, 1e-3)
     grads = jax.grad(jx, argnums=(0, 1, 2, 3, 4))(*(jax.tree_util.tree_map(jnp.asarray, x0)))
@@ -164,11 +166,15 @@ def test_options_are_checked(tilted, chain):
     grid = js.kgrid.disk(1.0, 8, 8)
     with pytest.raises(ValueError, match="relaxation must be one of"):
         tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, relaxation="chambers")
-    with pytest.raises(ValueError, match="uniform system"):
-        tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonadiabatic", relaxation="exact")
     textured = js.models.massive_dirac(V, DELTA, texture_G=[0.02, 0.0])
-    with pytest.raises(ValueError, match="uniform system"):
-        tr.conductivity(textured, [0.0, 0.0], MU, TAU, grid, kT=KT, relaxation="exact")
+    with pytest.raises(ValueError, match="with a texture .* not implemented for theory 'nonadiabatic'"):
+        tr.conductivity(textured, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonadiabatic", relaxation="exact")
+
+    class Plain(tr.SSCT):
+        exact_relaxation = False
+
+    with pytest.raises(ValueError, match="'exact' .* not implemented for theory 'ssct'"):
+        tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory=Plain(), relaxation="exact")
     with pytest.raises(ValueError, match="phase_space_density is implemented"):
         tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonabelian", phase_space_density=True)
     with pytest.raises(TypeError, match="phase_space_density"):
@@ -184,3 +190,57 @@ def test_options_are_checked(tilted, chain):
     sig = tr.hall_vs_field(tilted, jnp.array([1e-4]), MU, TAU, grid, kT=KT, theory="ssct", relaxation="exact",
                            check=False)
     assert np.isfinite(np.asarray(sig)).all()
+
+
+def _two_cosines(k, x, p):
+    """Two decoupled cosine bands −2J₁cos k and c − 2J₂cos k (a = 1 Å), far apart: no hybridisation."""
+    return jnp.diag(jnp.stack([-2 * p["J1"] * jnp.cos(k[0]), p["c"] - 2 * p["J2"] * jnp.cos(k[0])])).astype(complex)
+
+
+def test_nonadiabatic_exact_is_esaki_tsu_without_hybridisation():
+    """Without interband connection the dressed bands are the bare ones: every band follows Esaki–Tsu."""
+    model = js.Model(_two_cosines, {"J1": 0.5, "J2": 0.3, "c": 2.0}, 1, np.eye(1))
+    tau, phi = 5.0, np.array([0.5, 1.0, 2.0])
+    fields = (phi * HBAR / tau)[:, None]
+    grid = js.kgrid.brillouin_zone(model, 256)
+    kw = dict(kT=0.3, theory="nonadiabatic", check=False)
+    j_exact = np.asarray(tr.current(model, fields, 1.4, tau, grid, relaxation="exact", **kw))[:, 0]
+    j_lin = np.asarray(tr.current(model, fields, 1.4, tau, grid, **kw))[:, 0]
+    assert np.abs(j_lin).min() > 1e-3
+    np.testing.assert_allclose(j_exact, j_lin / (1 + phi**2), rtol=1e-8)
+
+
+def test_nonadiabatic_exact_first_order_in_tau_is_eq_57(tilted):
+    """With hybridisation (the whole cone as manifold, eEv/Δ² = 0.2): ∂J/∂τ at τ = 0 and σ(E = 0) equal
+    Eq. 57's, and the two differ at O(τ²) — g relaxes to g⁰ of the field-dressed bands 𝓔_i(k; E)."""
+    grid = js.kgrid.disk(1.5, 40, 16, scale=DELTA / V, breaks=[K_F])
+    e = jnp.array([2e-3, 1e-3])
+
+    def j_of(tau, relaxation):
+        return tr.current(tilted, e, MU, tau, grid, kT=KT, theory="nonadiabatic", relaxation=relaxation,
+                          check=False)
+
+    at_zero = {r: np.asarray(jax.jvp(lambda t: j_of(t, r), (0.0,), (1.0,))) for r in ("exact", "first_order")}
+    # τ = 0: J of g⁰(𝓔(E)), not of g⁰(ε): the hybridisation changes it
+    j_bare = np.asarray(tr.current(tilted, e, MU, 0.0, grid, kT=KT, relaxation="exact", check=False))
+    assert np.abs(at_zero["exact"][0] - j_bare).max() > 1e-6 * np.abs(j_bare).max()
+    np.testing.assert_allclose(at_zero["exact"], at_zero["first_order"], rtol=1e-11, atol=1e-15)
+    gap = [np.abs(np.asarray(j_of(t, "exact") - j_of(t, "first_order"))).max() for t in (1.0, 0.5)]
+    np.testing.assert_allclose(gap[0] / gap[1], 4.0, rtol=0.05)
+    sig = {r: np.asarray(tr.conductivity(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonadiabatic",
+                                         relaxation=r, check=False)) for r in ("exact", "first_order")}
+    np.testing.assert_allclose(sig["exact"], sig["first_order"], rtol=1e-11, atol=1e-12)
+
+
+def test_nonabelian_exact_changes_only_the_bands_outside(tilted):
+    """A filled manifold holds f = 1 under any relaxation: NonAbelian(0) exact − first order equals the
+    SSCT difference (the lower band's share of which is e^{−30}-small)."""
+    grid = js.kgrid.disk(1.5, 40, 16, scale=DELTA / V, breaks=[K_F])
+    e = jnp.array([2e-3, -1e-3])
+    j = {(t, r): np.asarray(tr.current(tilted, e, MU, TAU, grid, kT=KT, theory=t, bands=0 if t == "nonabelian"
+                                       else None, relaxation=r, check=False))
+         for t in ("nonabelian", "ssct") for r in ("exact", "first_order")}
+    diff = j["ssct", "exact"] - j["ssct", "first_order"]
+    assert np.abs(diff).max() > 1e-6
+    np.testing.assert_allclose(j["nonabelian", "exact"] - j["nonabelian", "first_order"], diff, rtol=1e-10,
+                               atol=1e-12 * np.abs(diff).max())

@@ -70,9 +70,14 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
     if not isinstance(phase_space_density, (bool, np.bool_)):
         raise TypeError(f"phase_space_density must be True or False, got {phase_space_density!r}")
     textured = depends_on_x(model)
-    if relaxation == "exact" and (not theory.exact_relaxation or textured):
-        raise ValueError(f"relaxation='exact' (Chambers' steady state) is implemented for theory='ssct' in a "
-                         f"uniform system (no texture), got theory {theory.name!r}; use relaxation='first_order'")
+    if relaxation == "exact" and not theory.exact_relaxation:
+        raise ValueError(f"relaxation='exact' (the exact relaxation-time steady state) is not implemented for "
+                         f"theory {theory.name!r}; use relaxation='first_order'")
+    if relaxation == "exact" and textured and not theory.exact_relaxation_textured:
+        raise ValueError(f"relaxation='exact' with a texture (an x-dependent model) is not implemented for theory "
+                         f"{theory.name!r}: its steady state needs the backward characteristic of that theory's "
+                         f"phase-space flow (for 'nonadiabatic', Eq. 62's flow of the hybridised bands); use "
+                         f"relaxation='first_order' or a uniform model")
     if phase_space_density and not theory.phase_space_density:
         raise ValueError(f"phase_space_density is implemented for theory='ssct' and 'nonadiabatic', got theory "
                          f"{theory.name!r} (Eq. 52 integrates a filled manifold with weight 1)")
@@ -196,8 +201,9 @@ def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union
             ``None`` = all bands. J = J_theory(manifold) + the SSCT currents of the bands outside
             it. No effect for ``"ssct"``; a theory object carries its own bands.
         relaxation: ``"first_order"`` (default, Eqs. 46c/57: first order in τ) or ``"exact"``
-            (SSCT without texture: Chambers' steady state f = ∫(ds/τ)e^{−s/τ} f⁰(ε(k + eEs/ħ)),
-            all orders in τ and E; see ``docs/transport_orders.md``).
+            (Chambers' steady state f = ∫(ds/τ)e^{−s/τ} f⁰(ε(k + eEs/ħ)), all orders in τ and
+            E; non-adiabatic: over the field-dressed bands 𝓔_i(k; E), uniform systems only; see
+            ``docs/transport_orders.md``).
         phase_space_density: weight states by the phase-space density D = 1 + Σ_α Ω^{k_α x_α}
             + … (Xiao–Shi–Niu; exact Liouville measure for SSCT, first order for the
             non-adiabatic manifold). Default False: Eqs. 47 and 60 as published. D = 1 without
@@ -243,7 +249,11 @@ def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, 
     ssct, "exact"               E¹         E¹τ    E²τ  E²τ², all Eⁿτⁿ   —
     nonabelian (full manifold)  E¹         —      —    —                —
     nonadiabatic, first_order   E¹         E¹τ    E²τ  —                all orders in E
+    nonadiabatic, "exact"       E¹         E¹τ    E²τ  E²τ², all Eⁿτⁿ   all orders in E
     ==========================  =========  =====  ===  ===============  ===============
+
+    (``"exact"`` on a non-Abelian manifold changes only the SSCT bands outside it: a filled
+    manifold keeps f = 1. Non-adiabatic ``"exact"``: uniform systems only.)
 
     So with the default ``relaxation="first_order"`` χ = ∂²J/∂E² has no τ² term (χ_xxx = 0 for a
     cone tilted along x); ``relaxation="exact"`` adds χ^ND_abc = −2(e³τ²/ħ³)∫f⁰∂³ε/∂k_a∂k_b∂k_c

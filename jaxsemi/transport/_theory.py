@@ -38,7 +38,8 @@ class AbstractTheory(eqx.Module):
     * ``s.relaxation`` (``"first_order"`` | ``"exact"``) and ``s.density`` (bool), the options
       ``relaxation`` and ``phase_space_density`` of ``current`` — accepted only where the
       class variables ``exact_relaxation`` / ``phase_space_density`` are True (default False;
-      ``"exact"`` only without a texture); ``s.nodes`` the Gauss–Laguerre nodes of ``"exact"``.
+      ``"exact"`` with a texture only where ``exact_relaxation_textured`` is True too);
+      ``s.nodes`` the Gauss–Laguerre nodes of ``"exact"``.
 
     Units: e = 1, electrons carry −e; J = Σ_k w_k j(k) over the grid weights w_k (1/Å^d).
     Array fields of a theory are traced like the model's parameters (jit, vmap, grad); the
@@ -47,6 +48,7 @@ class AbstractTheory(eqx.Module):
 
     name: eqx.AbstractClassVar[str]
     exact_relaxation: ClassVar[bool] = False
+    exact_relaxation_textured: ClassVar[bool] = False
     phase_space_density: ClassVar[bool] = False
 
     @abc.abstractmethod
@@ -139,7 +141,9 @@ class _Manifold(AbstractTheory):
 
 
 class NonAbelian(_Manifold):
-    """A fully occupied, degenerate manifold, Eqs. 52–53 (alias ``theory="nonabelian"``).
+    """A fully occupied, degenerate manifold, Eqs. 52–53 (alias ``theory="nonabelian"``). Takes
+    ``relaxation="exact"``: the filled manifold's occupation is 1 whatever the relaxation, so it
+    changes only the SSCT bands outside the manifold.
 
     Args:
         bands: the manifold, a band index or a contiguous increasing sequence; None = all bands.
@@ -148,6 +152,7 @@ class NonAbelian(_Manifold):
     """
 
     name: ClassVar[str] = "nonabelian"
+    exact_relaxation: ClassVar[bool] = True
     _own_limits: ClassVar[tuple[str, ...]] = ("spread", "unfilled")
 
     def _manifold(self, model, k, s, start, stop):
@@ -161,7 +166,8 @@ class NonAbelian(_Manifold):
 
 class NonAdiabatic(_Manifold):
     """Hybridised bands of the manifold, Eqs. 54–63, all orders in E inside it (alias
-    ``theory="nonadiabatic"``). Takes ``phase_space_density``.
+    ``theory="nonadiabatic"``). Takes ``phase_space_density`` and, in a uniform system,
+    ``relaxation="exact"``: g_i = ∫(ds/τ)e^{−s/τ} g⁰(𝓔_i(k + eEs/ħ; E)) over the field-dressed bands.
 
     Args:
         bands: the manifold, a band index or a contiguous increasing sequence; None = all bands.
@@ -171,9 +177,11 @@ class NonAdiabatic(_Manifold):
     name: ClassVar[str] = "nonadiabatic"
     _own_limits: ClassVar[tuple[str, ...]] = ("inverse_intra_gap",)
     phase_space_density: ClassVar[bool] = True
+    exact_relaxation: ClassVar[bool] = True
 
     def _manifold(self, model, k, s, start, stop):
-        return nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, start, stop, s.textured, s.density)
+        return nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, start, stop, s.textured, s.density,
+                                    s.nodes if s.relaxation == "exact" else None)
 
 
 
