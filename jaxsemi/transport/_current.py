@@ -108,6 +108,8 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
     inputs = (jnp.broadcast_to(field, batch + (d,)).reshape(-1, d), flat(mu), flat(tau), flat(kT), x)
     if not _checks.is_concrete(model.params, inputs):
         inputs = _traced_checks(model, *inputs, fermi_surface)
+    # the low-node rule at E = 0 is exact only in a uniform model (``_relaxation``)
+    nodes = LAGUERRE_NODES if textured else nodes
     return _Setup(*inputs, tuple(batch), theory, textured, relaxation, bool(phase_space_density), nodes)
 
 
@@ -202,8 +204,9 @@ def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union
             it. No effect for ``"ssct"``; a theory object carries its own bands.
         relaxation: ``"first_order"`` (default, Eqs. 46c/57: first order in τ) or ``"exact"``
             (Chambers' steady state f = ∫(ds/τ)e^{−s/τ} f⁰(ε(k + eEs/ħ)), all orders in τ and
-            E; non-adiabatic: over the field-dressed bands 𝓔_i(k; E), uniform systems only; see
-            ``docs/transport_orders.md``).
+            E; SSCT with a texture: along the backward characteristics of Eq. 43 (an RK4 solve
+            per k, band and field); non-adiabatic: over the field-dressed bands 𝓔_i(k; E),
+            uniform systems only; see ``docs/transport_orders.md``).
         phase_space_density: weight states by the phase-space density D = 1 + Σ_α Ω^{k_α x_α}
             + … (Xiao–Shi–Niu; exact Liouville measure for SSCT, first order for the
             non-adiabatic manifold). Default False: Eqs. 47 and 60 as published. D = 1 without
@@ -253,7 +256,8 @@ def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, 
     ==========================  =========  =====  ===  ===============  ===============
 
     (``"exact"`` on a non-Abelian manifold changes only the SSCT bands outside it: a filled
-    manifold keeps f = 1. Non-adiabatic ``"exact"``: uniform systems only.)
+    manifold keeps f = 1. Non-adiabatic ``"exact"``: uniform systems only; SSCT ``"exact"`` with a
+    texture adds, at E = 0, nothing to the equilibrium current — f = f⁰ there.)
 
     So with the default ``relaxation="first_order"`` χ = ∂²J/∂E² has no τ² term (χ_xxx = 0 for a
     cone tilted along x); ``relaxation="exact"`` adds χ^ND_abc = −2(e³τ²/ħ³)∫f⁰∂³ε/∂k_a∂k_b∂k_c

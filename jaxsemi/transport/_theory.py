@@ -22,7 +22,7 @@ from ._phase_space import ssct_density
 from ._limits import manifold_limits, transition_limits
 from ._nonabelian import nonabelian_current
 from ._nonadiabatic import nonadiabatic_current
-from ._relaxation import chambers_occupation
+from ._relaxation import chambers_occupation, characteristic_occupation
 from ._ssct import ssct_current
 
 
@@ -75,7 +75,11 @@ def _ssct_part(model, k, s, geo, start: int, stop: int):
     n = model.n_bands
     outside = (jnp.arange(n) < start) | (jnp.arange(n) >= stop)
     exact = s.relaxation == "exact"
-    occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.nodes) if exact else None
+    occupation = None
+    if exact and s.textured:  # along the backward characteristics of Eq. 43
+        occupation = characteristic_occupation(model, k, s.x, geo.energies, s.fields, s.mu, s.tau, s.kT, s.nodes)
+    elif exact:
+        occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.nodes)
     density = ssct_density(geo) if s.density and s.textured else None
     j, dmax = ssct_current(geo, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
     # the exact f stays in [0, 1]: the linearisation limit (``occupation``) does not apply
@@ -84,10 +88,12 @@ def _ssct_part(model, k, s, geo, start: int, stop: int):
 
 class SSCT(AbstractTheory):
     """Single-band semiclassical transport, Eqs. 43 and 46–47: every band on its own (alias
-    ``theory="ssct"``). Takes ``relaxation="exact"`` (uniform systems) and ``phase_space_density``."""
+    ``theory="ssct"``). Takes ``relaxation="exact"`` (with a texture along the backward
+    characteristics of Eq. 43) and ``phase_space_density``."""
 
     name: ClassVar[str] = "ssct"
     exact_relaxation: ClassVar[bool] = True
+    exact_relaxation_textured: ClassVar[bool] = True
     phase_space_density: ClassVar[bool] = True
 
     def _parts(self, model, k, s):
@@ -153,6 +159,7 @@ class NonAbelian(_Manifold):
 
     name: ClassVar[str] = "nonabelian"
     exact_relaxation: ClassVar[bool] = True
+    exact_relaxation_textured: ClassVar[bool] = True
     _own_limits: ClassVar[tuple[str, ...]] = ("spread", "unfilled")
 
     def _manifold(self, model, k, s, start, stop):
