@@ -1,4 +1,6 @@
-"""The exact relaxation-time steady state of SSCT in a uniform field (Chambers' formula).
+"""The exact relaxation-time steady state (Chambers' formula): uniform fields (SSCT and the
+non-adiabatic theory's field-dressed bands, ``chambers_average``) and SSCT with a texture
+(``characteristic_occupation``).
 
 Eq. A5 without its short-τ step: with ħk̇ = −eE the state at k was at k + eEs/ħ a time s
 earlier, so the steady state of the relaxation-time Boltzmann equation is
