@@ -352,3 +352,17 @@ def test_textured_exact_gradients_match_finite_differences(textured):
 
         fd = (at(h) - at(-h)) / (2 * h)
         np.testing.assert_allclose(float(g), fd, rtol=1e-5, atol=1e-12, err_msg=f"{name}[{i}]")
+
+
+@pytest.mark.slow
+def test_textured_nonabelian_exact_changes_only_the_bands_outside(textured):
+    """With a texture too: NonAbelian(0) exact − first order equals the SSCT difference (filled lower band)."""
+    grid = js.kgrid.disk(1.5, 16, 8, scale=DELTA / V, breaks=[K_F])
+    e = jnp.array([2e-3, -1e-3])
+    j = {(t, r): np.asarray(tr.current(textured, e, MU, TAU, grid, kT=KT, x=TEXTURED_X, theory=t,
+                                       bands=0 if t == "nonabelian" else None, relaxation=r, check=False))
+         for t in ("nonabelian", "ssct") for r in ("exact", "first_order")}
+    diff = j["ssct", "exact"] - j["ssct", "first_order"]
+    assert np.abs(diff).max() > 1e-6
+    np.testing.assert_allclose(j["nonabelian", "exact"] - j["nonabelian", "first_order"], diff, rtol=1e-9,
+                               atol=1e-11 * np.abs(diff).max())
