@@ -262,8 +262,9 @@ def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, 
     So with the default ``relaxation="first_order"`` χ = ∂²J/∂E² has no τ² term (χ_xxx = 0 for a
     cone tilted along x); ``relaxation="exact"`` adds χ^ND_abc = −2(e³τ²/ħ³)∫f⁰∂³ε/∂k_a∂k_b∂k_c
     and is exact for every order n < 64 at E = 0 (where it costs about as much as first order:
-    an (n//2 + 1)-node rule in s gives the same derivatives as the 32 nodes a finite field needs). No option contains the field-induced
-    (Berry-connection polarisability) E²τ⁰ term or any frequency dependence.
+    an (n//2 + 1)-node rule in s gives the same derivatives as the 32 nodes a finite field
+    needs). No option contains the field-induced (Berry-connection polarisability) E²τ⁰ term or
+    any frequency dependence.
     ``phase_space_density`` changes only textured results.
 
     Arguments as in ``current`` (keyword-only after ``grid``); ``field`` (..., d) is the point of
