@@ -13,7 +13,9 @@ import pytest
 
 import jaxsemi as js
 from jaxsemi import transport as tr
+from jaxsemi._geometry import point_geometry
 from jaxsemi.transport import _relaxation
+from jaxsemi.transport._ssct import band_motion
 from jaxsemi.units import HBAR, to_e2_over_h
 
 V, DELTA, TILT = 1.0, 0.1, 0.3  # eV·Å, eV, eV·Å
@@ -110,28 +112,37 @@ def test_quadrature_converged_in_its_domain(tilted):
     """32 vs 64 Gauss–Laguerre nodes agree to 1e-9 for eEτ|v|/kT ≲ 1 and a cosine band at φ ≤ 1."""
     k = jnp.array([[0.15, 0.05], [0.2, -0.1], [0.1, 0.0]])
     args = (jnp.array([[0.001, 0.0005]]), jnp.array([MU]), jnp.array([TAU]), jnp.array([0.02]))
-    occ = {}
-    for n in (32, 64):
-        nodes, weights = np.polynomial.laguerre.laggauss(n)
-        old = _relaxation._NODES, _relaxation._WEIGHTS
-        _relaxation._NODES, _relaxation._WEIGHTS = jnp.asarray(nodes), jnp.asarray(weights)
-        try:
-            occ[n] = np.asarray(jax.vmap(lambda kk: _relaxation.chambers_occupation(tilted, kk, jnp.zeros(2), *args))(k))
-        finally:
-            _relaxation._NODES, _relaxation._WEIGHTS = old
+    occ = {n: np.asarray(jax.vmap(lambda kk: _relaxation.chambers_occupation(tilted, kk, jnp.zeros(2), *args, n))(k))
+           for n in (32, 64)}
     assert np.abs(occ[32] - js.fermi(np.asarray(js.eigh(tilted, k)[0])[:, None], MU, 0.02)).max() > 1e-3
     np.testing.assert_allclose(occ[32], occ[64], atol=1e-9)
 
 
+def test_derivatives_at_zero_field_use_the_exact_low_node_rule(tilted):
+    """At E = 0 ``conductivity`` uses order//2 + 1 nodes: the same tensors as the 32-node rule
+    (a traced field cannot be seen to be zero and keeps 32 nodes), orders 1–3."""
+    grid = js.kgrid.disk(1.5, 24, 12, scale=DELTA / V, breaks=[K_F])
+    assert [_relaxation.nodes_for(n) for n in (1, 2, 3, 4)] == [1, 2, 2, 3]
+    for order in (1, 2, 3):
+        def chi(e, order=order):
+            return tr.conductivity(tilted, e, MU, TAU, grid, order=order, kT=KT, relaxation="exact", check=False)
+
+        few, full = np.asarray(chi(jnp.zeros(2))), np.asarray(jax.jit(chi)(jnp.zeros(2)))
+        assert np.abs(full).max() > 1e-3
+        np.testing.assert_allclose(few, full, rtol=1e-10, atol=1e-12 * np.abs(full).max(), err_msg=str(order))
+
+
 @pytest.mark.timeout(300)
-def test_exact_gradients_match_finite_differences(tilted):
+@pytest.mark.parametrize("theory", ["ssct", "nonadiabatic"])
+def test_exact_gradients_match_finite_differences(tilted, theory):
     """∂J_x/∂(v, Δ, tilt, μ, τ, kT, E_x) of the exact steady state against central differences."""
     grid = js.kgrid.disk(1.5, 40, 16, scale=DELTA / V, breaks=[K_F])
     p0 = dict(tilted.params)
 
     def jx(p, mu, tau, kT, ex):
         e = jnp.stack([ex, jnp.asarray(5e-4)])
-        return tr.current(tilted.with_params(p), e, mu, tau, grid, kT=kT, relaxation="exact", check=False)[0]
+        return tr.current(tilted.with_params(p), e, mu, tau, grid, kT=kT, theory=theory, relaxation="exact",
+                          check=False)[0]
 
     x0 = (p0, MU, TAU, 0.02, 1e-3)
     grads = jax.grad(jx, argnums=(0, 1, 2, 3, 4))(*(jax.tree_util.tree_map(jnp.asarray, x0)))
@@ -157,11 +168,15 @@ def test_options_are_checked(tilted, chain):
     grid = js.kgrid.disk(1.0, 8, 8)
     with pytest.raises(ValueError, match="relaxation must be one of"):
         tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, relaxation="chambers")
-    with pytest.raises(ValueError, match="uniform system"):
-        tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonadiabatic", relaxation="exact")
     textured = js.models.massive_dirac(V, DELTA, texture_G=[0.02, 0.0])
-    with pytest.raises(ValueError, match="uniform system"):
-        tr.conductivity(textured, [0.0, 0.0], MU, TAU, grid, kT=KT, relaxation="exact")
+    with pytest.raises(ValueError, match="with a texture .* not implemented for theory 'nonadiabatic'"):
+        tr.conductivity(textured, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonadiabatic", relaxation="exact")
+
+    class Plain(tr.SSCT):
+        exact_relaxation = False
+
+    with pytest.raises(ValueError, match="'exact' .* not implemented for theory 'ssct'"):
+        tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory=Plain(), relaxation="exact")
     with pytest.raises(ValueError, match="phase_space_density is implemented"):
         tr.current(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonabelian", phase_space_density=True)
     with pytest.raises(TypeError, match="phase_space_density"):
@@ -177,3 +192,177 @@ def test_options_are_checked(tilted, chain):
     sig = tr.hall_vs_field(tilted, jnp.array([1e-4]), MU, TAU, grid, kT=KT, theory="ssct", relaxation="exact",
                            check=False)
     assert np.isfinite(np.asarray(sig)).all()
+
+
+def _two_cosines(k, x, p):
+    """Two decoupled cosine bands −2J₁cos k and c − 2J₂cos k (a = 1 Å), far apart: no hybridisation."""
+    return jnp.diag(jnp.stack([-2 * p["J1"] * jnp.cos(k[0]), p["c"] - 2 * p["J2"] * jnp.cos(k[0])])).astype(complex)
+
+
+def test_nonadiabatic_exact_is_esaki_tsu_without_hybridisation():
+    """Without interband connection the dressed bands are the bare ones: every band follows Esaki–Tsu."""
+    model = js.Model(_two_cosines, {"J1": 0.5, "J2": 0.3, "c": 2.0}, 1, np.eye(1))
+    tau, phi = 5.0, np.array([0.5, 1.0, 2.0])
+    fields = (phi * HBAR / tau)[:, None]
+    grid = js.kgrid.brillouin_zone(model, 256)
+    kw = dict(kT=0.3, theory="nonadiabatic", check=False)
+    j_exact = np.asarray(tr.current(model, fields, 1.4, tau, grid, relaxation="exact", **kw))[:, 0]
+    j_lin = np.asarray(tr.current(model, fields, 1.4, tau, grid, **kw))[:, 0]
+    assert np.abs(j_lin).min() > 1e-3
+    np.testing.assert_allclose(j_exact, j_lin / (1 + phi**2), rtol=1e-8)
+
+
+def test_nonadiabatic_exact_first_order_in_tau_is_eq_57(tilted):
+    """With hybridisation (the whole cone as manifold, eEv/Δ² = 0.2): ∂J/∂τ at τ = 0 and σ(E = 0) equal
+    Eq. 57's, and the two differ at O(τ²) — g relaxes to g⁰ of the field-dressed bands 𝓔_i(k; E)."""
+    grid = js.kgrid.disk(1.5, 40, 16, scale=DELTA / V, breaks=[K_F])
+    e = jnp.array([2e-3, 1e-3])
+
+    def j_of(tau, relaxation):
+        return tr.current(tilted, e, MU, tau, grid, kT=KT, theory="nonadiabatic", relaxation=relaxation,
+                          check=False)
+
+    at_zero = {r: np.asarray(jax.jvp(lambda t: j_of(t, r), (0.0,), (1.0,))) for r in ("exact", "first_order")}
+    # τ = 0: J of g⁰(𝓔(E)), not of g⁰(ε): the hybridisation changes it
+    j_bare = np.asarray(tr.current(tilted, e, MU, 0.0, grid, kT=KT, relaxation="exact", check=False))
+    assert np.abs(at_zero["exact"][0] - j_bare).max() > 1e-6 * np.abs(j_bare).max()
+    np.testing.assert_allclose(at_zero["exact"], at_zero["first_order"], rtol=1e-11, atol=1e-15)
+    gap = [np.abs(np.asarray(j_of(t, "exact") - j_of(t, "first_order"))).max() for t in (1.0, 0.5)]
+    np.testing.assert_allclose(gap[0] / gap[1], 4.0, rtol=0.05)
+    sig = {r: np.asarray(tr.conductivity(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonadiabatic",
+                                         relaxation=r, check=False)) for r in ("exact", "first_order")}
+    np.testing.assert_allclose(sig["exact"], sig["first_order"], rtol=1e-11, atol=1e-12)
+
+
+def test_nonabelian_exact_changes_only_the_bands_outside(tilted):
+    """A filled manifold holds f = 1 under any relaxation: NonAbelian(0) exact − first order equals the
+    SSCT difference (the lower band's share of which is e^{−30}-small)."""
+    grid = js.kgrid.disk(1.5, 40, 16, scale=DELTA / V, breaks=[K_F])
+    e = jnp.array([2e-3, -1e-3])
+    j = {(t, r): np.asarray(tr.current(tilted, e, MU, TAU, grid, kT=KT, theory=t, bands=0 if t == "nonabelian"
+                                       else None, relaxation=r, check=False))
+         for t in ("nonabelian", "ssct") for r in ("exact", "first_order")}
+    diff = j["ssct", "exact"] - j["ssct", "first_order"]
+    assert np.abs(diff).max() > 1e-6
+    np.testing.assert_allclose(j["nonabelian", "exact"] - j["nonabelian", "first_order"], diff, rtol=1e-10,
+                               atol=1e-12 * np.abs(diff).max())
+
+
+def _disguised(k, x, p):
+    """The tilted cone with a 0·x term: x-dependent by its jaxpr, so it takes the textured path."""
+    return js.models.massive_dirac(V, DELTA, tilt=TILT).hamiltonian(k, x, p) + 0.0 * x[0] * jnp.eye(2)
+
+
+TEXTURED_X = jnp.array([10.0, 5.0])  # Å; G·x = 0.25 for G = (0.02, 0.01) 1/Å
+
+
+@pytest.fixture(scope="module")
+def textured():
+    return js.models.massive_dirac(V, DELTA, tilt=TILT, texture_G=[0.02, 0.01])
+
+
+def test_textured_path_of_a_uniform_model_is_chambers(tilted):
+    """Backward characteristics of an x-independent model: K = k + eEs/ħ, the uniform formula (to 1e-12)."""
+    model = js.Model(_disguised, dict(tilted.params), 2)
+    grid = js.kgrid.disk(1.5, 16, 8, scale=DELTA / V, breaks=[K_F])
+    e = jnp.array([[1e-3, 5e-4], [-2e-3, 0.0]])
+    kw = dict(kT=KT, relaxation="exact", check=False)
+    j_char = np.asarray(tr.current(model, e, MU, TAU, grid, x=TEXTURED_X, **kw))
+    j_uniform = np.asarray(tr.current(tilted, e, MU, TAU, grid, **kw))
+    np.testing.assert_allclose(j_char, j_uniform, rtol=1e-11, atol=1e-12 * np.abs(j_uniform).max())
+
+
+@pytest.mark.slow
+def test_textured_characteristic_against_an_adaptive_solve(textured):
+    """f_n(x, k) against Dopri8 (rtol 1e-12) backward characteristics, ε_n(X, K) evaluated directly (not
+    through the conserved ε + eE·x) and a 64-node rule: agreement to 1e-8 where δf ~ 1e-2."""
+    diffrax = pytest.importorskip("diffrax")
+    kT, e = 0.02, jnp.array([[1e-3, 5e-4]])
+    u, w = np.polynomial.laguerre.laggauss(64)
+    keep = w > 1e-30
+    u, w = u[keep], w[keep]
+
+    def reference(k, band):
+        def rhs(s, lam, args):
+            xdot, kdot, _, _ = band_motion(point_geometry(textured, lam[2:], lam[:2], True), e)
+            return -jnp.concatenate([xdot[0, band], kdot[0, band]])
+
+        sol = diffrax.diffeqsolve(diffrax.ODETerm(rhs), diffrax.Dopri8(), 0.0, TAU * u[-1], 0.1,
+                                  jnp.concatenate([TEXTURED_X, k]), saveat=diffrax.SaveAt(ts=jnp.asarray(TAU * u)),
+                                  stepsize_controller=diffrax.PIDController(rtol=1e-12, atol=1e-12), max_steps=100000)
+        eps = jax.vmap(lambda kk, xx: js.eigh(textured, kk, xx)[0])(sol.ys[:, 2:], sol.ys[:, :2])[:, band]
+        return float(np.sum(w * np.asarray(js.fermi(eps, MU, kT))))
+
+    for k in jnp.array([[0.15, 0.05], [0.2, -0.1], [-0.1, 0.12]]):
+        geo = point_geometry(textured, k, TEXTURED_X, True)
+        f = np.asarray(_relaxation.characteristic_occupation(textured, k, TEXTURED_X, geo.energies, e,
+                                                             jnp.array([MU]), jnp.array([TAU]), jnp.array([kT]))[0])
+        ref = np.array([reference(k, b) for b in (0, 1)])
+        assert np.abs(ref - np.asarray(js.fermi(geo.energies, MU, kT))).max() > 2e-3
+        np.testing.assert_allclose(f, ref, rtol=0, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_textured_first_order_in_tau_is_eq_46c(textured):
+    """With a texture: ∂J/∂τ at τ = 0 (finite E) equals Eq. 46c's, the gap is O(τ²), and at E = 0 the
+    exact f is f⁰ (ε + eE·x conserved): the same equilibrium current as first order."""
+    grid = js.kgrid.disk(1.5, 16, 8, scale=DELTA / V, breaks=[K_F])
+    e = jnp.array([2e-3, -1e-3])
+
+    def j_of(tau, relaxation, field=e):
+        return tr.current(textured, field, MU, tau, grid, kT=KT, x=TEXTURED_X, relaxation=relaxation, check=False)
+
+    slopes = {r: np.asarray(jax.jvp(lambda t: j_of(t, r), (0.0,), (1.0,))[1]) for r in ("exact", "first_order")}
+    assert np.abs(slopes["exact"]).max() > 1e-6
+    np.testing.assert_allclose(slopes["exact"], slopes["first_order"], rtol=1e-10, atol=1e-14)
+    gap = [np.abs(np.asarray(j_of(t, "exact") - j_of(t, "first_order"))).max() for t in (0.4, 0.2)]
+    np.testing.assert_allclose(gap[0] / gap[1], 4.0, rtol=0.05)
+    j0 = {r: np.asarray(j_of(TAU, r, jnp.zeros(2))) for r in ("exact", "first_order")}
+    assert np.abs(j0["first_order"]).max() > 1e-6  # the texture's equilibrium current
+    np.testing.assert_allclose(j0["exact"], j0["first_order"], rtol=1e-13, atol=1e-16)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_textured_exact_gradients_match_finite_differences(textured):
+    """∂J_y/∂(v, Δ, tilt, G, μ, τ, kT, E_x) along the backward characteristics against central differences."""
+    grid = js.kgrid.disk(1.2, 12, 8, scale=DELTA / V, breaks=[K_F])
+    p0 = dict(textured.params)
+
+    def jy(p, mu, tau, kT, ex):
+        e = jnp.stack([ex, jnp.asarray(5e-4)])
+        return tr.current(textured.with_params(p), e, mu, tau, grid, kT=kT, x=TEXTURED_X, relaxation="exact",
+                          check=False)[1]
+
+    x0 = (p0, MU, TAU, 0.02, 1e-3)
+    grads = jax.grad(jy, argnums=(0, 1, 2, 3, 4))(*(jax.tree_util.tree_map(jnp.asarray, x0)))
+    flat = {**{(n, i): grads[0][n].reshape(-1)[i] for n in ("v", "delta", "tilt", "G")
+               for i in range(np.size(p0[n]))}, ("mu", 0): grads[1], ("tau", 0): grads[2],
+            ("kT", 0): grads[3], ("ex", 0): grads[4]}
+    for (name, i), g in flat.items():
+        h = 1e-7 if name == "ex" else 1e-5
+
+        def at(step):
+            p, rest = dict(p0), list(x0[1:])
+            if name in p:
+                p[name] = jnp.asarray(p[name], dtype=float).reshape(-1).at[i].add(step).reshape(np.shape(p[name]))
+            else:
+                rest[("mu", "tau", "kT", "ex").index(name)] += step
+            return float(jy(p, *map(jnp.asarray, rest)))
+
+        fd = (at(h) - at(-h)) / (2 * h)
+        np.testing.assert_allclose(float(g), fd, rtol=1e-5, atol=1e-12, err_msg=f"{name}[{i}]")
+
+
+@pytest.mark.slow
+def test_textured_nonabelian_exact_changes_only_the_bands_outside(textured):
+    """With a texture too: NonAbelian(0) exact − first order equals the SSCT difference (filled lower band)."""
+    grid = js.kgrid.disk(1.5, 16, 8, scale=DELTA / V, breaks=[K_F])
+    e = jnp.array([2e-3, -1e-3])
+    j = {(t, r): np.asarray(tr.current(textured, e, MU, TAU, grid, kT=KT, x=TEXTURED_X, theory=t,
+                                       bands=0 if t == "nonabelian" else None, relaxation=r, check=False))
+         for t in ("nonabelian", "ssct") for r in ("exact", "first_order")}
+    diff = j["ssct", "exact"] - j["ssct", "first_order"]
+    assert np.abs(diff).max() > 1e-6
+    np.testing.assert_allclose(j["nonabelian", "exact"] - j["nonabelian", "first_order"], diff, rtol=1e-9,
+                               atol=1e-11 * np.abs(diff).max())

@@ -8,7 +8,7 @@
 * ``conductivity(model, field, mu, tau, grid, *, order=n, ...)`` → ∂ⁿJ/∂Eⁿ (no 1/n!) by
   autodiff, in e²/h·(Å/V)^{n−1};
 * options ``relaxation="first_order" | "exact"`` (Chambers' steady state, ``_relaxation``) and
-  ``phase_space_density`` (Liouville density D, ``_density``); see ``docs/transport_orders.md``;
+  ``phase_space_density`` (Liouville density D, ``_phase_space``); see ``docs/transport_orders.md``;
 * ``hall_vs_field`` → σ_xy(E) = ΔJ_x/E_y in e²/h;
 * ``ValidityWarning`` flags results outside the limits of the theory (see ``_limits``);
 * ``trace_count()`` (diagnostics) counts traces of the k-integral: new input values must not add any.

@@ -25,6 +25,7 @@ from .._model import Model
 from ..kspace import default_chunk
 from ..kspace._reduce import grid_reduce
 from ._limits import warn_limits
+from ._relaxation import LAGUERRE_NODES, nodes_for
 from ._theory import ALIASES, AbstractTheory, as_theory
 
 THEORIES = tuple(ALIASES)  # the alias strings of ``theory``
@@ -56,10 +57,11 @@ class _Setup(eqx.Module):
     textured: bool = eqx.field(static=True)
     relaxation: str = eqx.field(static=True, default="first_order")
     density: bool = eqx.field(static=True, default=False)
+    nodes: int = eqx.field(static=True, default=LAGUERRE_NODES)  # of the exact relaxation's s-rule
 
 
 def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_order",
-           phase_space_density=False) -> _Setup:
+           phase_space_density=False, nodes=LAGUERRE_NODES) -> _Setup:
     if not isinstance(model, Model):
         raise ValueError(f"model must be a jaxsemi Model, got {type(model).__name__}")
     theory = as_theory(theory, bands)
@@ -68,9 +70,14 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
     if not isinstance(phase_space_density, (bool, np.bool_)):
         raise TypeError(f"phase_space_density must be True or False, got {phase_space_density!r}")
     textured = depends_on_x(model)
-    if relaxation == "exact" and (not theory.exact_relaxation or textured):
-        raise ValueError(f"relaxation='exact' (Chambers' steady state) is implemented for theory='ssct' in a "
-                         f"uniform system (no texture), got theory {theory.name!r}; use relaxation='first_order'")
+    if relaxation == "exact" and not theory.exact_relaxation:
+        raise ValueError(f"relaxation='exact' (the exact relaxation-time steady state) is not implemented for "
+                         f"theory {theory.name!r}; use relaxation='first_order'")
+    if relaxation == "exact" and textured and not theory.exact_relaxation_textured:
+        raise ValueError(f"relaxation='exact' with a texture (an x-dependent model) is not implemented for theory "
+                         f"{theory.name!r}: its steady state needs the backward characteristic of that theory's "
+                         f"phase-space flow (for 'nonadiabatic', Eq. 62's flow of the hybridised bands); use "
+                         f"relaxation='first_order' or a uniform model")
     if phase_space_density and not theory.phase_space_density:
         raise ValueError(f"phase_space_density is implemented for theory='ssct' and 'nonadiabatic', got theory "
                          f"{theory.name!r} (Eq. 52 integrates a filled manifold with weight 1)")
@@ -101,7 +108,9 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
     inputs = (jnp.broadcast_to(field, batch + (d,)).reshape(-1, d), flat(mu), flat(tau), flat(kT), x)
     if not _checks.is_concrete(model.params, inputs):
         inputs = _traced_checks(model, *inputs, fermi_surface)
-    return _Setup(*inputs, tuple(batch), theory, textured, relaxation, bool(phase_space_density))
+    # the low-node rule at E = 0 is exact only in a uniform model (``_relaxation``)
+    nodes = LAGUERRE_NODES if textured else nodes
+    return _Setup(*inputs, tuple(batch), theory, textured, relaxation, bool(phase_space_density), nodes)
 
 
 def _traced_checks(model, fields, mu, tau, kT, x, fermi_surface):
@@ -194,8 +203,10 @@ def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union
             ``None`` = all bands. J = J_theory(manifold) + the SSCT currents of the bands outside
             it. No effect for ``"ssct"``; a theory object carries its own bands.
         relaxation: ``"first_order"`` (default, Eqs. 46c/57: first order in τ) or ``"exact"``
-            (SSCT without texture: Chambers' steady state f = ∫(ds/τ)e^{−s/τ} f⁰(ε(k + eEs/ħ)),
-            all orders in τ and E; see ``docs/transport_orders.md``).
+            (Chambers' steady state f = ∫(ds/τ)e^{−s/τ} f⁰(ε(k + eEs/ħ)), all orders in τ and
+            E; SSCT with a texture: along the backward characteristics of Eq. 43 (an RK4 solve
+            per k, band and field); non-adiabatic: over the field-dressed bands 𝓔_i(k; E),
+            uniform systems only; see ``docs/transport_orders.md``).
         phase_space_density: weight states by the phase-space density D = 1 + Σ_α Ω^{k_α x_α}
             + … (Xiao–Shi–Niu; exact Liouville measure for SSCT, first order for the
             non-adiabatic manifold). Default False: Eqs. 47 and 60 as published. D = 1 without
@@ -241,12 +252,19 @@ def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, 
     ssct, "exact"               E¹         E¹τ    E²τ  E²τ², all Eⁿτⁿ   —
     nonabelian (full manifold)  E¹         —      —    —                —
     nonadiabatic, first_order   E¹         E¹τ    E²τ  —                all orders in E
+    nonadiabatic, "exact"       E¹         E¹τ    E²τ  E²τ², all Eⁿτⁿ   all orders in E
     ==========================  =========  =====  ===  ===============  ===============
+
+    (``"exact"`` on a non-Abelian manifold changes only the SSCT bands outside it: a filled
+    manifold keeps f = 1. Non-adiabatic ``"exact"``: uniform systems only; SSCT ``"exact"`` with a
+    texture adds, at E = 0, nothing to the equilibrium current — f = f⁰ there.)
 
     So with the default ``relaxation="first_order"`` χ = ∂²J/∂E² has no τ² term (χ_xxx = 0 for a
     cone tilted along x); ``relaxation="exact"`` adds χ^ND_abc = −2(e³τ²/ħ³)∫f⁰∂³ε/∂k_a∂k_b∂k_c
-    and is exact for every order n < 64 at E = 0. No option contains the field-induced
-    (Berry-connection polarisability) E²τ⁰ term or any frequency dependence.
+    and is exact for every order n < 64 at E = 0 (where it costs about as much as first order:
+    an (n//2 + 1)-node rule in s gives the same derivatives as the 32 nodes a finite field
+    needs). No option contains the field-induced (Berry-connection polarisability) E²τ⁰ term or
+    any frequency dependence.
     ``phase_space_density`` changes only textured results.
 
     Arguments as in ``current`` (keyword-only after ``grid``); ``field`` (..., d) is the point of
@@ -255,7 +273,10 @@ def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, 
     """
     if not isinstance(order, (int, np.integer)) or order < 1:
         raise ValueError(f"order must be a positive int, got {order!r}")
-    s = _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation, phase_space_density)
+    # at E = 0 an (order//2 + 1)-node rule gives the same derivatives as 32 nodes (``_relaxation``)
+    at_zero = _checks.is_concrete(field) and not np.any(np.asarray(field))
+    s = _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation, phase_space_density,
+               nodes_for(order) if at_zero else LAGUERRE_NODES)
     mesh = _sharding.get_mesh(mesh)
     _check_limits(model, grid, s, chunk_size, check, mesh)
     out = _derivative_jit(model, grid, s, int(order), chunk_size, mesh)

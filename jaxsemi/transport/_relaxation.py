@@ -1,4 +1,6 @@
-"""The exact relaxation-time steady state of SSCT in a uniform field (Chambers' formula).
+"""The exact relaxation-time steady state (Chambers' formula): uniform fields (SSCT and the
+non-adiabatic theory's field-dressed bands, ``chambers_average``) and SSCT with a texture
+(``characteristic_occupation``).
 
 Eq. A5 without its short-τ step: with ħk̇ = −eE the state at k was at k + eEs/ħ a time s
 earlier, so the steady state of the relaxation-time Boltzmann equation is
@@ -13,27 +15,114 @@ n-th order response for n < 2·LAGUERRE_NODES (Drude, nonlinear Drude, …), and
 cosine band, f⁰(ε(k + eEτu/ħ)) has harmonics e^{imφu}, φ = eEaτ/ħ, and the rule is accurate to
 4e-9 (relative) for mφ ≤ 2, 1.4e-4 for mφ = 3 (the current of a cosine band needs only m = 1). Off a lattice
 the integrand is smooth on the scale kT/(eEτ|v|) in u: keep eEτ|v|/kT ≲ 1 for 1e-8.
+
+With a texture the state at (x, k) was a time s earlier at (X_n, K_n)(−s), the backward
+characteristic of Eq. 43 for band n; since Eq. 43 conserves ε_n + eE·x,
+
+    f_n(x, k) = ∫₀^∞ (ds/τ) e^{−s/τ} f⁰(ε_n(x, k) + eE·(x − X_n(−s))),
+
+with the same rule in u and X_n(−τu_i) from a fixed-step RK4 solve of dλ/du = −τλ̇ (steps
+≤ ``CHARACTERISTIC_STEP``·e^{u/8} in u, nodes of weight < 1e-16 dropped: their total weight is 2e-17). The
+conserved energy makes f = f⁰ exact at E = 0 whatever the step, and the error ∝ E·δX.
+For a uniform model the characteristic is K = k + eEs/ħ and the two forms agree.
+
+Derivatives at E = 0 need far fewer nodes: f⁰(ε(k + qu)) = Σ_m u^m (q·∇_k)^m f⁰/m! with
+q = eEτ/ħ, and ∫u^m e^{−u} du = m!, so f = Σ_m (q·∇_k)^m f⁰(ε(k)) — a polynomial of degree n in
+u fixes every E-derivative up to order n at E = 0. An N-node rule integrates u^m exactly for
+m < 2N, so ``nodes_for(n) = n // 2 + 1`` nodes give ∂ⁿJ/∂Eⁿ at E = 0 exactly (the same numbers
+as 32 nodes, to rounding); ``conductivity`` uses it when its expansion point is E = 0 in a
+uniform model (with a texture X_n(−τu) is not polynomial in u).
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._eigh import eigvalsh
+from .._geometry import point_geometry
 from .._statistics import fermi
 from ..units import HBAR
+from ._ssct import band_motion
 
 #: Gauss–Laguerre nodes of the s-quadrature (exact τ-expansion to order 2·LAGUERRE_NODES − 1).
 LAGUERRE_NODES = 32
-# numpy, not jnp: importing jaxsemi must not start the JAX backend (distributed.initialize comes first)
-_NODES, _WEIGHTS = np.polynomial.laguerre.laggauss(LAGUERRE_NODES)
+#: Largest RK4 step in u = s/τ along a backward characteristic (textured models).
+CHARACTERISTIC_STEP = 0.25
 
 
-def chambers_occupation(model, k, x, fields, mu, tau, kT):
-    """Exact steady-state occupations f_n(k) (B, n) for fields (B, d) V/Å, mu/tau/kT (B,)."""
-    shifts = (tau[:, None] * _NODES[None, :] / HBAR)[..., None] * fields[:, None, :]  # eEs/ħ (B, N, d)
-    energies = jax.vmap(jax.vmap(lambda kk: eigvalsh(model.hamiltonian(kk, x, model.params))))(k + shifts)
-    f0 = fermi(energies, mu[:, None, None], kT[:, None, None])  # (B, N, n)
-    return jnp.sum(_WEIGHTS[None, :, None] * f0, axis=1)  # a fused reduction: ~3× faster than a dot here
+def nodes_for(order: int) -> int:
+    """Fewest nodes whose rule gives every E-derivative up to ``order`` at E = 0 exactly."""
+    return min(order // 2 + 1, LAGUERRE_NODES)
+
+
+@functools.lru_cache(maxsize=None)
+def _rule(nodes: int):
+    # numpy, not jnp: importing jaxsemi must not start the JAX backend (distributed.initialize comes first)
+    return np.polynomial.laguerre.laggauss(nodes)
+
+
+def chambers_average(energy_fn, k, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES):
+    """Σ_i w_i f⁰(ε(k + eEτu_i/ħ; E)) (B, n): the exact steady state of bands ε = ``energy_fn(k, E)``
+    ((d,), (d,) → (n,) in eV) for fields (B, d) V/Å, mu/tau/kT (B,), with the ``nodes``-point rule
+    (fewer only for derivatives at E = 0, ``nodes_for``)."""
+    u, w = _rule(nodes)
+    shifts = (tau[:, None] * u[None, :] / HBAR)[..., None] * fields[:, None, :]  # eEs/ħ (B, N, d)
+    energies = jax.vmap(jax.vmap(energy_fn, in_axes=(0, None)))(k + shifts, fields)  # (B, N, n)
+    f0 = fermi(energies, mu[:, None, None], kT[:, None, None])
+    return jnp.sum(w[None, :, None] * f0, axis=1)  # a fused reduction: ~3× faster than a dot here
+
+
+def chambers_occupation(model, k, x, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES):
+    """Exact SSCT occupations f_n(k) (B, n) of the model's bands (``chambers_average``)."""
+    return chambers_average(lambda kk, e: eigvalsh(model.hamiltonian(kk, x, model.params)), k, fields, mu, tau,
+                            kT, nodes)
+
+
+@functools.lru_cache(maxsize=None)
+def _characteristic_steps(nodes: int, step: float):
+    """RK4 steps in u (S,), the step after which each kept node is reached and the kept weights.
+
+    Steps grow as ``step``·e^{u/8}: the RK4 error per unit u grows as h⁴ ∝ e^{u/2} while the
+    weights of the nodes it reaches fall as e^{−u} (≈ 40 steps to u = 36 instead of 145)."""
+    u, w = _rule(nodes)
+    keep = w > 1e-16
+    sizes, ends, start = [], [], 0.0
+    for end in u[keep]:
+        count = int(np.ceil((end - start) / (step * np.exp(start / 8))))
+        sizes += [(end - start) / count] * count
+        ends.append(len(sizes) - 1)
+        start = end
+    return np.array(sizes), np.array(ends), w[keep]
+
+
+def characteristic_occupation(model, k, x, energies, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES,
+                              step: float = CHARACTERISTIC_STEP):
+    """Exact SSCT occupations f_n(x, k) (B, n) of a textured model along the backward characteristics
+    of Eq. 43; ``energies`` (n,) the bands ε_n(x, k) in eV, fields (B, d) V/Å, mu/tau/kT (B,)."""
+    sizes, ends, w = _characteristic_steps(nodes, step)
+    d, n = model.dim, energies.shape[0]
+
+    def rate(lam, field, band):  # (ẋ, k̇) of one band at λ = (x, k)
+        xdot, kdot, _, _ = band_motion(point_geometry(model, lam[d:], lam[:d], True), field[None])
+        return jnp.concatenate([xdot[0, band], kdot[0, band]])
+
+    rates = jax.vmap(jax.vmap(rate, in_axes=(0, None, 0)), in_axes=(0, 0, None))  # over fields, bands
+    bands = jnp.arange(n)
+
+    def rk4(lam, h):  # one step of dλ/du = −τλ̇ (B, n, 2d)
+        f = lambda y: -tau[:, None, None] * rates(y, fields, bands)  # noqa: E731
+        k1 = f(lam)
+        k2 = f(lam + 0.5 * h * k1)
+        k3 = f(lam + 0.5 * h * k2)
+        k4 = f(lam + h * k3)
+        lam = lam + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return lam, lam[..., :d]
+
+    start = jnp.broadcast_to(jnp.concatenate([x, k]), (fields.shape[0], n, 2 * d))
+    _, xs = jax.lax.scan(rk4, start, jnp.asarray(sizes))  # X after every step (S, B, n, d)
+    shifted = energies + jnp.einsum("Bd,NBnd->NBn", fields, x - xs[ends])  # ε_n + eE·(x − X_n)
+    return jnp.tensordot(w, fermi(shifted, mu[:, None], kT[:, None]), 1)

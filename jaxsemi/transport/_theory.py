@@ -22,7 +22,7 @@ from ._phase_space import ssct_density
 from ._limits import manifold_limits, transition_limits
 from ._nonabelian import nonabelian_current
 from ._nonadiabatic import nonadiabatic_current
-from ._relaxation import chambers_occupation
+from ._relaxation import chambers_occupation, characteristic_occupation
 from ._ssct import ssct_current
 
 
@@ -38,7 +38,8 @@ class AbstractTheory(eqx.Module):
     * ``s.relaxation`` (``"first_order"`` | ``"exact"``) and ``s.density`` (bool), the options
       ``relaxation`` and ``phase_space_density`` of ``current`` — accepted only where the
       class variables ``exact_relaxation`` / ``phase_space_density`` are True (default False;
-      ``"exact"`` only without a texture).
+      ``"exact"`` with a texture only where ``exact_relaxation_textured`` is True too);
+      ``s.nodes`` the Gauss–Laguerre nodes of ``"exact"``.
 
     Units: e = 1, electrons carry −e; J = Σ_k w_k j(k) over the grid weights w_k (1/Å^d).
     Array fields of a theory are traced like the model's parameters (jit, vmap, grad); the
@@ -47,6 +48,7 @@ class AbstractTheory(eqx.Module):
 
     name: eqx.AbstractClassVar[str]
     exact_relaxation: ClassVar[bool] = False
+    exact_relaxation_textured: ClassVar[bool] = False
     phase_space_density: ClassVar[bool] = False
 
     @abc.abstractmethod
@@ -73,7 +75,11 @@ def _ssct_part(model, k, s, geo, start: int, stop: int):
     n = model.n_bands
     outside = (jnp.arange(n) < start) | (jnp.arange(n) >= stop)
     exact = s.relaxation == "exact"
-    occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT) if exact else None
+    occupation = None
+    if exact and s.textured:  # along the backward characteristics of Eq. 43
+        occupation = characteristic_occupation(model, k, s.x, geo.energies, s.fields, s.mu, s.tau, s.kT, s.nodes)
+    elif exact:
+        occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.nodes)
     density = ssct_density(geo) if s.density and s.textured else None
     j, dmax = ssct_current(geo, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
     # the exact f stays in [0, 1]: the linearisation limit (``occupation``) does not apply
@@ -82,10 +88,12 @@ def _ssct_part(model, k, s, geo, start: int, stop: int):
 
 class SSCT(AbstractTheory):
     """Single-band semiclassical transport, Eqs. 43 and 46–47: every band on its own (alias
-    ``theory="ssct"``). Takes ``relaxation="exact"`` (uniform systems) and ``phase_space_density``."""
+    ``theory="ssct"``). Takes ``relaxation="exact"`` (with a texture along the backward
+    characteristics of Eq. 43) and ``phase_space_density``."""
 
     name: ClassVar[str] = "ssct"
     exact_relaxation: ClassVar[bool] = True
+    exact_relaxation_textured: ClassVar[bool] = True
     phase_space_density: ClassVar[bool] = True
 
     def _parts(self, model, k, s):
@@ -139,7 +147,9 @@ class _Manifold(AbstractTheory):
 
 
 class NonAbelian(_Manifold):
-    """A fully occupied, degenerate manifold, Eqs. 52–53 (alias ``theory="nonabelian"``).
+    """A fully occupied, degenerate manifold, Eqs. 52–53 (alias ``theory="nonabelian"``). Takes
+    ``relaxation="exact"``: the filled manifold's occupation is 1 whatever the relaxation, so it
+    changes only the SSCT bands outside the manifold.
 
     Args:
         bands: the manifold, a band index or a contiguous increasing sequence; None = all bands.
@@ -148,6 +158,8 @@ class NonAbelian(_Manifold):
     """
 
     name: ClassVar[str] = "nonabelian"
+    exact_relaxation: ClassVar[bool] = True
+    exact_relaxation_textured: ClassVar[bool] = True
     _own_limits: ClassVar[tuple[str, ...]] = ("spread", "unfilled")
 
     def _manifold(self, model, k, s, start, stop):
@@ -161,7 +173,8 @@ class NonAbelian(_Manifold):
 
 class NonAdiabatic(_Manifold):
     """Hybridised bands of the manifold, Eqs. 54–63, all orders in E inside it (alias
-    ``theory="nonadiabatic"``). Takes ``phase_space_density``.
+    ``theory="nonadiabatic"``). Takes ``phase_space_density`` and, in a uniform system,
+    ``relaxation="exact"``: g_i = ∫(ds/τ)e^{−s/τ} g⁰(𝓔_i(k + eEs/ħ; E)) over the field-dressed bands.
 
     Args:
         bands: the manifold, a band index or a contiguous increasing sequence; None = all bands.
@@ -171,9 +184,11 @@ class NonAdiabatic(_Manifold):
     name: ClassVar[str] = "nonadiabatic"
     _own_limits: ClassVar[tuple[str, ...]] = ("inverse_intra_gap",)
     phase_space_density: ClassVar[bool] = True
+    exact_relaxation: ClassVar[bool] = True
 
     def _manifold(self, model, k, s, start, stop):
-        return nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, start, stop, s.textured, s.density)
+        return nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, start, stop, s.textured, s.density,
+                                    s.nodes if s.relaxation == "exact" else None)
 
 
 
