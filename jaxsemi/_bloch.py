@@ -115,11 +115,14 @@ def structure(model, grid) -> Optional[Structure]:
                      tuple(map(tuple, tau_red.tolist())) if np.any(tau_red) else None)
 
 
+#: Up to this many distinct last components of R, small matrices are summed by an unrolled
+#: sum of products (XLA fuses it with what consumes it); beyond, by a matrix product.
+SMALL_U = 4
+
+
 def _contract(table, f):
-    """Σ_u table[c, i, u] f[c, m, u, a, b] → (c, m, i, a, b): for small matrices an unrolled
-    sum of products (XLA fuses it with what consumes it; its dot is slow for them on CPUs), a
-    batched matrix product otherwise."""
-    if f.shape[-1] <= SMALL_N:
+    """Σ_u table[c, i, u] f[c, m, u, a, b] → (c, m, i, a, b)."""
+    if f.shape[-1] <= SMALL_N and f.shape[2] <= SMALL_U:
         return sum(table[:, None, :, u, None, None] * f[:, :, None, u] for u in range(f.shape[2]))
     return jnp.einsum("ciu,cmuab->cmiab", table, f)
 
@@ -172,6 +175,8 @@ def bloch_reduce(f: Callable, model, st: Structure, grid: LatticeGrid, how: str,
 
     def block(lines):
         h, dk = _line_matrices(hr, st, model.lattice, grid, lines)
+        if h.shape[-1] > 2:  # materialise: fused into the eigenbasis rotations it would be recomputed
+            h, dk = jax.lax.optimization_barrier((h, dk))
         m = lines.shape[0]
         vals = jax.vmap(f)(h.reshape((-1,) + h.shape[2:]), dk.reshape((-1,) + dk.shape[2:]))
         vals = jax.tree_util.tree_map(lambda v: v.reshape((m, n_last) + v.shape[1:]), vals)

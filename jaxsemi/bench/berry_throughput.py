@@ -53,18 +53,18 @@ def _pythtb_haldane(t1, t2, phi, mass):
     return model
 
 
-def _jaxsemi(model, grid, repeats):
-    mu = jax.numpy.asarray(MU)
+def _jaxsemi(model, grid, repeats, mu=MU):
+    mu = jax.numpy.asarray(mu)
     js.hall_conductivity(model, mu, grid).block_until_ready()  # compile
     seconds, sigma = best_time(lambda: js.hall_conductivity(model, mu, grid).block_until_ready(), repeats)
     return {"seconds": seconds, "kpoints_per_s": len(grid) / seconds, "sigma_xy": np.asarray(sigma).tolist()}
 
 
-def _wannierberri(wb, ptb, n, repeats):
+def _wannierberri(wb, ptb, n, repeats, mu=MU):
     with contextlib.redirect_stdout(io.StringIO()), tempfile.TemporaryDirectory() as tmp:
         system = wb.system.System_R.from_pythtb(ptb)
         grid = wb.Grid(system, NK=(n, n, 1), NKFFT=(n, n, 1), use_symmetry=False)
-        calc = {"ahc": wb.calculators.static.AHC(Efermi=MU, tetra=False, kwargs_formula={"external_terms": False})}
+        calc = {"ahc": wb.calculators.static.AHC(Efermi=mu, tetra=False, kwargs_formula={"external_terms": False})}
 
         def once():
             res = wb.run(system, grid=grid, calculators=calc, parallel=False, use_irred_kpt=False,
