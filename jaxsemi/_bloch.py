@@ -23,7 +23,8 @@ Models opt in by registering, for their Hamiltonian function, a function giving 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional
+import functools
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -86,6 +87,28 @@ class Structure:
     tau_red: Optional[tuple]
 
 
+@functools.lru_cache(maxsize=64)
+def _static_form(hamiltonian, treedef, avals) -> dict:
+    """R and τ (static numpy arrays) of a registered Hamiltonian for parameters of these
+    shapes; H(R) is only traced (cached: structure() runs at every call)."""
+    static = {}
+
+    def capture(leaves):
+        model = _Params(hamiltonian, jax.tree_util.tree_unflatten(treedef, leaves))
+        static["r"], hr, static["tau"] = lattice_form(model)
+        return hr
+
+    jax.eval_shape(capture, list(avals))
+    return static
+
+
+class _Params(NamedTuple):
+    """The two fields of a ``Model`` that ``lattice_form`` reads."""
+
+    hamiltonian: Callable
+    params: Any
+
+
 def structure(model, grid) -> Optional[Structure]:
     """The layout of the grid-structured path when it applies, else None.
 
@@ -100,13 +123,9 @@ def structure(model, grid) -> Optional[Structure]:
     lat = np.asarray(model.lattice)
     if not np.allclose(np.asarray(grid.basis), 2 * np.pi * np.linalg.inv(lat).T, rtol=1e-12, atol=0):
         return None
-    static = {}
-
-    def capture(p):  # R and τ are static numpy arrays; H(R) is only traced here
-        static["r"], hr, static["tau"] = lattice_form(model.with_params(p))
-        return hr
-
-    jax.eval_shape(capture, model.params)
+    leaves, treedef = jax.tree_util.tree_flatten(model.params)
+    static = _static_form(model.hamiltonian, treedef, tuple(jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v))
+                                                            for v in leaves))
     r_red = static["r"] @ np.linalg.inv(lat)
     if not np.allclose(r_red, np.round(r_red), atol=1e-8):
         return None
