@@ -146,13 +146,27 @@ def _contract(table, f):
     return jnp.einsum("ciu,cmuab->cmiab", table, f)
 
 
-def _line_matrices(hr, st: Structure, lattice, grid: LatticeGrid, lines):
-    """𝓗 (m, n_last, n, n) and ∂𝓗/∂k (m, n_last, d, n, n) on the grid lines ``lines`` (m,)."""
+def _split(st: Structure):
+    """Distinct slow parts (S, d−1) and last components (U,) of the R vectors, and the index of
+    each R in them."""
     r = np.asarray(st.r_red)
-    d, n_last, n = r.shape[1], grid.shape[-1], hr.shape[-1]
     slow, s_idx = np.unique(r[:, :-1], axis=0, return_inverse=True)
     last, u_idx = np.unique(r[:, -1], return_inverse=True)
-    dense = jnp.zeros((len(slow), len(last), n, n), hr.dtype).at[np.ravel(s_idx), np.ravel(u_idx)].set(hr)
+    return slow, last, np.ravel(s_idx), np.ravel(u_idx)
+
+
+def _dense(hr, st: Structure):
+    """H(R) (nR, n, n) laid out as (S, U, n, n) by slow part and last component of R (zeros
+    where no R), built once per call, outside the loop over chunks."""
+    slow, last, s_idx, u_idx = _split(st)
+    return jnp.zeros((len(slow), len(last)) + hr.shape[1:], hr.dtype).at[s_idx, u_idx].set(hr)
+
+
+def _line_matrices(dense, st: Structure, lattice, grid: LatticeGrid, lines):
+    """𝓗 (m, n_last, n, n) and ∂𝓗/∂k (m, n_last, d, n, n) on the grid lines ``lines`` (m,),
+    from ``dense = _dense(hr, st)``."""
+    slow, last = _split(st)[:2]
+    d, n_last, n = slow.shape[1] + 1, grid.shape[-1], dense.shape[-1]
     digits, rest = [], lines  # slow grid indices of each line (last axis fastest in the flat index)
     for size in reversed(grid.shape[:-1]):
         digits.append(rest % size)
@@ -188,12 +202,12 @@ def bloch_reduce(f: Callable, model, st: Structure, grid: LatticeGrid, how: str,
     time and split over the devices of ``mesh``; memory is bounded by the chunk.
     """
     TRACES["count"] += 1
-    _, hr, _ = lattice_form(model)
+    dense = _dense(lattice_form(model)[1], st)
     n_last = grid.shape[-1]
     n_lines = grid.size // n_last
 
     def block(lines):
-        h, dk = _line_matrices(hr, st, model.lattice, grid, lines)
+        h, dk = _line_matrices(dense, st, model.lattice, grid, lines)
         if h.shape[-1] > 2:  # materialise: fused into the eigenbasis rotations it would be recomputed
             h, dk = jax.lax.optimization_barrier((h, dk))
         m = lines.shape[0]
