@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _sharding
-from ._eigh import DEGENERACY_TOL, eigh as _eigh_matrix, inverse_gaps, manifold_gap
+from ._eigh import DEGENERACY_TOL, _safe_sqrt, eigh as _eigh_matrix, inverse_gaps, manifold_gap
 from ._model import Model
 from .kspace import default_chunk
 from .kspace._reduce import reduce_blocks
@@ -80,7 +80,11 @@ def matmul(a, b):
 
 def point_geometry(model: Model, k, x, wrt_x: bool = True) -> PointGeometry:
     """Eigen-decomposition and eigenbasis derivative matrices at one point."""
-    h, dk, dx = hamiltonian_and_derivatives(model, k, x, wrt_x)
+    return eigen_geometry(*hamiltonian_and_derivatives(model, k, x, wrt_x))
+
+
+def eigen_geometry(h, dk, dx=None) -> PointGeometry:
+    """``PointGeometry`` from 𝓗 (n, n) and its derivatives dk, dx (d, n, n) (dx may be None)."""
     w, u = _eigh_matrix(h)
     ud = jnp.conj(u.T)
     rot = lambda m: matmul(matmul(ud, m), u)  # noqa: E731  (m: (d, n, n), broadcast over d)
@@ -105,6 +109,28 @@ def abelian_curvature(w, a, b):
     else:
         omega = -2.0 * jnp.imag(jnp.einsum("anm,bmn,nm->nab", a, b, g))
     return group_average(omega, w)
+
+
+def curvature_xy(h, dk):
+    """Energies (n,) eV and Ω_n^{k_x k_y} (n,) Å² from 𝓗 (n, n) and ∂𝓗/∂k (≥ 2, n, n).
+
+    For n = 2 in closed form from the d-vector (𝓗 = d₀ + d·σ): Ω_∓ = ±d·(∂_x d × ∂_y d)/(2|d|³),
+    zero where the gap 2|d| is degenerate (≤ DEGENERACY_TOL); no eigenvectors.
+    """
+    if h.shape[-1] != 2:
+        geo = eigen_geometry(h, dk[:2])
+        return geo.energies, abelian_curvature(geo.energies, geo.dk[:1], geo.dk[1:2])[:, 0, 0]
+
+    def dvec(m):  # (..., 2, 2) → (..., 3)
+        return jnp.stack([jnp.real(m[..., 1, 0]), jnp.imag(m[..., 1, 0]),
+                          0.5 * jnp.real(m[..., 0, 0] - m[..., 1, 1])], -1)
+
+    d, dx, dy = dvec(h), dvec(dk[0]), dvec(dk[1])
+    dn = _safe_sqrt(jnp.sum(d * d))
+    ok = 2.0 * dn > DEGENERACY_TOL
+    lower = jnp.where(ok, 0.5 * jnp.dot(d, jnp.cross(dx, dy)) / jnp.where(ok, dn, 1.0) ** 3, 0.0)
+    d0 = 0.5 * jnp.real(h[0, 0] + h[1, 1])
+    return jnp.stack([d0 - dn, d0 + dn]), jnp.stack([lower, -lower])
 
 
 def berry_connection_offdiag(w, a):

@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks, _sharding
+from . import _bloch, _checks, _sharding
 from ._checks import ConvergenceWarning
 from ._eigh import eigh as _eigh_matrix, manifold_gap
-from ._geometry import abelian_curvature, point_geometry
+from ._geometry import curvature_xy, hamiltonian_and_derivatives
 from ._model import Model
 from .kspace import LatticeGrid, default_chunk
 from .kspace._reduce import grid_reduce, reduce_blocks
@@ -83,7 +83,7 @@ def chern_number(model: Model, bands, n_k, method: str = "fhs", x=None,
     if method == "fhs":
         value = -jnp.sign(jnp.linalg.det(b)) * angle_sum / (2 * np.pi)
     else:
-        value = 2 * jnp.pi * _kubo(model, grid, x, start, stop, chunk, mesh)
+        value = 2 * jnp.pi * _kubo(model, grid, x, start, stop, chunk, mesh, _bloch.structure(model, grid))
     label = "FHS" if method == "fhs" else "Kubo"
     value = _checks.fail_if(value, jnp.isnan(value), (
         f"the {label} Chern number of bands [{start}, {stop}) is NaN: the states jump between "
@@ -155,9 +155,11 @@ def _resolution(a, b):
 
 
 @eqx.filter_jit
-def _kubo(model, grid, x, start, stop, chunk, mesh):
-    def per_k(k):
-        geo = point_geometry(model, k, x, wrt_x=False)
-        return jnp.sum(abelian_curvature(geo.energies, geo.dk, geo.dk)[start:stop, 0, 1])
+def _kubo(model, grid, x, start, stop, chunk, mesh, structure=None):
+    def manifold(h, dk):
+        return jnp.sum(curvature_xy(h, dk)[1][start:stop])
 
-    return grid_reduce(per_k, grid, "sum", chunk, mesh)
+    if structure is not None:
+        return _bloch.bloch_reduce(manifold, model, structure, grid, "sum", chunk, mesh)
+    return grid_reduce(lambda k: manifold(*hamiltonian_and_derivatives(model, k, x, wrt_x=False)[:2]), grid, "sum",
+                       chunk, mesh)

@@ -1,17 +1,23 @@
-"""Cost of σ_xy per k-point relative to bare batched ``eigh`` for n-band tight-binding models.
+"""Cost of σ_xy per k-point relative to bare batched ``eigh``, for random Wannier models.
 
-For random n-band square-lattice models (n = 8, 16, 32; nearest and next-nearest hoppings with
-random complex amplitudes), times on the same k-points:
+A seeded random Wannier90 model (``random_hr``): n orbitals at the cell origin of a square
+lattice (1 Å), ≈ 400 in-plane R vectors (|R| ≤ 11), H(R) random complex with |H(R)| ∝
+e^{−|R|/2}/√n, H(−R) = H(R)†; written as ``_hr.dat`` and read with ``js.models.from_wannier90``
+(the grid-structured Bloch sum). For n = 8, 16, 32, times on the same N×N grid:
 
 * ``eigh``: ``jax.vmap(jnp.linalg.eigh)`` of precomputed H(k) matrices (the floor any
   sum-over-states code pays);
-* ``sigma_xy``: ``js.hall_conductivity`` (H and ∂H/∂k by autodiff, eigh, rotations, curvature, sum).
+* ``sigma_xy``: ``js.hall_conductivity`` (H and ∂H/∂k, eigh, rotations, curvature, sum);
+* WannierBerri (``jaxsemi[interop]``, n = 32 only, or all with ``quick``): its ``AHC`` on the
+  same model as a PythTB model, serial, as in ``berry_throughput``.
 
 overhead = t(sigma_xy)/t(eigh) − 1 (the project heads for ≤ 50 %). ``--quick`` is short.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -21,39 +27,115 @@ import jaxsemi as js
 
 from ._common import best_time
 
+#: Largest |R| (lattice units) of the random models: 401 R vectors on the square lattice.
+R_MAX = 11.3
+#: Decay length (lattice units) of the random hoppings.
+DECAY = 2.0
+MU = np.array([-0.2, 0.0, 0.2])
+
+
+def random_hr(n_bands: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """R (nR, 3) ints (R₃ = 0) and Hermitian H(R) (nR, n, n) eV of a seeded random model."""
+    rng = np.random.default_rng(seed)
+    m = int(R_MAX)
+    grid = np.stack(np.meshgrid(np.arange(-m, m + 1), np.arange(-m, m + 1), indexing="ij"), -1).reshape(-1, 2)
+    r = grid[np.linalg.norm(grid, axis=1) <= R_MAX]
+    half = r[(r[:, 0] > 0) | ((r[:, 0] == 0) & (r[:, 1] > 0))]  # one of each ±R pair
+    scale = np.exp(-np.linalg.norm(half, axis=1) / DECAY)[:, None, None] / np.sqrt(n_bands)
+    h_half = scale * (rng.normal(size=(len(half), n_bands, n_bands))
+                      + 1j * rng.normal(size=(len(half), n_bands, n_bands)))
+    h0 = rng.normal(size=(n_bands, n_bands)) + 1j * rng.normal(size=(n_bands, n_bands))
+    h0 = (h0 + h0.conj().T) / (2 * np.sqrt(n_bands))
+    rvecs = np.concatenate([np.zeros((1, 2), int), half, -half])
+    hr = np.concatenate([h0[None], h_half, np.conj(np.swapaxes(h_half, 1, 2))])
+    return np.concatenate([rvecs, np.zeros((len(rvecs), 1), int)], 1), hr
+
+
+def write_hr(path, rvecs, hr) -> None:
+    """Write a Wannier90 ``_hr.dat`` (degeneracies 1)."""
+    n_r, n = hr.shape[:2]
+    lines = ["random model written by jaxsemi.bench.eigh_overhead", str(n), str(n_r)]
+    lines += [" ".join(["1"] * len(chunk)) for chunk in np.array_split(np.ones(n_r), range(15, n_r, 15))]
+    for r, h in zip(rvecs, hr):
+        lines += [f"{r[0]} {r[1]} {r[2]} {a + 1} {b + 1} {h[a, b].real:.17e} {h[a, b].imag:.17e}"
+                  for b in range(n) for a in range(n)]
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
 
 def random_model(n_bands: int, seed: int = 0) -> js.Model:
-    rng = np.random.default_rng(seed)
-    hops = [(rng.normal(size=(n_bands, n_bands)) + 1j * rng.normal(size=(n_bands, n_bands))) / n_bands
-            for _ in range(4)]
-    onsite = np.diag(rng.normal(size=n_bands))
-    params = {"onsite": jnp.asarray(onsite), "t": jnp.asarray(np.stack(hops))}
-    shifts = np.array([[1, 0], [0, 1], [1, 1], [1, -1]], float)
-
-    def h(k, x, p):
-        phases = jnp.exp(1j * (jnp.asarray(shifts) @ k))
-        m = jnp.einsum("r,rij->ij", phases, p["t"])
-        return p["onsite"] + m + jnp.conj(m.T)
-
-    return js.Model(h, params, 2, np.eye(2), name=f"random_{n_bands}")
+    """The random model of ``random_hr`` read back from a temporary ``_hr.dat`` (dim = 2)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "random_hr.dat")
+        write_hr(path, *random_hr(n_bands, seed))
+        return js.models.from_wannier90(path, np.eye(3), dim=2, name=f"random_wannier_{n_bands}")
 
 
-def measure(n_bands: int, n_k: int, repeats: int) -> dict:
+def pythtb_model(rvecs, hr):
+    """The same model as a PythTB model (orbitals at the origin; one hopping per (i, j, R) of
+    one R of each ±R pair, the R = 0 upper triangle, onsite = diag H(0)). PythTB 1.x's
+    ``set_hop`` searches all earlier hoppings, so there the list is filled directly."""
+    from jaxsemi.models.pythtb import _empty_model
+
+    n = hr.shape[1]
+    model = _empty_model(np.eye(2), np.zeros((n, 2)))
+    zero = np.all(rvecs == 0, axis=1)
+    model.set_onsite(np.real(np.diagonal(hr[zero][0])).tolist())
+    half = (rvecs[:, 0] > 0) | ((rvecs[:, 0] == 0) & (rvecs[:, 1] > 0))
+    hops = [(hr[zero][0][i, j], i, j, [0, 0]) for i in range(n) for j in range(i + 1, n)]
+    hops += [(h[i, j], i, j, list(r[:2])) for r, h in zip(rvecs[half], hr[half]) for i in range(n) for j in range(n)]
+    if hasattr(model, "_hoppings") and not hasattr(model, "orb_vecs"):  # PythTB 1.x
+        model._hoppings.extend([[complex(t), i, j, np.array(r)] for t, i, j, r in hops])
+    else:
+        for t, i, j, r in hops:
+            model.set_hop(complex(t), i, j, r)
+    return model
+
+
+def _wannierberri(rvecs, hr, n_k, repeats):
+    """σ_xy k-points/s and values of WannierBerri on the PythTB form of the model (or a skip)."""
+    from . import skipped
+    from .berry_throughput import _wannierberri as run_wb
+
+    import contextlib
+    import io
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            import wannierberri as wb
+        ptb = pythtb_model(rvecs, hr)
+    except ModuleNotFoundError as err:
+        return {"status": skipped(err.name)}
+    return run_wb(wb, ptb, n_k, repeats, MU)
+
+
+def measure(n_bands: int, n_k: int, repeats: int, with_wannierberri: bool) -> dict:
+    rvecs, hr = random_hr(n_bands)
     model = random_model(n_bands)
     grid = js.kgrid.brillouin_zone(model, n_k)
     hk = jax.block_until_ready(model(grid.points))
     eigh = jax.jit(jax.vmap(jnp.linalg.eigh))
     jax.block_until_ready(eigh(hk))
     t_eigh, _ = best_time(lambda: jax.block_until_ready(eigh(hk)), repeats)
-    sigma = lambda: jax.block_until_ready(js.hall_conductivity(model, 0.0, grid))  # noqa: E731
+    mu = jnp.asarray(MU)
+    sigma = lambda: jax.block_until_ready(js.hall_conductivity(model, mu, grid))  # noqa: E731
     sigma()
     t_sigma, value = best_time(sigma, repeats)
     n = grid.size
-    return {"n_bands": n_bands, "n_k": n, "eigh_kpts_per_s": n / t_eigh, "sigma_kpts_per_s": n / t_sigma,
-            "overhead": t_sigma / t_eigh - 1.0, "sigma_xy": float(value)}
+    out = {"n_bands": n_bands, "n_R": len(rvecs), "n_k": n, "eigh_kpts_per_s": n / t_eigh,
+           "sigma_kpts_per_s": n / t_sigma, "overhead": t_sigma / t_eigh - 1.0,
+           "sigma_xy": np.asarray(value).tolist()}
+    if with_wannierberri:
+        wb = _wannierberri(rvecs, hr, n_k, repeats)
+        if "sigma_xy" in wb:
+            wb["max_abs_diff_sigma_vs_jaxsemi"] = float(np.max(np.abs(np.asarray(wb["sigma_xy"]) - out["sigma_xy"])))
+            wb["jaxsemi_speedup"] = out["sigma_kpts_per_s"] / wb["kpoints_per_s"]
+        out["wannierberri"] = wb
+    return out
 
 
 def run(quick: bool = False) -> dict:
-    sizes = [(8, 24), (16, 16)] if quick else [(8, 64), (16, 48), (32, 32)]
+    sizes = [(8, 24), (16, 24)] if quick else [(8, 64), (16, 48), (32, 48)]
     return {"benchmark": "eigh_overhead",
-            "results": [measure(n, k, 2 if quick else 3) for n, k in sizes]}
+            "what": f"random Wannier models (hr.dat, |R| <= {R_MAX}, decay {DECAY}); sigma_xy at mu = "
+                    f"{MU.tolist()} eV, kT = 0, vs vmap(eigh) of the same H(k); seconds = min over repeats",
+            "results": [measure(n, k, 2 if quick else 3, quick or n == 32) for n, k in sizes]}

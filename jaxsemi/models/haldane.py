@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _bloch
 from .._model import Model, bind
 from ._pauli import from_d
 
@@ -13,18 +14,33 @@ def _vectors(a):
     s3 = np.sqrt(3.0)
     nn = a * np.array([[0.5, s3 / 2], [0.5, -s3 / 2], [-1.0, 0.0]])  # A → B bonds
     nnn = np.array([nn[1] - nn[2], nn[2] - nn[0], nn[0] - nn[1]])  # A → A, counter-clockwise set
-    return jnp.asarray(nn), jnp.asarray(nnn)
+    return nn, nnn
 
 
 def _haldane(k, x, p, a):
     nn, nnn = _vectors(a)
-    phase = nn @ k
-    nk = nnn @ k
+    phase = jnp.asarray(nn) @ k
+    nk = jnp.asarray(nnn) @ k
     d0 = 2 * p["t2"] * jnp.cos(p["phi"]) * jnp.sum(jnp.cos(nk))
     dx = p["t1"] * jnp.sum(jnp.cos(phase))
     dy = -p["t1"] * jnp.sum(jnp.sin(phase))
     dz = p["mass"] - 2 * p["t2"] * jnp.sin(p["phi"]) * jnp.sum(jnp.sin(nk))
     return from_d(d0, dx, dy, dz)
+
+
+@_bloch.register(_haldane)
+def _haldane_form(p, a):
+    """A at 0, B at δ₁: H_AB(δⱼ − δ₁) = t₁, H_AA(±bᵢ) = t₂e^{±iφ}, H_BB(±bᵢ) = t₂e^{∓iφ}, ±M at R = 0."""
+    nn, nnn = _vectors(a)
+    t1, t2 = p["t1"], p["t2"] * jnp.exp(1j * p["phi"])
+    bonds = nn - nn[0]
+    r = np.concatenate([bonds, -bonds, nnn, -nnn, nnn, -nnn, np.zeros((2, 2))])
+    i = np.array([0] * 3 + [1] * 3 + [0] * 6 + [1] * 6 + [0, 1])
+    j = np.array([1] * 3 + [0] * 3 + [0] * 6 + [1] * 6 + [0, 1])
+    values = jnp.concatenate([jnp.full(3, t1), jnp.full(3, jnp.conj(t1)), jnp.full(3, t2), jnp.full(3, jnp.conj(t2)),
+                              jnp.full(3, jnp.conj(t2)), jnp.full(3, t2), jnp.stack([p["mass"], -p["mass"]])])
+    r_cart, hr = _bloch.assemble(r, i, j, values.astype(complex), 2)
+    return r_cart, hr, np.stack([np.zeros(2), nn[0]])
 
 
 def haldane(t1, t2, phi, mass, a: float = 1.0) -> Model:

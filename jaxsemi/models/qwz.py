@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _bloch
 from .._model import Model
 from ._pauli import from_d
 
@@ -12,6 +13,18 @@ from ._pauli import from_d
 def _qwz(k, x, p):
     t = p["t"]
     return from_d(0.0, t * jnp.sin(k[0]), t * jnp.sin(k[1]), p["m"] + t * (jnp.cos(k[0]) + jnp.cos(k[1])))
+
+
+@_bloch.register(_qwz)
+def _qwz_form(p):
+    """sin k σ = Σ_± ∓(i/2) e^{±ik} σ, cos k = Σ_± e^{±ik}/2, lattice constant 1 Å."""
+    t, m = p["t"], p["m"]
+    half = 0.5 * t * jnp.asarray([[1, 0], [0, -1]], complex)  # cos parts on σz
+    sx, sy = 0.5 * t * jnp.asarray([[0, 1], [1, 0]], complex), 0.5 * t * jnp.asarray([[0, -1j], [1j, 0]])
+    hr = jnp.stack([m * jnp.asarray([[1, 0], [0, -1]], complex)] +
+                   [half + s * (-1j) * sgn for s in (sx, sy) for sgn in (1, -1)])
+    r = np.array([[0.0, 0.0], [1, 0], [-1, 0], [0, 1], [0, -1]])
+    return r, hr, np.zeros((2, 2))
 
 
 def qwz(m, t=1.0) -> Model:

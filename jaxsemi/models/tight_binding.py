@@ -7,7 +7,7 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
+from .. import _bloch, _checks
 from .._lattice import check_lattice
 from .._model import Model, bind
 
@@ -27,6 +27,20 @@ def _tight_binding(k, x, p, r_cart, tau, hop_r, hop_i, hop_j):
     d = jnp.exp(1j * (jnp.asarray(tau, dtype=float) @ k))  # e^{ik·τ_i}
     h = jnp.conj(d)[:, None] * inner * d[None, :]
     return h + jnp.conj(h.T) + jnp.diag(p["onsite"].astype(h.dtype))
+
+
+@_bloch.register(_tight_binding)
+def _tight_binding_form(p, r_cart, tau, hop_r, hop_i, hop_j):
+    """H(R) of every bond, its Hermitian partner (j, i, −R) and the onsite energies at R = 0."""
+    n, d = len(tau), len(tau[0])
+    r = np.asarray(r_cart, dtype=float).reshape(-1, d)[np.asarray(hop_r, dtype=int)]
+    i, j = np.asarray(hop_i, dtype=int), np.asarray(hop_j, dtype=int)
+    diag = np.arange(n)
+    r_cart, hr = _bloch.assemble(np.concatenate([r, -r, np.zeros((n, d))]), np.concatenate([i, j, diag]),
+                                 np.concatenate([j, i, diag]),
+                                 jnp.concatenate([p["hoppings"], jnp.conj(p["hoppings"]),
+                                                  p["onsite"].astype(complex)]), n)
+    return r_cart, hr, np.asarray(tau)
 
 
 def _as_static(arr) -> tuple:

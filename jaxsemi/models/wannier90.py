@@ -7,6 +7,7 @@ import os
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _bloch
 from .._model import Model, bind
 from .tight_binding import _as_static, bloch_sum
 
@@ -15,6 +16,12 @@ _PER_LINE = 15  # degeneracies per line in hr.dat
 
 def _hr(k, x, p, r_cart):
     return bloch_sum(k, r_cart, p["hr"])
+
+
+@_bloch.register(_hr)
+def _hr_form(p, r_cart):
+    n = p["hr"].shape[-1]
+    return np.asarray(r_cart, dtype=float), p["hr"], np.zeros((n, len(r_cart[0])))
 
 
 def _fail(path, msg):

@@ -1,0 +1,225 @@
+"""Grid-structured Bloch sums: 𝓗(k) and ∂𝓗/∂k of a lattice model on a whole uniform grid.
+
+A lattice model is 𝓗_ij(k) = Σ_R e^{ik·(R + τ_j − τ_i)} H_ij(R) with H(R) (nR, n, n) computed
+differentiably from the parameters, R lattice vectors and τ orbital positions. On a uniform
+Brillouin-zone grid k = Σ_j (i_j + s_j)/n_j b_j the phase is e^{2πi Σ_j f_j R_j} in reduced
+coordinates f_j, R_j, so the sum separates axis by axis (a row-column discrete Fourier
+transform). The grid is read in lines along its last (fastest) axis:
+
+1. per line (its slow reduced coordinates fixed), one GEMM over the distinct slow parts of R:
+   F_c[line, u] = Σ_{R: R_last = u} e^{2πi f_slow·R_slow} (1, R_1, …, R_{d−1})_c H(R);
+2. per point, one GEMM over the distinct last components u with the line-independent table
+   e^{2πi f_last u} (and u e^{…} for ∂/∂k_last), shared by every line.
+
+A point then costs (number of distinct R_last) · n² · (1 + d) complex multiply-adds instead of
+nR exponentials and nR · n² · (1 + d) multiply-adds (per-point exp and forward-mode autodiff).
+∂𝓗/∂k_α = i Σ_j a_{jα} Σ_R R_j e^{…} H(R) in cartesian 1/Å; the orbital positions enter as
+the diagonal gauge 𝓗 = D† 𝓗_lat D, D = diag(e^{ik·τ}).
+
+Models opt in by registering, for their Hamiltonian function, a function giving H(R)
+(``register``); ``structure(model, grid)`` says whether a sum takes this path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+from ._geometry import SMALL_N
+from ._model import bind
+from .kspace import LatticeGrid
+from .kspace._reduce import reduce_blocks
+
+#: Hamiltonian function → ``form(params, **options) -> (r_cart (nR, d) numpy Å, H(R) (nR, n, n),
+#: tau_cart (n, d) numpy Å)`` with 𝓗_ij(k) = Σ_R e^{ik·(R + τ_j − τ_i)} H_ij(R) for every x.
+_FORMS: dict[Callable, Callable] = {}
+
+#: Times a grid-structured sum was traced (an observable hook for tests: which path ran).
+TRACES = {"count": 0}
+
+
+def register(hamiltonian: Callable):
+    """Decorator: ``form`` gives the lattice (real-space) form of the x-independent
+    ``hamiltonian`` (a plain function, or one used through ``bind`` with its options)."""
+    def deco(form: Callable) -> Callable:
+        _FORMS[hamiltonian] = form
+        return form
+    return deco
+
+
+def _registered(model) -> Optional[tuple[Callable, dict]]:
+    ham = model.hamiltonian
+    fn, options = (ham.fn, dict(ham.options)) if isinstance(ham, bind) else (ham, {})
+    return (_FORMS[fn], options) if fn in _FORMS else None
+
+
+def lattice_form(model):
+    """``(r_cart (nR, d) Å, H(R) (nR, n, n) eV, tau_cart (n, d) Å)`` of a registered lattice
+    model (R unique), else None. H(R) is computed from ``model.params`` (differentiable)."""
+    found = _registered(model)
+    return None if found is None else found[0](model.params, **found[1])
+
+
+def assemble(r_cart, i, j, values, n: int):
+    """Unique R (nR, d) and H(R) (nR, n, n) from entries H_ij(R) += value (entries (m,) with
+    static R (m, d) Å and orbital indices i, j; values traced)."""
+    r_cart = np.asarray(r_cart, dtype=float) + 0.0  # −0.0 → 0.0, so equal rows compare equal
+    r_unique, inv = np.unique(r_cart, axis=0, return_inverse=True)
+    hr = jnp.zeros((len(r_unique), n, n), complex).at[np.ravel(inv), np.asarray(i), np.asarray(j)].add(values)
+    return r_unique, hr
+
+
+@dataclasses.dataclass(frozen=True)
+class Structure:
+    """Static layout of a grid-structured sum (hashable: a static argument of jitted sums).
+
+    r_red: (nR, d) integer reduced lattice vectors, in the order of H(R); tau_red: (n, d)
+    reduced orbital positions, or None when all are 0 (no gauge to apply).
+    """
+
+    r_red: tuple
+    tau_red: Optional[tuple]
+
+
+@functools.lru_cache(maxsize=64)
+def _static_form(hamiltonian, treedef, avals) -> dict:
+    """R and τ (static numpy arrays) of a registered Hamiltonian for parameters of these
+    shapes; H(R) is only traced (cached: structure() runs at every call)."""
+    static = {}
+
+    def capture(leaves):
+        model = _Params(hamiltonian, jax.tree_util.tree_unflatten(treedef, leaves))
+        static["r"], hr, static["tau"] = lattice_form(model)
+        return hr
+
+    jax.eval_shape(capture, list(avals))
+    return static
+
+
+class _Params(NamedTuple):
+    """The two fields of a ``Model`` that ``lattice_form`` reads."""
+
+    hamiltonian: Callable
+    params: Any
+
+
+def structure(model, grid) -> Optional[Structure]:
+    """The layout of the grid-structured path when it applies, else None.
+
+    It applies to registered lattice models (tight-binding, Wannier90, PythTB imports, the
+    built-in lattice models) in 2D or 3D on a ``LatticeGrid`` of the model's own reciprocal
+    basis, with a concrete lattice and grid basis; the per-point path serves everything else
+    (non-uniform grids, continuum and textured models, models built inside ``jax.jit``).
+    """
+    if (_registered(model) is None or model.lattice is None or model.dim < 2
+            or not isinstance(grid, LatticeGrid) or not _checks.is_concrete(model.lattice, grid.basis)):
+        return None
+    lat = np.asarray(model.lattice)
+    if not np.allclose(np.asarray(grid.basis), 2 * np.pi * np.linalg.inv(lat).T, rtol=1e-12, atol=0):
+        return None
+    leaves, treedef = jax.tree_util.tree_flatten(model.params)
+    static = _static_form(model.hamiltonian, treedef, tuple(jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v))
+                                                            for v in leaves))
+    r_red = static["r"] @ np.linalg.inv(lat)
+    if not np.allclose(r_red, np.round(r_red), atol=1e-8):
+        return None
+    tau_red = np.asarray(static["tau"]) @ np.linalg.inv(lat)
+    return Structure(tuple(map(tuple, np.round(r_red).astype(int).tolist())),
+                     tuple(map(tuple, tau_red.tolist())) if np.any(tau_red) else None)
+
+
+#: Up to this many distinct last components of R, small matrices are summed by an unrolled
+#: sum of products (XLA fuses it with what consumes it); beyond, by a matrix product.
+SMALL_U = 4
+
+
+def _contract(table, f):
+    """Σ_u table[c, i, u] f[c, m, u, a, b] → (c, m, i, a, b)."""
+    if f.shape[-1] <= SMALL_N and f.shape[2] <= SMALL_U:
+        return sum(table[:, None, :, u, None, None] * f[:, :, None, u] for u in range(f.shape[2]))
+    return jnp.einsum("ciu,cmuab->cmiab", table, f)
+
+
+def _split(st: Structure):
+    """Distinct slow parts (S, d−1) and last components (U,) of the R vectors, and the index of
+    each R in them."""
+    r = np.asarray(st.r_red)
+    slow, s_idx = np.unique(r[:, :-1], axis=0, return_inverse=True)
+    last, u_idx = np.unique(r[:, -1], return_inverse=True)
+    return slow, last, np.ravel(s_idx), np.ravel(u_idx)
+
+
+def _dense(hr, st: Structure):
+    """H(R) (nR, n, n) laid out as (S, U, n, n) by slow part and last component of R (zeros
+    where no R), built once per call, outside the loop over chunks."""
+    slow, last, s_idx, u_idx = _split(st)
+    return jnp.zeros((len(slow), len(last)) + hr.shape[1:], hr.dtype).at[s_idx, u_idx].set(hr)
+
+
+def _line_matrices(dense, st: Structure, lattice, grid: LatticeGrid, lines):
+    """𝓗 (m, n_last, n, n) and ∂𝓗/∂k (m, n_last, d, n, n) on the grid lines ``lines`` (m,),
+    from ``dense = _dense(hr, st)``."""
+    slow, last = _split(st)[:2]
+    d, n_last, n = slow.shape[1] + 1, grid.shape[-1], dense.shape[-1]
+    digits, rest = [], lines  # slow grid indices of each line (last axis fastest in the flat index)
+    for size in reversed(grid.shape[:-1]):
+        digits.append(rest % size)
+        rest = rest // size
+    f_slow = (jnp.stack(digits[::-1], -1) + grid.shift[:-1]) / jnp.asarray(grid.shape[:-1])  # (m, d−1)
+    f_last = (jnp.arange(n_last) + grid.shift[-1]) / n_last  # (n_last,)
+    # stage 1, per line: Σ_{R_slow} e^{2πi f_slow·R_slow} (1, R_1, …, R_{d−1}) H(R), grouped by R_last
+    phase = jnp.exp(2j * jnp.pi * (f_slow @ slow.T.astype(float)))  # (m, S)
+    left = jnp.stack([phase] + [phase * slow[:, j] for j in range(d - 1)])  # (d, m, S)
+    f = jnp.tensordot(left, dense, axes=1)  # (d, m, U, n, n)
+    table = jnp.exp(2j * jnp.pi * f_last[:, None] * last[None, :].astype(float))  # (n_last, U)
+    tables = jnp.stack([table] * d + [table * last.astype(float)])  # (d + 1, n_last, U)
+    if st.tau_red is not None:  # diagonal gauge e^{ik·(τ_b − τ_a)}, separable like the phases
+        dtau = np.asarray(st.tau_red)[None, :, :] - np.asarray(st.tau_red)[:, None, :]  # (n, n, d)
+        f = f * jnp.exp(2j * jnp.pi * (f_slow @ dtau[..., :-1].reshape(-1, d - 1).T)).reshape(-1, 1, n, n)
+    # stage 2, per point: Σ_u e^{2πi f_last u} (…), and Σ_u u e^{…} H for the last axis
+    g = _contract(tables, jnp.concatenate([f, f[:1]]))  # (d + 1, m, n_last, n, n)
+    h, red = g[0], g[1:]  # 𝓗_lat, Σ_R R_j e^{…} H(R) (reduced j, before the gauge)
+    if st.tau_red is not None:
+        last_gauge = jnp.exp(2j * jnp.pi * f_last[:, None, None] * dtau[None, ..., -1])  # (n_last, n, n)
+        h = h * last_gauge
+        red = red * last_gauge + jnp.moveaxis(jnp.asarray(dtau), -1, 0)[:, None, None] * h
+    a = 1j * jnp.asarray(lattice)  # ∂/∂k_α = i Σ_j a_jα (R_j + Δτ_j), unrolled over j (fuses)
+    dk = jnp.stack([sum(a[j, alpha] * red[j] for j in range(d)) for alpha in range(d)], 2)
+    return h, dk
+
+
+def bloch_reduce(f: Callable, model, st: Structure, grid: LatticeGrid, how: str, chunk: int, mesh) -> Any:
+    """Reduce ``f(h (n, n), dk (d, n, n)) -> PyTree`` over every point of ``grid``.
+
+    ``how``: "sum" (Σ_i w_i f_i), "min", "max" or "stack" (values (N, ...) in grid order), as
+    ``kspace.reduce``. Grid lines along the last axis are read ``chunk // n_last`` (≥ 1) at a
+    time and split over the devices of ``mesh``; memory is bounded by the chunk.
+    """
+    TRACES["count"] += 1
+    dense = _dense(lattice_form(model)[1], st)
+    n_last = grid.shape[-1]
+    n_lines = grid.size // n_last
+
+    def block(lines):
+        h, dk = _line_matrices(dense, st, model.lattice, grid, lines)
+        if h.shape[-1] > 2:  # materialise: fused into the eigenbasis rotations it would be recomputed
+            h, dk = jax.lax.optimization_barrier((h, dk))
+        m = lines.shape[0]
+        vals = jax.vmap(f)(h.reshape((-1,) + h.shape[2:]), dk.reshape((-1,) + dk.shape[2:]))
+        vals = jax.tree_util.tree_map(lambda v: v.reshape((m, n_last) + v.shape[1:]), vals)
+        if how == "sum":
+            vals = jax.tree_util.tree_map(lambda v: grid.weight.astype(v.dtype) * jnp.sum(v, 1), vals)
+        elif how in ("min", "max"):
+            vals = jax.tree_util.tree_map(lambda v: getattr(jnp, how)(v, 1), vals)
+        return vals, (lines < n_lines).astype(float)
+
+    out = reduce_blocks(block, n_lines, how, chunk=max(1, chunk // n_last), mesh=mesh)
+    if how == "stack":
+        out = jax.tree_util.tree_map(lambda v: v.reshape((grid.size,) + v.shape[2:]), out)
+    return out

@@ -1,0 +1,194 @@
+"""Grid-structured Bloch sums: the same 𝓗, ∂𝓗/∂k, σ_xy, Chern numbers and gradients as the
+per-point path, taken automatically, sharded over devices."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxsemi as js
+from jaxsemi import _bloch
+from jaxsemi._geometry import hamiltonian_and_derivatives
+from jaxsemi.bench.eigh_overhead import random_hr, write_hr
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+S3 = np.sqrt(3.0)
+
+
+def haldane_tb(t1=1.0, t2=0.1, phi=1.2, mass=0.2):
+    """``js.models.haldane`` written as a generic tight-binding model (A at (1/3, 0), B at (0, 2/3))."""
+    hops = [(t1, 0, 1, (0, 0)), (t1, 0, 1, (1, -1)), (t1, 0, 1, (0, -1))]
+    for r in [(1, 0), (0, -1), (-1, 1)]:
+        hops += [(t2 * np.exp(1j * phi), 0, 0, r), (t2 * np.exp(-1j * phi), 1, 1, r)]
+    return js.models.tight_binding([[1.5, -S3 / 2], [1.5, S3 / 2]], [[1 / 3, 0.0], [0.0, 2 / 3]], hops,
+                                   [mass, -mass])
+
+
+def random_tb(dim, n_orb, seed, reach=1):
+    """Random tight-binding model: skewed lattice, orbitals off the origin, bonds up to ``reach`` cells."""
+    rng = np.random.default_rng(seed)
+    lattice = np.eye(dim) + 0.3 * np.tri(dim, k=-1)
+    cells = np.stack(np.meshgrid(*[np.arange(-reach, reach + 1)] * dim, indexing="ij"), -1).reshape(-1, dim)
+    hops = [(complex(rng.normal(), rng.normal()) * 0.5, i, j, tuple(int(v) for v in r))
+            for r in cells for i in range(n_orb) for j in range(n_orb)
+            if (tuple(r) > (0,) * dim) or (not any(r) and i < j)]
+    return js.models.tight_binding(lattice, rng.uniform(0, 1, (n_orb, dim)), hops, rng.normal(size=n_orb))
+
+
+def random_wannier(tmp_path, n_bands=4, seed=3):
+    """The benchmark's random Wannier model (401 R vectors) on a skewed lattice, via hr.dat."""
+    path = tmp_path / "random_hr.dat"
+    write_hr(path, *random_hr(n_bands, seed))
+    return js.models.from_wannier90(path, [[1.0, 0.0, 0.0], [0.3, 1.1, 0.0], [0.0, 0.0, 1.0]], dim=2)
+
+
+def per_point(grid):
+    """The same points and weights as an explicit grid: the per-point path."""
+    return js.KGrid(grid.points, grid.weights)
+
+
+def assert_matrices_agree(model, grid):
+    st = _bloch.structure(model, grid)
+    assert st is not None
+    _, hr, _ = _bloch.lattice_form(model)
+    n_lines = grid.size // grid.shape[-1]
+    h, dk = _bloch._line_matrices(_bloch._dense(hr, st), st, model.lattice, grid, jnp.arange(n_lines))
+    h_ref, dk_ref, _ = jax.vmap(lambda k: hamiltonian_and_derivatives(model, k, k * 0, False))(grid.points)
+    scale = max(1.0, float(jnp.max(jnp.abs(dk_ref))))
+    assert float(jnp.max(jnp.abs(h.reshape(h_ref.shape) - h_ref))) < 1e-12 * scale
+    assert float(jnp.max(jnp.abs(dk.reshape(dk_ref.shape) - dk_ref))) < 1e-12 * scale
+
+
+CASES = {
+    "haldane": lambda tmp: js.models.haldane(1.0, 0.1, 1.2, 0.2),
+    "haldane_tb": lambda tmp: haldane_tb(),
+    "qwz": lambda tmp: js.models.qwz(1.0),
+    "three_orbital": lambda tmp: random_tb(2, 3, 1, reach=2),
+    "wannier": random_wannier,
+    "three_d": lambda tmp: random_tb(3, 2, 2),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_grid_path_matches_per_point_path(name, tmp_path):
+    model = CASES[name](tmp_path)
+    shape = (5, 4, 3) if model.dim == 3 else (9, 7)
+    grid = js.kgrid.brillouin_zone(model, shape, shift=0.25)
+    assert_matrices_agree(model, grid)
+    mu = jnp.array([-0.7, 0.0, 0.4])
+    kT = jnp.array([0.0, 0.05, 0.0])
+    fast = js.hall_conductivity(model, mu, grid, kT)
+    slow = js.hall_conductivity(model, mu, per_point(grid), kT)
+    np.testing.assert_allclose(np.asarray(fast), np.asarray(slow), rtol=0, atol=1e-12)
+
+
+def test_hall_and_chern_of_imported_haldane_unchanged():
+    builtin, tb = js.models.haldane(1.0, 0.1, 1.2, 0.2), haldane_tb()
+    grid = js.kgrid.brillouin_zone(tb, 48)
+    mu = jnp.array([-1.0, 0.0, 0.5])
+    np.testing.assert_allclose(np.asarray(js.hall_conductivity(tb, mu, grid)),
+                               np.asarray(js.hall_conductivity(builtin, mu, js.kgrid.brillouin_zone(builtin, 48))),
+                               atol=1e-12)
+    assert float(js.hall_conductivity(tb, 0.0, grid)) == pytest.approx(-1.0, abs=1e-5)  # C = +1 in the gap
+    assert float(js.chern_number(tb, 0, 24, method="kubo")) == pytest.approx(1.0, abs=1e-3)
+    assert float(js.chern_number(js.models.qwz(1.0), 0, 24, method="kubo")) == pytest.approx(-1.0, abs=1e-3)
+
+
+def test_fast_path_is_taken_only_where_it_applies(tmp_path):
+    tb = random_tb(2, 3, 1)
+    grid = js.kgrid.brillouin_zone(tb, (6, 5))
+    before = _bloch.TRACES["count"]
+    js.hall_conductivity(tb, 0.0, grid)
+    js.chern_number(tb, 0, (7, 5), method="kubo")
+    assert _bloch.TRACES["count"] == before + 2
+    js.hall_conductivity(tb, 0.0, per_point(grid))
+    assert _bloch.TRACES["count"] == before + 2
+    assert _bloch.structure(tb, grid) is not None
+    assert _bloch.structure(random_wannier(tmp_path), js.kgrid.brillouin_zone(random_wannier(tmp_path), 4))
+    # other grids and other models go point by point
+    assert _bloch.structure(tb, per_point(grid)) is None
+    assert _bloch.structure(tb, js.kgrid.brillouin_zone(2 * np.asarray(tb.lattice), 6)) is None
+    dirac = js.models.massive_dirac(1.0, 0.1, texture_G=[0.1, 0.0])
+    assert _bloch.structure(dirac, js.kgrid.disk(1.0, 4, 4)) is None
+    custom = js.Model(lambda k, x, p: p["m"] * jnp.diag(jnp.cos(k)), {"m": 1.0}, 2, np.eye(2))
+    assert _bloch.structure(custom, js.kgrid.brillouin_zone(custom, 4)) is None
+
+
+def test_gradients_flow_into_hoppings(tmp_path):
+    """Forward and reverse derivatives of σ_xy in the hoppings and H(R): equal on both paths
+    and to central finite differences (float64)."""
+    kT = 0.05
+    for model in (random_tb(2, 3, 4), random_wannier(tmp_path, n_bands=3, seed=5)):
+        grid = js.kgrid.brillouin_zone(model, (8, 6))
+
+        def sigma(p, g):
+            return js.hall_conductivity(model.with_params(p), 0.1, g, kT)
+
+        fast = jax.grad(sigma)(model.params, grid)
+        slow = jax.grad(sigma)(model.params, per_point(grid))
+        for a, b in zip(jax.tree_util.tree_leaves(fast), jax.tree_util.tree_leaves(slow)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-11)
+        rng = np.random.default_rng(0)
+        direction = jax.tree_util.tree_map(  # relative changes: H(R) keeps its decay
+            lambda p: p * jnp.asarray(rng.normal(size=p.shape) + (1j * rng.normal(size=p.shape) if jnp.iscomplexobj(p) else 0)),
+            model.params)
+        if "hr" in direction:  # keep H(R) Hermitian: H(−R) = H(R)† pairs move together
+            r = np.asarray(_bloch.structure(model, grid).r_red)
+            partner = np.array([np.flatnonzero(np.all(r == -v, 1))[0] for v in r])
+            direction = {"hr": direction["hr"] + jnp.conj(jnp.swapaxes(direction["hr"][partner], 1, 2))}
+        _, jvp = jax.jvp(lambda p: sigma(p, grid), (model.params,), (direction,))
+        eps = 1e-6
+        shifted = [sigma(jax.tree_util.tree_map(lambda p, d: p + s * eps * d, model.params, direction), grid)
+                   for s in (1, -1)]
+        fd = (float(shifted[0]) - float(shifted[1])) / (2 * eps)
+        assert float(jvp) == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+def test_gradient_of_builtin_haldane_vs_finite_differences():
+    grid = js.kgrid.brillouin_zone(js.models.haldane(1.0, 0.1, 1.2, 0.2), 16)
+
+    def sigma(t2, phi, mass):
+        return js.hall_conductivity(js.models.haldane(1.0, t2, phi, mass), 0.3, grid, kT=0.05)
+
+    grads = jax.grad(sigma, argnums=(0, 1, 2))(0.1, 1.2, 0.2)
+    x0, eps = np.array([0.1, 1.2, 0.2]), 1e-5
+    for i, g in enumerate(grads):
+        e = np.eye(3)[i] * eps
+        fd = (float(sigma(*(x0 + e))) - float(sigma(*(x0 - e)))) / (2 * eps)
+        assert float(g) == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+SHARDED = """
+import json, jax, jax.numpy as jnp, numpy as np, jaxsemi as js
+from jaxsemi import _bloch
+rng = np.random.default_rng(1)
+hops = [(complex(*rng.normal(size=2)), i, j, r) for r in [(1, 0), (0, 1), (1, -1), (2, 1)]
+        for i in range(3) for j in range(3)]
+tb = js.models.tight_binding([[1.0, 0.0], [0.4, 1.2]], rng.uniform(0, 1, (3, 2)), hops, rng.normal(size=3))
+grid = js.kgrid.brillouin_zone(tb, (11, 6), shift=0.5)   # 11 lines: padding on 4 devices
+mu = jnp.array([-0.5, 0.3])
+before = _bloch.TRACES["count"]
+fast = js.hall_conductivity(tb, mu, grid, 0.02, chunk_size=12)
+one = js.hall_conductivity(tb, mu, grid, 0.02, chunk_size=12, mesh=jax.devices()[:1])
+slow = np.asarray(js.hall_conductivity(tb, mu, js.KGrid(grid.points, grid.weights), 0.02))
+print(json.dumps({"devices": sorted(d.id for d in fast.sharding.device_set), "traces": _bloch.TRACES["count"] - before,
+                  "err": [float(np.max(np.abs(np.asarray(v) - slow))) for v in (fast, one)]}))
+"""
+
+
+@pytest.mark.timeout(300)
+def test_grid_path_is_sharded_over_devices():
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4".strip()
+    out = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True, env=env, timeout=300,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["devices"] == [0, 1, 2, 3] and res["traces"] == 2
+    assert max(res["err"]) < 1e-12, res["err"]
