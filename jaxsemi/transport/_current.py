@@ -218,7 +218,8 @@ def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union
             + … (Xiao–Shi–Niu; exact Liouville measure for SSCT, first order for the
             non-adiabatic manifold). Default False: Eqs. 47 and 60 as published. D = 1 without
             a texture, so it only matters for textured models.
-        chunk_size: k-points per chunk (bounded memory).
+        chunk_size: k-points per chunk (bounded memory); default 2²⁰/n² for n bands (256 to 16384),
+            divided by the B·N shifted points per k (fields × nodes) with ``relaxation="exact"``.
         mesh: devices the k-points are split over (a ``jax.sharding.Mesh`` with one axis "k"
             or a sequence of devices); default ``js.set_devices``'s, else all devices.
         check: test the validity limits on the grid and warn (``ValidityWarning``); skipped
