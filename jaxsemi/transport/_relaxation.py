@@ -54,8 +54,6 @@ from ._ssct import band_motion
 LAGUERRE_NODES = 32
 #: Largest RK4 step in u = s/τ along a backward characteristic (textured models).
 CHARACTERISTIC_STEP = 0.25
-
-
 #: Nodes of the ``LAGUERRE_NODES`` rule lighter than this are dropped (11 of 32, total weight 1.6e-17).
 NEGLIGIBLE_WEIGHT = 1e-16
 
