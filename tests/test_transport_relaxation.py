@@ -4,6 +4,7 @@ Closed forms: Esaki–Tsu for a cosine band, the nonlinear Drude tensor of a til
 cone, and the first order in τ equal to Eq. 46c. Units: E in V/Å, τ in fs, μ and kT in eV.
 """
 
+import math
 import warnings
 
 import jax
@@ -116,6 +117,16 @@ def test_quadrature_converged_in_its_domain(tilted):
            for n in (32, 64)}
     assert np.abs(occ[32] - js.fermi(np.asarray(js.eigh(tilted, k)[0])[:, None], MU, 0.02)).max() > 1e-3
     np.testing.assert_allclose(occ[32], occ[64], atol=1e-9)
+
+
+def test_finite_field_rule_drops_only_negligible_nodes():
+    """The finite-field rule keeps the 21 of 32 nodes that weigh ≥ 1e-16: its moments Σw u^m are m! to
+    1e-10 for m ≤ 6 (every τ-derivative a finite-field test takes), while the E = 0 rules stay whole."""
+    u, w = _relaxation.rule(_relaxation.LAGUERRE_NODES)
+    assert len(u) == 21 and w.min() >= 1e-16
+    for m in range(7):
+        assert abs(np.sum(w * u**m) / math.factorial(m) - 1) < 1e-10, m
+    assert len(_relaxation.rule(_relaxation.nodes_for(61))[0]) == _relaxation.nodes_for(61) == 31
 
 
 def test_derivatives_at_zero_field_use_the_exact_low_node_rule(tilted):

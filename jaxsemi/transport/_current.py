@@ -25,7 +25,7 @@ from .._model import Model
 from ..kspace import default_chunk
 from ..kspace._reduce import grid_reduce
 from ._limits import warn_limits
-from ._relaxation import LAGUERRE_NODES, nodes_for
+from ._relaxation import LAGUERRE_NODES, nodes_for, rule
 from ._theory import ALIASES, AbstractTheory, as_theory
 
 THEORIES = tuple(ALIASES)  # the alias strings of ``theory``
@@ -145,7 +145,14 @@ def _total(model, grid, s: _Setup, chunk_size, mesh):
     # rematerialise the per-k work in reverse mode: residuals of the eigen-solves and the
     # k-derivatives are cheaper to recompute than to store (gradient/forward 9× → 6× non-adiabatic)
     return grid_reduce(jax.checkpoint(lambda k: s.theory.integrand(model, k, s)), grid, "sum",
-                       chunk_size or default_chunk(model.n_bands), mesh)  # (B, d)
+                       chunk_size or _default_chunk(model, s), mesh)  # (B, d)
+
+
+def _default_chunk(model, s: _Setup) -> int:
+    """k-points per chunk: ``default_chunk``'s, over the B·N shifted points of each k with
+    ``relaxation="exact"`` (the (B, N, n) energies of a larger chunk spill out of the cache)."""
+    shifted = s.fields.shape[0] * len(rule(s.nodes)[0]) if s.relaxation == "exact" else 1
+    return max(16, default_chunk(model.n_bands) // shifted)
 
 
 _current_jit = eqx.filter_jit(_total)
@@ -211,7 +218,8 @@ def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union
             + … (Xiao–Shi–Niu; exact Liouville measure for SSCT, first order for the
             non-adiabatic manifold). Default False: Eqs. 47 and 60 as published. D = 1 without
             a texture, so it only matters for textured models.
-        chunk_size: k-points per chunk (bounded memory).
+        chunk_size: k-points per chunk (bounded memory); default 2²⁰/n² for n bands (256 to 16384),
+            divided by the B·N shifted points per k (fields × nodes) with ``relaxation="exact"``.
         mesh: devices the k-points are split over (a ``jax.sharding.Mesh`` with one axis "k"
             or a sequence of devices); default ``js.set_devices``'s, else all devices.
         check: test the validity limits on the grid and warn (``ValidityWarning``); skipped
@@ -261,8 +269,8 @@ def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, 
 
     So with the default ``relaxation="first_order"`` χ = ∂²J/∂E² has no τ² term (χ_xxx = 0 for a
     cone tilted along x); ``relaxation="exact"`` adds χ^ND_abc = −2(e³τ²/ħ³)∫f⁰∂³ε/∂k_a∂k_b∂k_c
-    and is exact for every order n < 64 at E = 0 (where it costs about as much as first order:
-    an (n//2 + 1)-node rule in s gives the same derivatives as the 32 nodes a finite field
+    and is exact for every order n < 62 at E = 0 (where it costs about as much as first order:
+    an (n//2 + 1)-node rule in s gives the same derivatives as the 21-node rule a finite field
     needs). No option contains the field-induced (Berry-connection polarisability) E²τ⁰ term or
     any frequency dependence.
     ``phase_space_density`` changes only textured results.
@@ -273,7 +281,7 @@ def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, 
     """
     if not isinstance(order, (int, np.integer)) or order < 1:
         raise ValueError(f"order must be a positive int, got {order!r}")
-    # at E = 0 an (order//2 + 1)-node rule gives the same derivatives as 32 nodes (``_relaxation``)
+    # at E = 0 an (order//2 + 1)-node rule gives the same derivatives as the finite-field rule (``_relaxation``)
     at_zero = _checks.is_concrete(field) and not np.any(np.asarray(field))
     s = _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation, phase_space_density,
                nodes_for(order) if at_zero else LAGUERRE_NODES)
