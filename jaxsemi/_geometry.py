@@ -78,13 +78,50 @@ def matmul(a, b):
     return a @ b
 
 
+def einsum(spec: str, *operands):
+    """``jnp.einsum(spec, *operands)``, as one broadcast product and sum when all its indices
+    together span at most SMALL_N³ elements (no "..." and no repeated index in one operand):
+    a fused elementwise loop, also in its reverse-mode transpose, instead of tiny batched dots."""
+    inputs, out = spec.replace(" ", "").split("->")
+    inputs = inputs.split(",")
+    sizes = {c: n for term, op in zip(inputs, operands) for c, n in zip(term, op.shape)}
+    if "." in spec or any(len(set(t)) < len(t) for t in inputs) or np.prod(list(sizes.values())) > SMALL_N**3:
+        return jnp.einsum(spec, *operands)
+    order = out + "".join(sorted(set(sizes) - set(out)))  # output indices first, then the summed ones
+    product = 1
+    for term, op in zip(inputs, operands):
+        op = jnp.transpose(op, [term.index(c) for c in order if c in term])
+        product = product * op.reshape([sizes[c] if c in term else 1 for c in order])
+    return jnp.sum(product, axis=tuple(range(len(out), len(order))))
+
+
 def point_geometry(model: Model, k, x, wrt_x: bool = True) -> PointGeometry:
     """Eigen-decomposition and eigenbasis derivative matrices at one point."""
     h, dk, dx = hamiltonian_and_derivatives(model, k, x, wrt_x)
     w, u = _eigh_matrix(h)
-    ud = jnp.conj(u.T)
-    rot = lambda m: matmul(matmul(ud, m), u)  # noqa: E731  (m: (d, n, n), broadcast over d)
-    return PointGeometry(w, u, rot(dk), None if dx is None else rot(dx))
+    return PointGeometry(w, u, rotate(u, dk), None if dx is None else rotate(u, dx))
+
+
+def rotate(u, m):
+    """U† m U over the last two axes of m (leading axes broadcast)."""
+    return matmul(matmul(jnp.conj(u.T), m), u)
+
+
+def point_geometry_second(model: Model, k, x, wrt_x: bool = True):
+    """``point_geometry`` and the second derivatives ∂²𝓗/∂k_α∂λ_β (d, L, n, n) (eV·Å², or eV for
+    λ = x; not rotated), λ = k (L = d) or (k, x) (L = 2d, ``wrt_x``): forward mode through 𝓗 only."""
+    d = k.shape[0]
+
+    def first(kk):
+        lam = jnp.concatenate([kk, x]) if wrt_x else kk
+        h_of = lambda l: model.hamiltonian(l[:d], l[d:] if wrt_x else x, model.params)  # noqa: E731
+        jac, h = jax.jacfwd(lambda l: (h_of(l), h_of(l)), has_aux=True)(lam)  # (n, n, L)
+        return jac, (jac, h)
+
+    hess, (jac, h) = jax.jacfwd(first, has_aux=True)(k)  # (n, n, L, d)
+    w, u = _eigh_matrix(h)
+    dlam = rotate(u, jnp.moveaxis(jac, -1, 0))
+    return PointGeometry(w, u, dlam[:d], dlam[d:] if wrt_x else None), jnp.moveaxis(hess, (-1, -2), (0, 1))
 
 
 def group_average(values, w):
@@ -103,7 +140,7 @@ def abelian_curvature(w, a, b):
         prod = a[:, None] * jnp.swapaxes(b, -1, -2)[None] * g  # (dα, dβ, n, m): a_nm b_mn g_nm
         omega = jnp.moveaxis(-2.0 * jnp.imag(jnp.sum(prod, axis=-1)), -1, 0)
     else:
-        omega = -2.0 * jnp.imag(jnp.einsum("anm,bmn,nm->nab", a, b, g))
+        omega = -2.0 * jnp.imag(einsum("anm,bmn,nm->nab", a, b, g))
     return group_average(omega, w)
 
 
@@ -116,6 +153,8 @@ def berry_connection_offdiag(w, a):
 def nonabelian_curvature_block(w, a, b, start: int, stop: int):
     """𝓕_nm^{αβ} (m, m, dα, dβ) of the manifold [start, stop), remote bands only in the sums."""
     n = w.shape[0]
+    if stop - start == n:  # no remote bands: the sums are empty
+        return jnp.zeros((stop - start, stop - start, a.shape[0], b.shape[0]), a.dtype)
     inside = jnp.arange(n)
     remote = (inside < start) | (inside >= stop)
     wa = w[start:stop]
@@ -123,7 +162,7 @@ def nonabelian_curvature_block(w, a, b, start: int, stop: int):
     inv = jnp.where(remote[None, :], 1.0 / jnp.where(remote[None, :], gap, 1.0), 0.0)
     pa = a[:, start:stop, :] * inv[None]  # (dα, m, n)
     pb = b[:, start:stop, :] * inv[None]
-    f = 1j * (jnp.einsum("anl,bml->nmab", pa, jnp.conj(pb)) - jnp.einsum("bnl,aml->nmab", pb, jnp.conj(pa)))
+    f = 1j * (einsum("anl,bml->nmab", pa, jnp.conj(pb)) - einsum("bnl,aml->nmab", pb, jnp.conj(pa)))
     return f
 
 
