@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _sharding
-from ._eigh import DEGENERACY_TOL, eigh as _eigh_matrix, inverse_gaps, manifold_gap
+from ._eigh import DEGENERACY_TOL, SMALL_N, eigh as _eigh_matrix, inverse_gaps, manifold_gap, matmul
 from ._model import Model
 from .kspace import default_chunk
 from .kspace._reduce import reduce_blocks
@@ -64,18 +64,6 @@ def hamiltonian_and_derivatives(model: Model, k, x, wrt_x: bool = True):
 
     dk, h = jax.jacfwd(g, has_aux=True)(k)
     return h, jnp.moveaxis(dk, -1, 0), None
-
-
-#: Up to this many bands, small matrix products are written as fused broadcasts: XLA's
-#: batched dot of 2×2–8×8 complex matrices under vmap is several times slower on CPUs.
-SMALL_N = 8
-
-
-def matmul(a, b):
-    """a @ b over the last two axes (broadcast-and-sum for small matrices)."""
-    if a.shape[-1] <= SMALL_N:
-        return jnp.sum(a[..., :, :, None] * b[..., None, :, :], axis=-2)
-    return a @ b
 
 
 def einsum(spec: str, *operands):
