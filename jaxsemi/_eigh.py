@@ -22,6 +22,18 @@ import jax.numpy as jnp
 
 #: Eigenvalue spacing (eV) below which two levels are treated as degenerate.
 DEGENERACY_TOL = 1e-9
+#: ... or this many machine epsilons of the largest |ε_n| at the point, if larger: the round-off
+#: of the eigenvalues themselves, which only matters in float32 (``JAXSEMI_X64=0``).
+DEGENERACY_EPS = 8
+
+
+def degeneracy_tol(w):
+    """Degeneracy tolerance (eV) at one point with energies w (n,): max(DEGENERACY_TOL,
+    DEGENERACY_EPS·ε_machine·max|ε_n|). In float64 this is 1e-9 eV for any |ε| < 5·10⁵ eV; in
+    float32, levels split only by round-off (~1e-7·|ε|) stay out of the 1/(ε_n − ε_m) sums."""
+    return jnp.maximum(DEGENERACY_TOL, DEGENERACY_EPS * jnp.finfo(w.dtype).eps * jnp.max(jnp.abs(w)))
+
+
 #: Up to this many bands, small matrix products are written as fused broadcasts: XLA's
 #: batched dot of 2×2–8×8 complex matrices under vmap is several times slower on CPUs.
 SMALL_N = 8
@@ -77,7 +89,7 @@ def _masked_jvp(solver, primals, tangents):
     vdv = matmul(matmul(jnp.conj(u.T), dh), u)
     dw = jnp.real(jnp.diagonal(vdv))
     gap = w[None, :] - w[:, None]
-    mask = jnp.abs(gap) > DEGENERACY_TOL
+    mask = jnp.abs(gap) > degeneracy_tol(w)
     f = jnp.where(mask, 1.0 / jnp.where(mask, gap, 1.0), 0.0)
     du = matmul(u, f * vdv)
     return (w, u), (dw, du)
@@ -115,8 +127,8 @@ def manifold_gap(energies, start, stop):
 
 def inverse_gaps(w, power: int = 1):
     """1/(ε_n − ε_m)^power (n, n) from energies w (n,) with degenerate pairs
-    (|ε_n − ε_m| ≤ DEGENERACY_TOL, the diagonal included) set to zero; and that degenerate mask."""
+    (|ε_n − ε_m| ≤ ``degeneracy_tol``, the diagonal included) set to zero; and that degenerate mask."""
     gap = w[:, None] - w[None, :]
-    mask = jnp.abs(gap) > DEGENERACY_TOL
+    mask = jnp.abs(gap) > degeneracy_tol(w)
     safe = jnp.where(mask, gap, 1.0)
     return jnp.where(mask, 1.0 / safe**power, 0.0), ~mask

@@ -10,8 +10,8 @@ states of gauge-invariant products (docs/conventions.md §3):
 
 the last being Eq. 40 with "+c.c." read as −(α↔β). Derivatives are with respect to k (1/Å)
 and x (Å), so Ω^{kk} is in Å², Ω^{kx} dimensionless, Ω^{xx} in 1/Å². Degenerate pairs
-(|ε_n − ε_m| < DEGENERACY_TOL) are left out of the sums and per-band values are averaged over
-each degenerate group (a per-band curvature is undefined there; the group sum is the trace of
+(|ε_n − ε_m| ≤ ``degeneracy_tol``: 1e-9 eV, more in float32) are left out of the sums and
+per-band values are averaged over each degenerate group (a per-band curvature is undefined there; the group sum is the trace of
 the group's non-Abelian curvature).
 """
 
@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _sharding
-from ._eigh import DEGENERACY_TOL, SMALL_N, eigh as _eigh_matrix, inverse_gaps, manifold_gap, matmul
+from ._eigh import SMALL_N, degeneracy_tol, eigh as _eigh_matrix, inverse_gaps, manifold_gap, matmul
 from ._model import Model
 from .kspace import default_chunk
 from .kspace._reduce import reduce_blocks
@@ -114,7 +114,7 @@ def point_geometry_second(model: Model, k, x, wrt_x: bool = True):
 
 def group_average(values, w):
     """Average a per-band array (n, ...) over groups of degenerate bands."""
-    degenerate = (jnp.abs(w[:, None] - w[None, :]) <= DEGENERACY_TOL).astype(values.dtype)
+    degenerate = (jnp.abs(w[:, None] - w[None, :]) <= degeneracy_tol(w)).astype(values.dtype)
     weights = degenerate / degenerate.sum(1, keepdims=True)
     if w.shape[0] <= SMALL_N:
         return jnp.sum(weights.reshape(weights.shape + (1,) * (values.ndim - 1)) * values[None], axis=1)
