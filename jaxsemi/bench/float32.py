@@ -46,7 +46,7 @@ def run(quick: bool = False) -> dict:
         out["gap_scan"].append({
             "gap_over_bandwidth": ratio,
             "omega_K_rel_error_float32": abs(o32 / omega - 1), "omega_K_rel_error_float64": abs(o64 / omega - 1),
-            "omega_near_K_rel_diff_float32": abs(o32_near / o64_near - 1),
+            "omega_near_K_rel_error_float32": abs(o32_near / o64_near - 1),
             "dirac_sigma_abs_error_float32": abs(r32["sigma_dirac"][i] - sigma),
             "dirac_sigma_abs_error_float64": abs(r64["sigma_dirac"][i] - sigma)})
     return out
