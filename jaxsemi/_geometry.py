@@ -11,8 +11,8 @@ states of gauge-invariant products (docs/conventions.md §3):
 the last being Eq. 40 with "+c.c." read as −(α↔β). Derivatives are with respect to k (1/Å)
 and x (Å), so Ω^{kk} is in Å², Ω^{kx} dimensionless, Ω^{xx} in 1/Å². Degenerate pairs
 (|ε_n − ε_m| ≤ ``degeneracy_tol``: 1e-9 eV, more in float32) are left out of the sums and
-per-band values are averaged over each degenerate group (a per-band curvature is undefined there; the group sum is the trace of
-the group's non-Abelian curvature).
+per-band values are averaged over each degenerate group (a per-band curvature is undefined
+there; the group sum is the trace of the group's non-Abelian curvature).
 """
 
 from __future__ import annotations
