@@ -2,11 +2,15 @@
 
 * n = 2: closed form from the d-vector (H = d₀ + d·σ); no LAPACK call, ~100× cheaper than
   batched ``eigh`` on a CPU and free of the batched-LAPACK scheduling issues of jaxlib.
-* n > 2: ``jnp.linalg.eigh`` with a custom JVP that drops the eigenvector derivative between
-  (near-)degenerate pairs. JAX's own rule divides by the eigenvalue gap and returns NaN at an
-  exact degeneracy; the masked rule is exact for every quantity invariant under rotations
-  inside a degenerate subspace (projectors, manifold traces), which are the only ones jaxsemi
-  differentiates.
+* n > 2: ``jnp.linalg.eigh``.
+
+Both have a custom JVP, first-order perturbation theory that drops the eigenvector derivative
+between (near-)degenerate pairs. JAX's own rule divides by the eigenvalue gap and returns NaN at
+an exact degeneracy; the masked rule is exact for every quantity invariant under rotations
+inside a degenerate subspace (projectors, manifold traces, populations), which are the only
+ones jaxsemi differentiates. For n = 2 it also replaces autodiff through the closed form's
+square root and branches, which reverse mode over forward mode (a gradient of a conductivity)
+would otherwise transpose.
 
 Eigenvalues are ascending; eigenvectors are the columns of ``U``.
 """
@@ -18,6 +22,28 @@ import jax.numpy as jnp
 
 #: Eigenvalue spacing (eV) below which two levels are treated as degenerate.
 DEGENERACY_TOL = 1e-9
+#: ... or this many machine epsilons of the largest |ε_n| at the point, if larger: the round-off
+#: of the eigenvalues themselves, which only matters in float32 (``JAXSEMI_X64=0``).
+DEGENERACY_EPS = 8
+
+
+def degeneracy_tol(w):
+    """Degeneracy tolerance (eV) at one point with energies w (n,): max(DEGENERACY_TOL,
+    DEGENERACY_EPS·ε_machine·max|ε_n|). In float64 this is 1e-9 eV for any |ε| < 5·10⁵ eV; in
+    float32, levels split only by round-off (~1e-7·|ε|) stay out of the 1/(ε_n − ε_m) sums."""
+    return jnp.maximum(DEGENERACY_TOL, DEGENERACY_EPS * jnp.finfo(w.dtype).eps * jnp.max(jnp.abs(w)))
+
+
+#: Up to this many bands, small matrix products are written as fused broadcasts: XLA's
+#: batched dot of 2×2–8×8 complex matrices under vmap is several times slower on CPUs.
+SMALL_N = 8
+
+
+def matmul(a, b):
+    """a @ b over the last two axes (broadcast-and-sum for small matrices)."""
+    if a.shape[-1] <= SMALL_N:
+        return jnp.sum(a[..., :, :, None] * b[..., None, :, :], axis=-2)
+    return a @ b
 
 
 def _safe_sqrt(x):
@@ -25,8 +51,9 @@ def _safe_sqrt(x):
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
 
 
+@jax.custom_jvp
 def eigh_2x2(h: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Closed-form eigen-decomposition of one 2×2 Hermitian matrix."""
+    """Closed-form eigen-decomposition of one 2×2 Hermitian matrix (masked derivative)."""
     a = jnp.real(h[0, 0])
     b = jnp.real(h[1, 1])
     c = h[1, 0]  # = dx + i dy
@@ -55,18 +82,21 @@ def eigh_general(h: jax.Array) -> tuple[jax.Array, jax.Array]:
     return w, u
 
 
-@eigh_general.defjvp
-def _eigh_general_jvp(primals, tangents):
+def _masked_jvp(solver, primals, tangents):
     (h,), (dh,) = primals, tangents
-    w, u = eigh_general(h)
+    w, u = solver(h)
     dh = 0.5 * (dh + jnp.conj(dh.T))
-    vdv = jnp.conj(u.T) @ dh @ u
+    vdv = matmul(matmul(jnp.conj(u.T), dh), u)
     dw = jnp.real(jnp.diagonal(vdv))
     gap = w[None, :] - w[:, None]
-    mask = jnp.abs(gap) > DEGENERACY_TOL
+    mask = jnp.abs(gap) > degeneracy_tol(w)
     f = jnp.where(mask, 1.0 / jnp.where(mask, gap, 1.0), 0.0)
-    du = u @ (f * vdv)
+    du = matmul(u, f * vdv)
     return (w, u), (dw, du)
+
+
+eigh_2x2.defjvp(lambda primals, tangents: _masked_jvp(eigh_2x2, primals, tangents))
+eigh_general.defjvp(lambda primals, tangents: _masked_jvp(eigh_general, primals, tangents))
 
 
 def eigh(h: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -97,8 +127,8 @@ def manifold_gap(energies, start, stop):
 
 def inverse_gaps(w, power: int = 1):
     """1/(ε_n − ε_m)^power (n, n) from energies w (n,) with degenerate pairs
-    (|ε_n − ε_m| ≤ DEGENERACY_TOL, the diagonal included) set to zero; and that degenerate mask."""
+    (|ε_n − ε_m| ≤ ``degeneracy_tol``, the diagonal included) set to zero; and that degenerate mask."""
     gap = w[:, None] - w[None, :]
-    mask = jnp.abs(gap) > DEGENERACY_TOL
+    mask = jnp.abs(gap) > degeneracy_tol(w)
     safe = jnp.where(mask, gap, 1.0)
     return jnp.where(mask, 1.0 / safe**power, 0.0), ~mask

@@ -10,9 +10,9 @@ states of gauge-invariant products (docs/conventions.md §3):
 
 the last being Eq. 40 with "+c.c." read as −(α↔β). Derivatives are with respect to k (1/Å)
 and x (Å), so Ω^{kk} is in Å², Ω^{kx} dimensionless, Ω^{xx} in 1/Å². Degenerate pairs
-(|ε_n − ε_m| < DEGENERACY_TOL) are left out of the sums and per-band values are averaged over
-each degenerate group (a per-band curvature is undefined there; the group sum is the trace of
-the group's non-Abelian curvature).
+(|ε_n − ε_m| ≤ ``degeneracy_tol``: 1e-9 eV, more in float32) are left out of the sums and
+per-band values are averaged over each degenerate group (a per-band curvature is undefined
+there; the group sum is the trace of the group's non-Abelian curvature).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _sharding
-from ._eigh import DEGENERACY_TOL, _safe_sqrt, eigh as _eigh_matrix, inverse_gaps, manifold_gap
+from ._eigh import SMALL_N, _safe_sqrt, degeneracy_tol, eigh as _eigh_matrix, inverse_gaps, manifold_gap, matmul
 from ._model import Model
 from .kspace import default_chunk
 from .kspace._reduce import reduce_blocks
@@ -66,16 +66,21 @@ def hamiltonian_and_derivatives(model: Model, k, x, wrt_x: bool = True):
     return h, jnp.moveaxis(dk, -1, 0), None
 
 
-#: Up to this many bands, small matrix products are written as fused broadcasts: XLA's
-#: batched dot of 2×2–8×8 complex matrices under vmap is several times slower on CPUs.
-SMALL_N = 8
-
-
-def matmul(a, b):
-    """a @ b over the last two axes (broadcast-and-sum for small matrices)."""
-    if a.shape[-1] <= SMALL_N:
-        return jnp.sum(a[..., :, :, None] * b[..., None, :, :], axis=-2)
-    return a @ b
+def einsum(spec: str, *operands):
+    """``jnp.einsum(spec, *operands)``, as one broadcast product and sum when all its indices
+    together span at most SMALL_N³ elements (no "..." and no repeated index in one operand):
+    a fused elementwise loop, also in its reverse-mode transpose, instead of tiny batched dots."""
+    inputs, out = spec.replace(" ", "").split("->")
+    inputs = inputs.split(",")
+    sizes = {c: n for term, op in zip(inputs, operands) for c, n in zip(term, op.shape)}
+    if "." in spec or any(len(set(t)) < len(t) for t in inputs) or np.prod(list(sizes.values())) > SMALL_N**3:
+        return jnp.einsum(spec, *operands)
+    order = out + "".join(sorted(set(sizes) - set(out)))  # output indices first, then the summed ones
+    product = 1
+    for term, op in zip(inputs, operands):
+        op = jnp.transpose(op, [term.index(c) for c in order if c in term])
+        product = product * op.reshape([sizes[c] if c in term else 1 for c in order])
+    return jnp.sum(product, axis=tuple(range(len(out), len(order))))
 
 
 def point_geometry(model: Model, k, x, wrt_x: bool = True) -> PointGeometry:
@@ -86,14 +91,34 @@ def point_geometry(model: Model, k, x, wrt_x: bool = True) -> PointGeometry:
 def eigen_geometry(h, dk, dx=None) -> PointGeometry:
     """``PointGeometry`` from 𝓗 (n, n) and its derivatives dk, dx (d, n, n) (dx may be None)."""
     w, u = _eigh_matrix(h)
-    ud = jnp.conj(u.T)
-    rot = lambda m: matmul(matmul(ud, m), u)  # noqa: E731  (m: (d, n, n), broadcast over d)
-    return PointGeometry(w, u, rot(dk), None if dx is None else rot(dx))
+    return PointGeometry(w, u, rotate(u, dk), None if dx is None else rotate(u, dx))
+
+
+def rotate(u, m):
+    """U† m U over the last two axes of m (leading axes broadcast)."""
+    return matmul(matmul(jnp.conj(u.T), m), u)
+
+
+def point_geometry_second(model: Model, k, x, wrt_x: bool = True):
+    """``point_geometry`` and the second derivatives ∂²𝓗/∂k_α∂λ_β (d, L, n, n) (eV·Å², or eV for
+    λ = x; not rotated), λ = k (L = d) or (k, x) (L = 2d, ``wrt_x``): forward mode through 𝓗 only."""
+    d = k.shape[0]
+
+    def first(kk):
+        lam = jnp.concatenate([kk, x]) if wrt_x else kk
+        h_of = lambda l: model.hamiltonian(l[:d], l[d:] if wrt_x else x, model.params)  # noqa: E731
+        jac, h = jax.jacfwd(lambda l: (h_of(l), h_of(l)), has_aux=True)(lam)  # (n, n, L)
+        return jac, (jac, h)
+
+    hess, (jac, h) = jax.jacfwd(first, has_aux=True)(k)  # (n, n, L, d)
+    w, u = _eigh_matrix(h)
+    dlam = rotate(u, jnp.moveaxis(jac, -1, 0))
+    return PointGeometry(w, u, dlam[:d], dlam[d:] if wrt_x else None), jnp.moveaxis(hess, (-1, -2), (0, 1))
 
 
 def group_average(values, w):
     """Average a per-band array (n, ...) over groups of degenerate bands."""
-    degenerate = (jnp.abs(w[:, None] - w[None, :]) <= DEGENERACY_TOL).astype(values.dtype)
+    degenerate = (jnp.abs(w[:, None] - w[None, :]) <= degeneracy_tol(w)).astype(values.dtype)
     weights = degenerate / degenerate.sum(1, keepdims=True)
     if w.shape[0] <= SMALL_N:
         return jnp.sum(weights.reshape(weights.shape + (1,) * (values.ndim - 1)) * values[None], axis=1)
@@ -107,7 +132,7 @@ def abelian_curvature(w, a, b):
         prod = a[:, None] * jnp.swapaxes(b, -1, -2)[None] * g  # (dα, dβ, n, m): a_nm b_mn g_nm
         omega = jnp.moveaxis(-2.0 * jnp.imag(jnp.sum(prod, axis=-1)), -1, 0)
     else:
-        omega = -2.0 * jnp.imag(jnp.einsum("anm,bmn,nm->nab", a, b, g))
+        omega = -2.0 * jnp.imag(einsum("anm,bmn,nm->nab", a, b, g))
     return group_average(omega, w)
 
 
@@ -115,7 +140,7 @@ def curvature_xy(h, dk):
     """Energies (n,) eV and Ω_n^{k_x k_y} (n,) Å² from 𝓗 (n, n) and ∂𝓗/∂k (≥ 2, n, n).
 
     For n = 2 in closed form from the d-vector (𝓗 = d₀ + d·σ): Ω_∓ = ±d·(∂_x d × ∂_y d)/(2|d|³),
-    zero where the gap 2|d| is degenerate (≤ DEGENERACY_TOL); no eigenvectors.
+    zero where the gap 2|d| is degenerate (≤ ``degeneracy_tol``); no eigenvectors.
     """
     if h.shape[-1] != 2:
         geo = eigen_geometry(h, dk[:2])
@@ -127,10 +152,11 @@ def curvature_xy(h, dk):
 
     d, dx, dy = dvec(h), dvec(dk[0]), dvec(dk[1])
     dn = _safe_sqrt(jnp.sum(d * d))
-    ok = 2.0 * dn > DEGENERACY_TOL
-    lower = jnp.where(ok, 0.5 * jnp.dot(d, jnp.cross(dx, dy)) / jnp.where(ok, dn, 1.0) ** 3, 0.0)
     d0 = 0.5 * jnp.real(h[0, 0] + h[1, 1])
-    return jnp.stack([d0 - dn, d0 + dn]), jnp.stack([lower, -lower])
+    w = jnp.stack([d0 - dn, d0 + dn])
+    ok = 2.0 * dn > degeneracy_tol(w)
+    lower = jnp.where(ok, 0.5 * jnp.dot(d, jnp.cross(dx, dy)) / jnp.where(ok, dn, 1.0) ** 3, 0.0)
+    return w, jnp.stack([lower, -lower])
 
 
 def berry_connection_offdiag(w, a):
@@ -142,6 +168,8 @@ def berry_connection_offdiag(w, a):
 def nonabelian_curvature_block(w, a, b, start: int, stop: int):
     """𝓕_nm^{αβ} (m, m, dα, dβ) of the manifold [start, stop), remote bands only in the sums."""
     n = w.shape[0]
+    if stop - start == n:  # no remote bands: the sums are empty
+        return jnp.zeros((stop - start, stop - start, a.shape[0], b.shape[0]), a.dtype)
     inside = jnp.arange(n)
     remote = (inside < start) | (inside >= stop)
     wa = w[start:stop]
@@ -149,7 +177,7 @@ def nonabelian_curvature_block(w, a, b, start: int, stop: int):
     inv = jnp.where(remote[None, :], 1.0 / jnp.where(remote[None, :], gap, 1.0), 0.0)
     pa = a[:, start:stop, :] * inv[None]  # (dα, m, n)
     pb = b[:, start:stop, :] * inv[None]
-    f = 1j * (jnp.einsum("anl,bml->nmab", pa, jnp.conj(pb)) - jnp.einsum("bnl,aml->nmab", pb, jnp.conj(pa)))
+    f = 1j * (einsum("anl,bml->nmab", pa, jnp.conj(pb)) - einsum("bnl,aml->nmab", pb, jnp.conj(pa)))
     return f
 
 

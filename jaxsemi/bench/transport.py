@@ -6,8 +6,11 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
 * ``sigma_xy``: σ_xy = ∂J_x/∂E_y at E = 0 (forward-mode autodiff of the current) and the
   gradient of σ_xy with respect to all parameters (v, Δ, tilt, μ, τ, kT; reverse mode over the
   forward-mode derivative), for ``ssct`` and ``nonadiabatic``; ``grad_ratio`` = t_grad / t_forward
-  (project target ≤ 4).
-* ``current``: J at a finite field (eEv/Δ² = 0.5) for both theories; ``nonadiabatic_over_ssct``.
+  (project target ≤ 3).
+* ``current``: J at a finite field (eEv/Δ² = 0.5) for both theories, and the gradient of J_x with
+  respect to all parameters (``grad_current_ratio``); ``nonadiabatic_over_ssct``.
+* ``hall``: ``js.hall_conductivity`` of the Haldane model (N×N Brillouin-zone grid, kT = 0.02 eV)
+  and its gradient with respect to t₁, t₂, φ, M, μ and kT (``grad_ratio``).
 * ``relaxation``: SSCT with ``relaxation="exact"`` over ``"first_order"`` (project goal ≤ 5×) for J
   at a batch of 8 fields and at one field, σ = ``conductivity(order=1)`` and χ =
   ``conductivity(order=2)`` at E = 0 (the exact (n//2 + 1)-node rule) and χ at a finite field (the
@@ -47,21 +50,40 @@ def run(quick: bool = False) -> dict:
         def current(p, mu, tau, kT, theory=theory):
             return js.transport.current(model.with_params(p), field, mu, tau, grid, kT=kT, theory=theory)
 
-        fwd = jax.jit(sigma_xy)
-        grad = jax.jit(jax.grad(sigma_xy, argnums=(0, 1, 2, 3)))
-        cur = jax.jit(current)
-        for fn in (fwd, grad, cur):
-            jax.block_until_ready(fn(*args))  # compile
-        t_fwd, value = best_time(lambda: jax.block_until_ready(fwd(*args)), repeats)
-        t_grad, _ = best_time(lambda: jax.block_until_ready(grad(*args)), repeats)
-        t_cur, _ = best_time(lambda: jax.block_until_ready(cur(*args)), repeats)
+        (t_fwd, value), t_grad = _with_gradient(sigma_xy, args, repeats)
+        (t_cur, _), t_grad_cur = _with_gradient(lambda *a: current(*a)[0], args, repeats)
         currents[theory] = t_cur
         out[theory] = {"sigma_xy_e2h": float(value), "t_sigma_s": t_fwd, "t_grad_s": t_grad,
-                       "grad_ratio": t_grad / t_fwd, "t_current_s": t_cur}
+                       "grad_ratio": t_grad / t_fwd, "t_current_s": t_cur, "t_grad_current_s": t_grad_cur,
+                       "grad_current_ratio": t_grad_cur / t_cur}
+    out["hall"] = _hall_cost(100 if quick else 300, repeats)
     out["relaxation"] = _relaxation_cost(model, grid, repeats)
     out["nonadiabatic_over_ssct"] = currents["nonadiabatic"] / currents["ssct"]
     out["nonadiabatic_over_ssct_sigma"] = out["nonadiabatic"]["t_sigma_s"] / out["ssct"]["t_sigma_s"]
     return out
+
+
+def _with_gradient(fn, args, repeats):
+    """(best time, value) of jitted ``fn(*args)`` and the best time of its gradient in all args."""
+    fwd, grad = jax.jit(fn), jax.jit(jax.grad(fn, argnums=tuple(range(len(args)))))
+    for f in (fwd, grad):
+        jax.block_until_ready(f(*args))  # compile
+    timed = best_time(lambda: jax.block_until_ready(fwd(*args)), repeats)
+    return timed, best_time(lambda: jax.block_until_ready(grad(*args)), repeats)[0]
+
+
+def _hall_cost(n, repeats) -> dict:
+    """σ_xy of the Haldane model on an n×n grid and its gradient in (t₁, t₂, φ, M), μ and kT."""
+    model = js.models.haldane(1.0, 0.1, 1.2, 0.2)
+    grid = js.kgrid.brillouin_zone(model.lattice, n)
+
+    def sigma(p, mu, kT):
+        return js.hall_conductivity(model.with_params(p), mu, grid, kT=kT)
+
+    (t_fwd, value), t_grad = _with_gradient(sigma, (dict(model.params), jnp.asarray(0.1), jnp.asarray(0.02)),
+                                            repeats)
+    return {"grid_points": n * n, "sigma_xy_e2h": float(value), "t_sigma_s": t_fwd, "t_grad_s": t_grad,
+            "grad_ratio": t_grad / t_fwd}
 
 
 def _relaxation_cost(model, grid, repeats) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .._geometry import PointGeometry, nonabelian_curvature_block
+from .._geometry import PointGeometry, einsum, nonabelian_curvature_block
 from ..units import HBAR
 
 
@@ -21,15 +21,15 @@ def nonabelian_current(geo: PointGeometry, fields, start: int, stop: int):
     """Eq. 52 integrand at one k for the manifold [start, stop): (B, d) in e·Å/fs."""
     w, dk, dx = geo.energies, geo.dk, geo.dx
     fkk = nonabelian_curvature_block(w, dk, dk, start, stop)  # (m, m, d, d) Å²
-    tr_kk = jnp.real(jnp.einsum("nnab->nab", fkk))  # (m, d, d) diagonal elements
+    tr_kk = jnp.real(einsum("nnab->nab", fkk))  # (m, d, d) diagonal elements
     push = fields[:, None, :]  # eE_β (B, 1, d), e = 1
     if dx is not None:
-        fkx = jnp.real(jnp.einsum("nnab->nab", nonabelian_curvature_block(w, dk, dx, start, stop)))
+        fkx = jnp.real(einsum("nnab->nab", nonabelian_curvature_block(w, dk, dx, start, stop)))
         vel = jnp.real(jnp.diagonal(dk[:, start:stop, start:stop], axis1=1, axis2=2)).T  # (m, d)
         grad_x = jnp.real(jnp.diagonal(dx[:, start:stop, start:stop], axis1=1, axis2=2)).T
         push = push + grad_x[None]
-        texture = jnp.einsum("nab,nb->a", fkx, vel)[None]
+        texture = einsum("nab,nb->a", fkx, vel)[None]
     else:
         texture = 0.0
     push = jnp.broadcast_to(push, (fields.shape[0],) + tr_kk.shape[:2])  # (B, m, d)
-    return (texture - jnp.einsum("nab,Bnb->Ba", tr_kk, push)) / HBAR
+    return (texture - einsum("nab,Bnb->Ba", tr_kk, push)) / HBAR

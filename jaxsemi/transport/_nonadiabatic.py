@@ -10,7 +10,8 @@ For the active manifold a = [start, stop) and each field E (V/Å), e = 1:
   e⟨𝓕^{xk}⟩^(i) E, with the remote-band non-Abelian curvatures of Eq. 40 (signs as Eq. 42,
   docs/conventions.md §13 on δu_i);
 * Eq. 57: g_i = g⁰(𝓔_i) − τ[∂g⁰/∂x·ṽ_i + ∂g⁰/∂ħk·(−eE + F̃_i)], where ∂g⁰/∂k and ∂g⁰/∂x
-  come from forward-mode autodiff of the hybridised energies 𝓔_i(k, x) (degeneracy-safe eigh);
+  come from the slopes of the hybridised energies 𝓔_i(k, x), ⟨η_i|∂H̄_a|η_i⟩ with ∂H̄_a written
+  out by perturbation theory (``_hbar_slope``; no autodiff through the eigen-solvers);
 * ``relaxation="exact"`` (uniform systems): g_i = ∫(ds/τ)e^{−s/τ} g⁰(𝓔_i(k + eEs/ħ; E)), the exact
   relaxation-time steady state of the field-dressed bands (ħk̇ = −eE; its first order in τ is Eq. 57);
 * Eq. 60: the current integrand −e Σ_i g_i ṽ_i, or −e Σ_i D_i g_i ṽ_i with the phase-space
@@ -24,8 +25,9 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from .._eigh import eigh, eigvalsh
-from .._geometry import berry_connection_offdiag, nonabelian_curvature_block, point_geometry
+from .._eigh import eigh, eigvalsh, inverse_gaps
+from .._geometry import (berry_connection_offdiag, einsum, matmul, nonabelian_curvature_block, point_geometry,
+                         point_geometry_second, rotate)
 from ..units import HBAR
 from ._phase_space import manifold_density
 from ._relaxation import chambers_average
@@ -34,13 +36,39 @@ from ._ssct import occupation_and_slope
 
 def _sandwich(eta, op):
     """⟨η_i|op|η_i⟩ for eta (B, m, m) (columns) and op (..., m, m) with leading axes kept."""
-    return jnp.real(jnp.einsum("Bmi,...mn,Bni->Bi...", jnp.conj(eta), op, eta))
+    lead, m = op.shape[:-2], op.shape[-1]
+    out = jnp.real(einsum("Bmi,Pmn,Bni->BiP", jnp.conj(eta), op.reshape((-1, m, m)), eta))
+    return out.reshape(out.shape[:2] + lead)
+
+
+def _hbar_slope(geo, second, fields, start: int, stop: int):
+    """∂H̄_a/∂λ_β (B, L, m, m), λ = k or (k, x), in the eigenbasis gauge with no diagonal
+    connection, from the point geometry and ∂²𝓗/∂k_α∂λ_β (d, L, n, n) (not rotated).
+
+    Perturbation theory: ∂U/∂λ_β = U C_β, C_β,lm = ⟨l|∂_β𝓗|m⟩/(ε_m − ε_l) (zero on degenerate
+    pairs, as the masked eigh derivative), so ∂_β(U†∂_α𝓗 U) = U†∂_α∂_β𝓗 U + [U†∂_α𝓗 U, C_β] and
+    ∂_β ε_n = ⟨n|∂_β𝓗|n⟩; with V = eE·R of Eq. 55 the field is contracted first. The slopes
+    ∂𝓔_i/∂λ_β = ⟨η_i|∂_β H̄_a|η_i⟩ (Hellmann–Feynman) do not depend on the diagonal gauge term,
+    which only adds a commutator with H̄_a. Written out, this replaces forward-mode autodiff
+    through the eigen-solvers, which a reverse-mode gradient would then have to transpose.
+    """
+    w, sl = geo.energies, slice(start, stop)
+    lam_d = geo.dk if geo.dx is None else jnp.concatenate([geo.dk, geo.dx])  # U†∂𝓗/∂λ U (L, n, n)
+    inv, _ = inverse_gaps(w)  # 1/(ε_n − ε_m)
+    c = -lam_d * inv  # C_β (L, n, n)
+    v_e = einsum("Bd,dnm->Bnm", fields, geo.dk)[:, None]  # E·U†∂_k𝓗 U (B, 1, n, n)
+    dv = (rotate(geo.states, einsum("Bd,dLnm->BLnm", fields, second))[..., sl, sl]
+          + matmul(v_e[..., sl, :], c[None, :, :, sl]) - matmul(c[None, :, sl, :], v_e[..., sl]))
+    slope = jnp.real(jnp.diagonal(lam_d, axis1=1, axis2=2))  # ∂_β ε_n (L, n)
+    dinv = (-(slope[:, :, None] - slope[:, None, :]) * inv**2)[:, sl, sl]  # ∂_β 1/(ε_n − ε_m)
+    d_conn = -1j * (dv * inv[sl, sl] + v_e[..., sl, sl] * dinv[None])  # ∂_β E·[R_k]_nm (B, L, m, m)
+    return jax.vmap(jnp.diag)(slope[:, sl]).astype(d_conn.dtype) + d_conn
 
 
 def _manifold_hamiltonian(geo, fields, start, stop):
     """Eq. 61's H̄_a = diag(ε_a) + eE·R_k (B, m, m) in eV for fields (B, d) V/Å."""
     conn = berry_connection_offdiag(geo.energies, geo.dk)[:, start:stop, start:stop]  # (d, m, m) Å
-    return jnp.diag(geo.energies[start:stop]).astype(conn.dtype) + jnp.einsum("Bd,dnm->Bnm", fields, conn)
+    return jnp.diag(geo.energies[start:stop]).astype(conn.dtype) + einsum("Bd,dnm->Bnm", fields, conn)
 
 
 def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int, textured: bool,
@@ -53,27 +81,22 @@ def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int
     geometry (for the single-band currents of the bands outside the manifold).
     """
     d = model.dim
-
-    def hybridised(lam):
-        kk, xx = (lam[:d], lam[d:]) if textured else (lam, x)
-        geo = point_geometry(model, kk, xx, textured)
-        energies, eta = jax.vmap(eigh)(_manifold_hamiltonian(geo, fields, start, stop))
-        return energies, (geo, energies, eta)
-
-    lam = jnp.concatenate([k, x]) if textured else k
-    jac, (geo, energies, eta) = jax.jacfwd(hybridised, has_aux=True)(lam)  # jac (B, m, d or 2d)
+    geo, second = point_geometry_second(model, k, x, textured)
+    energies, eta = jax.vmap(eigh)(_manifold_hamiltonian(geo, fields, start, stop))
+    slope = _hbar_slope(geo, second, fields, start, stop)
+    jac = jnp.real(einsum("Bmi,BLmn,Bni->BiL", jnp.conj(eta), slope, eta))  # ∂𝓔_i/∂λ (B, m, L)
     w, dk, dx = geo.energies, geo.dk, geo.dx
     sl = slice(start, stop)
 
     fkk = jnp.moveaxis(nonabelian_curvature_block(w, dk, dk, start, stop), (0, 1), (-2, -1))  # (d, d, m, m)
-    vel = _sandwich(eta, dk[:, sl, sl]) / HBAR + jnp.einsum("Biab,Bb->Bia", _sandwich(eta, fkk), fields) / HBAR
+    vel = _sandwich(eta, dk[:, sl, sl]) / HBAR + einsum("Biab,Bb->Bia", _sandwich(eta, fkk), fields) / HBAR
     de_dk = jac[..., :d] / HBAR  # ∂𝓔/∂ħk (B, m, d) Å/fs
     drive = -fields[:, None, :]  # −eE (B, 1, d)
-    rate = jnp.einsum("Bid,Bid->Bi", de_dk, jnp.broadcast_to(drive, de_dk.shape))
+    rate = einsum("Bid,Bid->Bi", de_dk, jnp.broadcast_to(drive, de_dk.shape))
     if textured:
         fxk = jnp.moveaxis(nonabelian_curvature_block(w, dx, dk, start, stop), (0, 1), (-2, -1))
-        force = -_sandwich(eta, dx[:, sl, sl]) - jnp.einsum("Biab,Bb->Bia", _sandwich(eta, fxk), fields)
-        rate = rate + jnp.einsum("Bid,Bid->Bi", de_dk, force) + jnp.einsum("Bid,Bid->Bi", jac[..., d:], vel)
+        force = -_sandwich(eta, dx[:, sl, sl]) - einsum("Biab,Bb->Bia", _sandwich(eta, fxk), fields)
+        rate = rate + einsum("Bid,Bid->Bi", de_dk, force) + einsum("Bid,Bid->Bi", jac[..., d:], vel)
     g0, gp = occupation_and_slope(energies, mu[:, None], kT[:, None])  # (B, m)
     if exact_nodes is None:
         dg = -tau[:, None] * gp * rate
@@ -85,4 +108,4 @@ def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int
     g = g0 + dg
     if textured and density:
         g = g * manifold_density(eta, nonabelian_curvature_block(w, dk, dx, start, stop))
-    return -jnp.einsum("Bi,Bid->Bd", g, vel), jnp.max(jnp.abs(dg), -1) if exact_nodes is None else jnp.zeros_like(mu), geo
+    return -einsum("Bi,Bid->Bd", g, vel), jnp.max(jnp.abs(dg), -1) if exact_nodes is None else jnp.zeros_like(mu), geo

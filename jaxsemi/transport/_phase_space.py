@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .._geometry import PointGeometry, abelian_curvature
+from .._geometry import PointGeometry, abelian_curvature, einsum
 
 
 def ssct_density(geo: PointGeometry):
@@ -36,5 +36,5 @@ def ssct_density(geo: PointGeometry):
 
 def manifold_density(eta, fkx):
     """D_i = 1 + Σ_α ⟨η_i|𝓕^{k_α x_α}|η_i⟩ (B, m) for eta (B, m, m) (columns), fkx (m, m, d, d)."""
-    trace = jnp.einsum("nmaa->nm", fkx)
-    return 1.0 + jnp.real(jnp.einsum("Bmi,mn,Bni->Bi", jnp.conj(eta), trace, eta))
+    trace = einsum("nmaa->nm", fkx)
+    return 1.0 + jnp.real(einsum("Bmi,mn,Bni->Bi", jnp.conj(eta), trace, eta))

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from .._eom import centre_of_mass_rates
-from .._geometry import PointGeometry, abelian_curvature
+from .._geometry import PointGeometry, abelian_curvature, einsum
 from .._statistics import fermi
 from ..units import HBAR
 
@@ -50,7 +50,7 @@ def band_motion(geo: PointGeometry, fields):
     if dx is None:
         fb = jnp.zeros_like(vb)
         kdot = jnp.broadcast_to(-fields[:, None, :] / HBAR, (fields.shape[0], n, d))
-        xdot = vb[None] - jnp.einsum("nab,Bnb->Bna", okk, kdot)
+        xdot = vb[None] - einsum("nab,Bnb->Bna", okk, kdot)
         return xdot, kdot, vb, fb
     fb = -jnp.real(jnp.diagonal(dx, axis1=1, axis2=2)).T  # (n, d) eV/Å
     curvatures = (okk, abelian_curvature(w, dk, dx), abelian_curvature(w, dx, dk), abelian_curvature(w, dx, dx))
@@ -71,9 +71,9 @@ def ssct_current(geo: PointGeometry, fields, mu, tau, kT, mask, occupation=None,
     f0, fp = occupation_and_slope(geo.energies[None, :], mu[:, None], kT[:, None])  # (B, n)
     if occupation is None:
         # Eq. 46c: δf = −τ[∂f⁰/∂x·ẋ + ∂f⁰/∂k·k̇], ∂f⁰/∂x = −f′F_b, ∂f⁰/∂k = f′ħv_b
-        rate = jnp.einsum("nd,Bnd->Bn", -fb, xdot) + HBAR * jnp.einsum("nd,Bnd->Bn", vb, kdot)
+        rate = einsum("nd,Bnd->Bn", -fb, xdot) + HBAR * einsum("nd,Bnd->Bn", vb, kdot)
         df = -tau[:, None] * fp * rate
     else:
         df = occupation - f0
     occ = jnp.where(mask[None], (f0 + df) * (1.0 if density is None else density[None]), 0.0)
-    return -jnp.einsum("Bn,Bnd->Bd", occ, xdot), jnp.max(jnp.where(mask[None], jnp.abs(df), 0.0), -1)
+    return -einsum("Bn,Bnd->Bd", occ, xdot), jnp.max(jnp.where(mask[None], jnp.abs(df), 0.0), -1)
