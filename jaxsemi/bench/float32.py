@@ -61,7 +61,6 @@ def _in_subprocess(bits: str, n: int, repeats: int) -> dict:
 
 def _measure(n: int, repeats: int) -> dict:
     """The figures of one precision (this process's); see the module notes."""
-    import jax
     import jax.numpy as jnp
 
     import jaxsemi as js
