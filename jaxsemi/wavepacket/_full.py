@@ -44,10 +44,16 @@ class Full(AbstractMethod):
     """All bands, no eigenbasis: Eqs. 19–21 + Eq. 10 (alias ``method="full"``).
 
     Starts from ``chi0`` or the eigenstate ``band``; no stop condition (runs to t1). The saved
-    ``gap`` and ``epsilon`` are None.
+    ``gap`` and ``epsilon`` are None. Default solver: ``js.wavepacket.Magnus4()`` (unitary, step
+    size independent of the band splitting); ``solver=diffrax.Tsit5()`` integrates in the lab frame.
     """
 
     name: ClassVar[str] = "full"
+
+    def default_solver(self):
+        from ._magnus import Magnus4
+
+        return Magnus4()
 
     def active_bands(self, n_bands):
         return 0, n_bands
