@@ -48,18 +48,23 @@ from ._full import expect, pack, unpack
 #: Refinement passes of the node points; three give the fourth order.
 PASSES = 3
 #: |w| below which the moments μ_j(w) are summed as a Taylor series (terms to w^SERIES).
-SMALL_W, SERIES = 1.0, 19
+SMALL_W, SERIES = 3.0, 34
+#: Moments μ_0..μ_{J−1} (Ω₂ with quadratic D needs divided differences with up to 9 nodes).
+J = 8
+#: (p, q) of the t₁^p t₂^q terms of Ω₂ (D quadratic: the x, k tangents are O(1), so the
+#: quadratic part matters for the Hellmann–Feynman increments at fourth order).
+_PQ = tuple((p, q) for p in range(3) for q in range(3))
 
 
 # ----------------------------------------------------------------------------- moments
 
 
-#: Taylor coefficients 1/(r! (j + r + 1)) of μ_j, (4, SERIES + 1).
-_SERIES_COEF = np.array([[1.0 / (math.factorial(r) * (j + r + 1)) for r in range(SERIES + 1)] for j in range(4)])
+#: Taylor coefficients 1/(r! (j + r + 1)) of μ_j, (J, SERIES + 1).
+_SERIES_COEF = np.array([[1.0 / (math.factorial(r) * (j + r + 1)) for r in range(SERIES + 1)] for j in range(J)])
 
 
 def _moments(w):
-    """μ_j(w) = ∫_0^1 e^{wu} u^j du for j = 0..3, (...) complex → (..., 4); smooth in w."""
+    """μ_j(w) = ∫_0^1 e^{wu} u^j du for j < J, (...) complex → (..., J); smooth in w."""
     small = jnp.abs(w) < SMALL_W
     ws = jnp.where(small, w, 0.0)[..., None]
     series = jnp.asarray(_SERIES_COEF[:, -1], complex)
@@ -68,91 +73,101 @@ def _moments(w):
     wl = jnp.where(small, SMALL_W, w)
     e = jnp.exp(wl)
     closed = [(e - 1.0) / wl]
-    for j in range(1, 4):  # upward recurrence, stable for |w| ≥ SMALL_W
+    for j in range(1, J):  # upward recurrence, stable for |w| ≥ SMALL_W
         closed.append((e - j * closed[-1]) / wl)
     return jnp.where(small[..., None], series, jnp.stack(closed, -1))
 
 
-#: Multiplicities (of x, of z) in e1..e5 = e[0,x,z], e[0,x,z,z], e[0,x,z,z,z], e[0,x,x,z], e[0,x,x,z,z].
-_E_NODES = ((1, 1), (1, 2), (1, 3), (2, 1), (2, 2))
+def _g_weights():
+    """G_pq = ∫_0^1 u^p e^{xu} ∫_0^u v^q e^{yv} dv du as Σ w·e[0, x^i, z^j] (z = x + y): with
+    u = θ₁ + θ₂, v = θ₂ on the simplex (Hermite–Genocchi), ∫θ₁^a θ₂^b e^{...} = a! b! e[0, x^{1+a}, z^{1+b}].
+    Returns {(p, q): [(i, j, weight), ...]}."""
+    return {(p, q): [(1 + a, 1 + p - a + q, math.comb(p, a) * math.factorial(a) * math.factorial(p - a + q))
+                     for a in range(p + 1)] for p, q in _PQ}
+
+
+_G_WEIGHTS = _g_weights()
+_IJ = sorted({(i, j) for terms in _G_WEIGHTS.values() for i, j, _ in terms})
 
 
 def _two_node_rule():
-    """n = 2: every divided difference above has at most two distinct nodes, 0 and w (ω_mn ∈ {0, ±ω}),
-    and e[0^a, w^b] = ∫_0^1 e^{wu} u^{b−1}(1 − u)^{a−1} du / ((a−1)!(b−1)!) is a sum of moments μ_j(w).
-    Static tables for both orderings of each triple [m, l, n]: constant (2, 2, 2, 2, 5) and the
-    weights (…, 5, 16) of the 16 moments μ_j(w_pq), flat index (2p + q)·4 + j (a dense product,
-    not a gather: XLA would recompute the moments for every gathered element)."""
-    const = np.zeros((2, 2, 2, 2, 5))
-    coef = np.zeros((2, 2, 2, 2, 5, 16))
+    """n = 2: every e[0, x^i, z^j] has at most two distinct nodes, 0 and w (ω_mn ∈ {0, ±ω}), and
+    e[0^a, w^b] = ∫_0^1 e^{wu} u^{b−1}(1 − u)^{a−1} du / ((a−1)!(b−1)!) is a sum of moments μ_j(w).
+    For both orderings f of each triple [m, l, n] and each (i, j) of ``_IJ``: a constant and the
+    weights of the 4J moments μ_j(w_pq) (flat index (2p + q)·J + j)."""
+    const = np.zeros((2, 2, 2, 2, len(_IJ)))
+    coef = np.zeros((2, 2, 2, 2, len(_IJ), 4 * J))
     for f, m, l, n in np.ndindex(2, 2, 2, 2):
         xp, zp = ((m, l), (m, n)) if f == 0 else ((l, n), (m, n))  # x = ω_ml τ or ω_ln τ; z = ω_mn τ
         x_zero, z_zero = xp[0] == xp[1], zp[0] == zp[1]
         wp = zp if x_zero else xp  # the nonzero node (x = z when both are nonzero)
-        for e, (nx, nz) in enumerate(_E_NODES):
+        for e, (nx, nz) in enumerate(_IJ):
             zeros = 1 + nx * x_zero + nz * z_zero
             a, b = zeros - 1, nx + nz - zeros  # (a−1)!, others − 1
             if b < 0:
                 const[f, m, l, n, e] = 1.0 / math.factorial(a)
                 continue
             for i in range(a + 1):
-                coef[f, m, l, n, e, (2 * wp[0] + wp[1]) * 4 + b + i] += (
+                coef[f, m, l, n, e, (2 * wp[0] + wp[1]) * J + b + i] += (
                     math.comb(a, i) * (-1) ** i / (math.factorial(a) * math.factorial(b)))
     return const, coef
 
 
+def _combine(e, xp):
+    """Ω₂'s double moments (9, ...) from e[0, x^i, z^j] (len(_IJ), 2, ...) of both orderings:
+    G_pq(ω_ml τ, ω_ln τ) − G_qp(ω_ln τ, ω_ml τ)."""
+    g = {pq: sum(w * e[_IJ.index((i, j))] for i, j, w in terms) for pq, terms in _G_WEIGHTS.items()}
+    return xp.stack([g[p, q][0] - g[q, p][1] for p, q in _PQ])
+
+
 def _two_band_tables():
-    """n = 2: the tables of ``_tables`` are linear in v = (1, Re μ_j(w), Im μ_j(w)) (9,), w = iω₁₀τ
-    (μ_j(0) = 1/(j + 1), μ_j(−w) = conj μ_j(w)): static real matrices (9, 44) for their real and
-    imaginary parts (a GEMM under vmap)."""
+    """n = 2: the tables of ``_tables`` are linear in v = (1, Re μ_j(w), Im μ_j(w)) (2J + 1,),
+    w = iω₁₀τ (μ_j(0) = 1/(j + 1), μ_j(−w) = conj μ_j(w)): static real matrices for their real
+    and imaginary parts (one GEMM under vmap)."""
     const, coef = _two_node_rule()
 
-    def assemble(mu):  # mu (2, 2, 4) complex → Ω₁ moments (12,) and Ω₂ double moments (32,)
-        e = np.moveaxis(const + coef @ mu.reshape(-1), -1, 0)
-        g = {(0, 0): e[0], (1, 0): e[3] + e[1], (0, 1): e[1], (1, 1): e[4] + 2.0 * e[2]}
-        return np.concatenate([mu[..., :3].reshape(-1)] + [(g[p, q][0] - g[q, p][1]).reshape(-1) for p, q in _PQ])
+    def assemble(mu):  # mu (2, 2, J) complex → Ω₁ moments (12,) and Ω₂ double moments (72,)
+        e = np.moveaxis(const + coef @ mu.reshape(-1), -1, 0)  # (len(_IJ), 2 orderings, 2, 2, 2)
+        return np.concatenate([mu[..., :3].reshape(-1), _combine(e, np).reshape(-1)])
 
     cols = []
-    for i in range(9):
-        v = np.eye(9)[i]
-        mu = np.zeros((2, 2, 4), complex)
-        mu[0, 0] = mu[1, 1] = v[0] / np.arange(1, 5)
-        mu[1, 0] = v[1:5] + 1j * v[5:]
-        mu[0, 1] = v[1:5] - 1j * v[5:]
-        cols.append(assemble(mu) - (0 if i == 0 else assemble(np.zeros((2, 2, 4), complex))))
+    for i in range(2 * J + 1):
+        v = np.eye(2 * J + 1)[i]
+        mu = np.zeros((2, 2, J), complex)
+        mu[0, 0] = mu[1, 1] = v[0] / np.arange(1, J + 1)
+        mu[1, 0] = v[1:J + 1] + 1j * v[J + 1:]
+        mu[0, 1] = v[1:J + 1] - 1j * v[J + 1:]
+        cols.append(assemble(mu) - (0 if i == 0 else assemble(np.zeros((2, 2, J), complex))))
     table = np.stack(cols)
     return np.real(table), np.imag(table)
 
 
-_PQ = ((0, 0), (1, 0), (0, 1), (1, 1))
 _TWO_BAND = _two_band_tables()
 
 
 def _e_opitz(x, z):
-    """e1..e5 at arbitrary nodes (any n), (...) → (..., 5): Opitz's theorem, exp of the
-    bidiagonal matrix with diagonal (x, x, 0, z, z, z)."""
-    diag = jnp.stack([x, x, jnp.zeros_like(x), z, z, z], -1).reshape(-1, 6)
-    e = jax.vmap(lambda dg: expm(jnp.diag(dg) + jnp.eye(6, k=1)))(diag).reshape(x.shape + (6, 6))
-    return jnp.stack([e[..., 1, 3], e[..., 1, 4], e[..., 1, 5], e[..., 0, 3], e[..., 0, 4]], -1)
+    """e[0, x^i, z^j] for (i, j) in ``_IJ`` at arbitrary nodes (any n), (...) → (len(_IJ), ...):
+    Opitz's theorem, exp of the bidiagonal matrix with diagonal (x, x, x, 0, z, z, z, z, z)."""
+    diag = jnp.stack([x, x, x, jnp.zeros_like(x), z, z, z, z, z], -1).reshape(-1, 9)
+    e = jax.vmap(lambda dg: expm(jnp.diag(dg) + jnp.eye(9, k=1)))(diag).reshape(x.shape + (9, 9))
+    return jnp.stack([e[..., 3 - i, 3 + j] for i, j in _IJ])
 
 
 def _tables(omega, tau):
     """Oscillatory weights of one sub-interval of length tau (fs) for the frame frequencies
-    omega (n, n) = (ε_m − ε_n)/ħ: Ω₁'s moments (n, n, 3) and Ω₂'s double moments (4, n, n, n),
-    G_pq(ω_ml τ, ω_ln τ) − G_qp(ω_ln τ, ω_ml τ) at [m, l, n] for (p, q) = (0,0), (1,0), (0,1), (1,1),
-    with G_pq(x, y) = ∫_0^1 u^p e^{xu} ∫_0^u v^q e^{yv} dv du = divided differences of exp at
-    (0, x, x + y) with repeated nodes (Hermite–Genocchi)."""
+    omega (n, n) = (ε_m − ε_n)/ħ: Ω₁'s moments (n, n, 3) and Ω₂'s double moments (9, n, n, n),
+    G_pq(ω_ml τ, ω_ln τ) − G_qp(ω_ln τ, ω_ml τ) at [m, l, n] for (p, q) in ``_PQ``, with
+    G_pq(x, y) = ∫_0^1 u^p e^{xu} ∫_0^u v^q e^{yv} dv du."""
     n = omega.shape[0]
     if n == 2:
         mu = _moments(1j * omega[1, 0] * tau)
         v = jnp.concatenate([jnp.ones(1), jnp.real(mu), jnp.imag(mu)])
         t = v @ _TWO_BAND[0] + 1j * (v @ _TWO_BAND[1])
-        return t[:12].reshape(2, 2, 3), t[12:].reshape(4, 2, 2, 2)
+        return t[:12].reshape(2, 2, 3), t[12:].reshape(len(_PQ), 2, 2, 2)
     w = 1j * omega * tau
     x = jnp.stack([jnp.broadcast_to(w[:, :, None], (n, n, n)), jnp.broadcast_to(w[None, :, :], (n, n, n))])
-    e1, e2, e3, e4, e5 = jnp.moveaxis(_e_opitz(x, jnp.broadcast_to(w[:, None, :], (2, n, n, n))), -1, 0)
-    g = {(0, 0): e1, (1, 0): e4 + e2, (0, 1): e2, (1, 1): e5 + 2.0 * e3}  # each (2, n, n, n)
-    return _moments(w)[..., :3], jnp.stack([g[p, q][0] - g[q, p][1] for p, q in _PQ])
+    e = _e_opitz(x, jnp.broadcast_to(w[:, None, :], (2, n, n, n)))
+    return _moments(w)[..., :3], _combine(e, jnp)
 
 
 def _exponent(coef, tau, tables):
@@ -160,7 +175,7 @@ def _exponent(coef, tau, tables):
     m1, diff = tables
     om1 = sum(tau ** (p + 1) * m1[..., p] * coef[p] for p in range(3))
     om2 = sum(tau ** (2 + p + q) * jnp.sum(diff[i] * coef[p][:, :, None] * coef[q][None, :, :], 1)
-              for i, (p, q) in enumerate(_PQ))
+              for i, (p, q) in enumerate(_PQ))  # Ω₂ of the quadratic D
     om = -1j / HBAR * om1 - 0.5 / HBAR**2 * om2
     return 0.5 * (om - jnp.conj(om.T))
 
