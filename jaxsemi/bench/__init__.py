@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 
 #: Benchmark modules, each exposing ``run(quick: bool) -> dict``.
-MODULES = ["berry_throughput", "eigh_overhead", "transport", "wavepacket_ensemble", "fit", "scale"]
+MODULES = ["berry_throughput", "eigh_overhead", "transport", "wavepacket_ensemble", "wavepacket_steps", "fit", "scale"]
 #: Optional packages and the jaxsemi extra that installs them.
 EXTRAS = {"pythtb": "interop", "wannierberri": "interop", "numba": "interop"}
 #: Key fragments of the figures the summary table shows.
