@@ -131,10 +131,11 @@ def test_landau_zener_against_formula(lz_batch):
 
 
 def test_norm_conserved(lz_batch):
-    """iħχ̇ = 𝓗χ is unitary; Tsit5 at the default rtol = 1e-8 keeps ⟨χ|χ⟩ to ~1e-6 over ~10³
-    oscillation periods (a non-Hermitian generator would change it by O(1))."""
+    """iħχ̇ = 𝓗χ is unitary, and so is every Magnus4 step (products of exponentials of
+    anti-Hermitian matrices): ⟨χ|χ⟩ = 1 to rounding over ~10³ oscillation periods (Tsit5 drifts
+    by ~1e-6; a non-Hermitian generator would change it by O(1))."""
     tr = lz_batch[0]
-    np.testing.assert_allclose(np.asarray(tr.norm), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(tr.norm), 1.0, atol=1e-12)
     np.testing.assert_allclose(np.asarray(tr.populations.sum(-1)), np.asarray(tr.norm), atol=1e-12)
 
 
@@ -214,9 +215,10 @@ def test_manifold_matches_full_with_far_remote_bands(four_runs):
     assert float(man.populations[-1, 2]) > 0.02  # a real intra-manifold transition happened
     np.testing.assert_allclose(np.asarray(man.norm), 1.0, atol=1e-8)
     assert float(jnp.max(man.populations[:, [0, 3]])) < 1e-12  # χ stays in range(P)
-    # g = 0: the manifold decouples and the two methods are the same dynamics
+    # g = 0: the manifold decouples and the two methods are the same dynamics (to the full run's
+    # own global error at rtol = 1e-8, 5e-6 Å of |x| ≤ 50 Å with Magnus4; Tsit5's is 5e-7)
     np.testing.assert_allclose(np.asarray(four_runs[0.0, "manifold"].x), np.asarray(four_runs[0.0, "full"].x),
-                               atol=1e-6)
+                               atol=1e-5)
 
 
 def test_unitary_change_of_orbital_basis(four_runs):
