@@ -11,7 +11,7 @@ codes' agreement). All codes integrate iħχ̇ = 𝓗(k_x(t), k_y)χ at rtol 1e-
 peers in the same units: H/ħ in 1/fs, t in fs; 𝓗 is taken from the jaxsemi model itself).
 
 * jaxsemi: whatever ``evolve`` defaults to (solver, controller; ``SolverOptions()`` is
-  recorded), ``ensemble="vmap"`` and ``"shared"``; if the default step budget runs out, that is
+  recorded), ``ensemble="vmap"`` and ``"shared"``, and ``solver=js.wavepacket.Magnus4()``; if the default step budget runs out, that is
   recorded and the sweep is rerun with ``max_steps=BIG_BUDGET``.
 * dynamiqs (``jaxsemi[peers]``): ``dq.sesolve`` batched over the N Hamiltonians
   (``modulated`` k_x(t) σ_x term + a batched constant, ``cartesian_batching=False``) with
@@ -52,9 +52,10 @@ import jaxsemi as js
 from . import skipped
 from ._common import best_time
 
-V, DELTA, E = 1.0, 0.3, 0.2  # eV·Å, eV, V/Å
-KY_MAX = 0.6  # 1/Å
-RTOL, ATOL = 1e-8, 1e-9
+from ._lz import ATOL, DELTA, E, KY_MAX, RTOL, V
+from ._lz import formula as lz_probability
+from ._lz import sweep as _sweep
+
 #: step budget of the rerun when ``evolve``'s default budget runs out
 BIG_BUDGET = 1 << 23
 #: dynamiqs ``Expm``: piecewise-constant intervals per unit of K (1/Å)
@@ -62,15 +63,10 @@ EXPM_INTERVALS_PER_K = 200
 QUTIP_METHODS = ("adams", "vern9")
 
 
-def lz_probability(ky, v=V, delta=DELTA, e=E):
-    """Landau–Zener upper-band probability exp(−π(Δ² + v²k_y²)/(v eE)) of an infinite sweep."""
-    return np.exp(-np.pi * (delta**2 + v**2 * np.asarray(ky) ** 2) / (v * e))
-
-
 def sweep(K: float, n: int):
-    """The sweep's t1 (fs), k_y (n,) and start points k0 (n, 2) (k_x = +K)."""
-    ky = np.linspace(0.0, KY_MAX, n)
-    return 2 * K * js.units.HBAR / E, ky, np.stack([np.full(n, K), ky], -1)
+    """The sweep (``jaxsemi.bench._lz``) as t1 (fs), k_y (n,) and start points k0 (n, 2) (k_x = +K)."""
+    s = _sweep(K, n)
+    return s["t1"], s["ky"], s["k0"]
 
 
 def _hamiltonians(model, K, ky):
@@ -109,24 +105,26 @@ def _timed(run, n, repeats, first_call=True) -> tuple[dict, np.ndarray]:
     return out, psi
 
 
-def _jaxsemi_run(model, K, n, ensemble, max_steps=None):
+def _jaxsemi_run(model, K, n, ensemble, max_steps=None, solver=None):
     """Final χ (n, 2), steps (n,) and whether all reached t1 (the budget-exhausted warning is
     silenced: the caller records it)."""
     t1, _, k0 = sweep(K, n)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "(?s).*failed.*max_steps_reached")
         tr = js.wavepacket.evolve(model, jnp.zeros(2), jnp.asarray(k0), t1, jnp.array([E, 0.0]), band=0,
-                                  saveat=2, ensemble=ensemble, max_steps=max_steps, throw=False)
+                                  saveat=2, ensemble=ensemble, max_steps=max_steps, throw=False,
+                                  solver=solver)
     chi = np.asarray(tr.chi[..., -1, :].block_until_ready())
     return chi, np.broadcast_to(np.asarray(tr.stats["num_steps"]), (n,)), bool(np.all(np.asarray(tr.succeeded)))
 
 
-def _jaxsemi(model, K, n, ensemble, end, ky, repeats, reference=None):
-    """One ensemble mode; the default step budget first, ``BIG_BUDGET`` if it runs out."""
+def _jaxsemi(model, K, n, ensemble, end, ky, repeats, reference=None, solver=None):
+    """One ensemble mode and solver (None: the default); the default step budget first,
+    ``BIG_BUDGET`` if it runs out."""
     t = time.perf_counter()
-    ok = _jaxsemi_run(model, K, n, ensemble)[2]
+    ok = _jaxsemi_run(model, K, n, ensemble, solver=solver)[2]
     first = time.perf_counter() - t
-    res, psi = _timed(lambda: _jaxsemi_run(model, K, n, ensemble, None if ok else BIG_BUDGET)[:2], n, repeats,
+    res, psi = _timed(lambda: _jaxsemi_run(model, K, n, ensemble, None if ok else BIG_BUDGET, solver)[:2], n, repeats,
                       first_call=not ok)
     res["default_budget_ok"] = ok
     if ok:
@@ -200,12 +198,12 @@ def _qutip(model, K, n, repeats, reference) -> dict:
     return out
 
 
-def steps_vs_K(model, Ks) -> dict:
+def steps_vs_K(model, Ks, solver=None) -> dict:
     """jaxsemi's steps for one trajectory (k_y = 0) per K, and whether the default budget held."""
     out = {}
     for K in Ks:
-        ok = _jaxsemi_run(model, K, 1, "vmap")[2]
-        steps = _jaxsemi_run(model, K, 1, "vmap", None if ok else BIG_BUDGET)[1]
+        ok = _jaxsemi_run(model, K, 1, "vmap", solver=solver)[2]
+        steps = _jaxsemi_run(model, K, 1, "vmap", None if ok else BIG_BUDGET, solver)[1]
         out[f"K={K:g}"] = {"steps": int(steps[0]), "default_budget_ok": ok}
     return out
 
@@ -233,7 +231,9 @@ def run(quick: bool = False) -> dict:
         res = {}
         res["jaxsemi_vmap"], reference = _jaxsemi(model, K, n, "vmap", end, ky, repeats)
         res["jaxsemi_shared"] = _jaxsemi(model, K, n, "shared", end, ky, repeats, reference)[0]
-        best = max(res["jaxsemi_vmap"]["trajectories_per_s"], res["jaxsemi_shared"]["trajectories_per_s"])
+        res["jaxsemi_magnus4_vmap"] = _jaxsemi(model, K, n, "vmap", end, ky, repeats, reference,
+                                               js.wavepacket.Magnus4())[0]
+        best = max(res[f"jaxsemi_{mode}"]["trajectories_per_s"] for mode in ("vmap", "shared", "magnus4_vmap"))
         res["dynamiqs"] = _dynamiqs(model, K, n, repeats, reference)
         res["qutip"] = _qutip(model, K, n, repeats, reference)
         for peer in ("dynamiqs", "qutip"):
@@ -244,4 +244,5 @@ def run(quick: bool = False) -> dict:
                 res[peer]["fastest"] = max(configs, key=lambda k: configs[k]["trajectories_per_s"])
         out[f"K={K:g}"] = res
     out["jaxsemi_steps_vs_K"] = steps_vs_K(model, scan)
+    out["jaxsemi_magnus4_steps_vs_K"] = steps_vs_K(model, scan, js.wavepacket.Magnus4())
     return out

@@ -9,6 +9,10 @@ object, the way diffrax takes ``solver=Tsit5()`` (the strings are aliases):
 * ``Abelian(band)`` / ``"abelian"`` — Eq. 43 for one band with all four Berry curvatures;
 * a subclass of ``AbstractMethod`` (or ``AbstractAdiabaticMethod``, which stops where a gap closes).
 
+Every method integrates with ``diffrax.Tsit5`` by default; "full" also takes ``solver=Magnus4()``,
+a unitary fourth-order exponential integrator whose step count follows how fast 𝓗(x(t), k(t))
+changes, not the band splitting |𝓗|/ħ (fewer steps on long sweeps, each ~25× a Tsit5 step).
+
 The diffrax settings (solver, step-size controller, dt0, adjoint, max_steps, progress meter) are
 one ``SolverOptions``. A batch runs vmapped (``ensemble="vmap"``, one adaptive solve per
 trajectory) or, for "full", as one ODE with one shared step sequence (``ensemble="shared"``,
@@ -21,6 +25,7 @@ Units: x in Å, k in 1/Å, t in fs, E in V/Å, energies in eV; electrons (charge
 from ._abelian import Abelian as Abelian
 from ._evolve import evolve as evolve
 from ._full import Full as Full
+from ._magnus import Magnus4 as Magnus4
 from ._manifold import Manifold as Manifold
 from ._method import AbstractAdiabaticMethod as AbstractAdiabaticMethod
 from ._method import AbstractMethod as AbstractMethod

@@ -19,6 +19,7 @@ from .._geometry import eigh
 from .._model import Model
 from ._abelian import Abelian
 from ._full import Full
+from ._magnus import Magnus4, WavepacketTerm
 from ._manifold import Manifold
 from ._method import AbstractAdiabaticMethod, AbstractMethod
 from ._options import SolverOptions
@@ -79,7 +80,8 @@ def evolve(
             A count scales with each trajectory's own t1.
         params: optional PyTree shaped like ``model.params`` with extra leading batch axes:
             a batch of parameters run in the same call.
-        options: the diffrax settings, a ``js.wavepacket.SolverOptions`` (its defaults: ``Tsit5``,
+        options: the diffrax settings, a ``js.wavepacket.SolverOptions`` (its defaults: the
+            method's solver, ``Magnus4`` for "full" and ``Tsit5`` for the others,
             ``PIDController(rtol=1e-8, atol=1e-9)``, ``RecursiveCheckpointAdjoint``,
             ``max_steps=16384``, ``NoProgressMeter``).
         solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: the same settings
@@ -125,6 +127,11 @@ def evolve(
                          "is per trajectory): use ensemble='vmap'")
     options = _options(options, solver=solver, stepsize_controller=stepsize_controller, dt0=dt0,
                        adjoint=adjoint, max_steps=max_steps, progress_meter=progress_meter)
+    if options.solver is None:
+        options = dataclasses.replace(options, solver=scheme.default_solver())
+    if isinstance(options.solver, Magnus4) and not isinstance(scheme, Full):
+        raise ValueError(f"solver=Magnus4() integrates method='full' only, got method {scheme.name!r}: "
+                         "use a diffrax solver (default diffrax.Tsit5())")
     d, n = model.dim, model.n_bands
     x0 = _checks.as_points(x0, d, "x0")
     k0 = _checks.as_points(k0, d, "k0")
@@ -275,11 +282,22 @@ def _initial_state(config, args, x0, k0, chi0):
     return config.scheme.init(model, x0, k0, chi0)
 
 
+def _one(fn, y, args):
+    return fn(y, args)
+
+
+def _each_member(fn, y, args):
+    """``fn(y_i, args_i)`` over the trajectories of an ensemble="shared" state (see ``_solve_shared``)."""
+    model, field, per = args
+    return jax.vmap(lambda yi, a: fn(yi, _member(model, field, *a)))(y, per)
+
+
 def _diffeqsolve(config, rhs, t1, y0, args, sub, event=None):
     """diffrax's solution of dy/dt = rhs(t, y, args) from 0 to t1 (fs), saved at ``sub`` and t1."""
     opt = config.options
+    term = WavepacketTerm(rhs, each=_each_member if config.shared else _one)
     return diffrax.diffeqsolve(
-        diffrax.ODETerm(rhs), opt.solver, 0.0, t1, opt.dt0, y0, args,
+        term, opt.solver, 0.0, t1, opt.dt0, y0, args,
         saveat=diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)]), stepsize_controller=opt.stepsize_controller,
         adjoint=opt.adjoint, event=event, max_steps=opt.max_steps, throw=False, progress_meter=opt.progress_meter,
     )

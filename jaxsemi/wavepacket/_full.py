@@ -44,7 +44,9 @@ class Full(AbstractMethod):
     """All bands, no eigenbasis: Eqs. 19–21 + Eq. 10 (alias ``method="full"``).
 
     Starts from ``chi0`` or the eigenstate ``band``; no stop condition (runs to t1). The saved
-    ``gap`` and ``epsilon`` are None.
+    ``gap`` and ``epsilon`` are None. Default solver ``diffrax.Tsit5()`` (lab frame); for long
+    sweeps far from a crossing ``solver=js.wavepacket.Magnus4()`` (unitary, step count that does
+    not follow the band splitting).
     """
 
     name: ClassVar[str] = "full"

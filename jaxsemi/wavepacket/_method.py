@@ -6,6 +6,7 @@ from __future__ import annotations
 import abc
 from typing import Any, Optional
 
+import diffrax
 import equinox as eqx
 import jax
 
@@ -23,6 +24,10 @@ class AbstractMethod(eqx.Module):
     """
 
     name: eqx.AbstractClassVar[str]
+
+    def default_solver(self) -> diffrax.AbstractSolver:
+        """The diffrax solver ``evolve`` uses when none is given (here ``diffrax.Tsit5()``)."""
+        return diffrax.Tsit5()
 
     @abc.abstractmethod
     def active_bands(self, n_bands: int) -> tuple[int, int]:

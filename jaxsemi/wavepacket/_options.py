@@ -13,7 +13,8 @@ class SolverOptions(eqx.Module):
     """How ``js.wavepacket.evolve`` integrates (diffrax objects; times in fs).
 
     Attributes:
-        solver: the ODE solver (default ``diffrax.Tsit5()``).
+        solver: the ODE solver; default None: the method's ``default_solver()``
+            (``js.wavepacket.Magnus4()`` for "full", ``diffrax.Tsit5()`` for the others).
         stepsize_controller: default ``diffrax.PIDController(rtol=1e-8, atol=1e-9)``.
         dt0: the first step in fs; None lets the controller choose (needs an adaptive one).
         adjoint: how gradients flow through the solve (default ``RecursiveCheckpointAdjoint()``).
@@ -21,7 +22,7 @@ class SolverOptions(eqx.Module):
         progress_meter: default ``NoProgressMeter()``; ``diffrax.TqdmProgressMeter()`` for a bar.
     """
 
-    solver: diffrax.AbstractSolver = dataclasses.field(default_factory=diffrax.Tsit5)
+    solver: Optional[diffrax.AbstractSolver] = None
     stepsize_controller: diffrax.AbstractStepSizeController = dataclasses.field(
         default_factory=lambda: diffrax.PIDController(rtol=1e-8, atol=1e-9))
     dt0: Optional[float] = None

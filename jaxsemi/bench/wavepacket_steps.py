@@ -1,0 +1,86 @@
+"""Landau–Zener sweep (``jaxsemi.bench._lz``): steps and speed of the opt-in full-band solver
+``js.wavepacket.Magnus4`` against the default lab-frame ``diffrax.Tsit5`` in one run, for K = 5, 20,
+80, 320 1/Å, and the cost and accuracy of its gradients.
+
+Per K: trajectories/s (vmap; "shared" and Tsit5 for K ≤ 20), mean/max steps, the max error of
+the upper-band population vs the LZ formula and the max |⟨χ|χ⟩ − 1|. Gradients (one trajectory,
+K = 5, Magnus4, default adjoint): ∂P/∂Δ and ∂x(t1)/∂k0 vs central differences, and gradient/forward time.
+
+    python -m jaxsemi.bench --only wavepacket_steps [--quick]
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import _lz
+from ._common import best_time
+
+KS = (5.0, 20.0, 80.0, 320.0)
+
+
+def _sweep(K, n, ensemble, repeats, **kwargs):
+    t = time.perf_counter()
+    _lz.run_jaxsemi(K, n, ensemble, **kwargs)
+    compile_s = time.perf_counter() - t
+    best, (p, steps, norm) = best_time(lambda: _lz.run_jaxsemi(K, n, ensemble, **kwargs), repeats)
+    err = np.abs(p - _lz.formula(_lz.sweep(K, n)["ky"]))
+    return {"trajectories_per_s": n / best, "seconds": best, "compile_seconds": compile_s,
+            "mean_steps": float(np.mean(steps)), "max_steps": int(np.max(steps)),
+            "max_error_vs_lz_formula": float(np.max(err)), "max_norm_deviation": norm}
+
+
+def _gradients():
+    import diffrax
+    import jax
+    import jax.numpy as jnp
+
+    import jaxsemi as js
+
+    s = _lz.sweep(5.0, 1)
+    model = js.models.massive_dirac(_lz.V, _lz.DELTA)
+
+    def run(z):  # (Δ, k0) → (P_upper, x(t1))
+        m = model.with_params({**model.params, "delta": z[0]})
+        tr = js.wavepacket.evolve(m, jnp.zeros(2), z[1:], s["t1"], jnp.asarray(s["field"]), band=0,
+                                  saveat=diffrax.SaveAt(t1=True), solver=js.wavepacket.Magnus4())
+        return jnp.concatenate([tr.populations[-1, 1:], tr.x[-1]])
+
+    z0 = jnp.array([_lz.DELTA, 5.0, 0.1])
+    forward = jax.jit(run)
+    grad = jax.jit(jax.grad(lambda z: run(z)[0]))
+    jac = jax.jit(jax.jacrev(run))
+    for f in (forward, grad, jac):
+        jax.block_until_ready(f(z0))
+    t_fwd, _ = best_time(lambda: jax.block_until_ready(forward(z0)), 3)
+    t_grad, _ = best_time(lambda: jax.block_until_ready(grad(z0)), 3)
+    j = np.asarray(jac(z0))
+    h = 1e-6
+    fd = np.stack([(np.asarray(forward(z0 + h * e)) - np.asarray(forward(z0 - h * e))) / (2 * h) for e in np.eye(3)], 1)
+    rel = np.abs(j - fd) / np.abs(fd)
+    return {"gradient_over_forward_ratio": t_grad / t_fwd, "forward_seconds": t_fwd, "gradient_seconds": t_grad,
+            "rel_error_dP_dDelta": float(rel[0, 0]), "max_rel_error_dx_dk0": float(np.max(rel[1:, 1:]))}
+
+
+def run(quick: bool = False) -> dict:
+    import diffrax
+
+    import jaxsemi as js
+
+    n = 20 if quick else _lz.sweep(0.0)["ky"].size
+    repeats = 1 if quick else 2
+    out = {"trajectories": n, "sweep": _lz.__doc__.split("\n\n")[1].replace("\n", " "), "by_K": {}}
+    for K in KS[:2] if quick else KS:
+        magnus = js.wavepacket.Magnus4()
+        row = {"magnus4_vmap": _sweep(K, n, "vmap", repeats, solver=magnus)}
+        if K <= 20:
+            row["magnus4_shared"] = _sweep(K, n, "shared", repeats, solver=magnus)
+            row["tsit5_vmap"] = _sweep(K, n, "vmap", repeats, solver=diffrax.Tsit5(), max_steps=1 << 17)
+            row["speedup_vs_tsit5"] = (row["magnus4_vmap"]["trajectories_per_s"]
+                                       / row["tsit5_vmap"]["trajectories_per_s"])
+        out["by_K"][f"K={K:g}"] = row
+    out["gradients"] = _gradients()
+    out["note"] = "timings from one run; rerun on a quiet machine for the published figures"
+    return out
