@@ -100,7 +100,9 @@ def test_nonadiabatic_reduces_to_ssct_at_small_field(tilted, disk):
     """Without texture, nonadiabatic and SSCT agree to first order in E (Sec. III C 3)."""
     args = (MU_BAND, TAU, disk)
     s_ss = tr.conductivity(tilted, [0.0, 0.0], *args, kT=KT, check=False)
-    s_na = tr.conductivity(tilted, [0.0, 0.0], *args, kT=KT, theory="nonadiabatic", check=False)
+    # the non-adiabatic current's own derivative (``conductivity`` evaluates SSCT's at E = 0)
+    s_na = to_e2_over_h(jax.jacfwd(lambda e: tr.current(tilted, e, *args, kT=KT, theory="nonadiabatic",
+                                                        check=False))(jnp.zeros(2)))
     np.testing.assert_allclose(s_na, s_ss, rtol=1e-9, atol=1e-12)
     assert abs(s_ss[0, 1]) > 0.1 and s_ss[0, 0] > 1.0  # a Hall and a Drude part
     e = DELTA**2 / V * np.array([[0.02, 0.01], [0.01, 0.005], [0.0, 0.0]])  # E, E/2 and 0
@@ -111,6 +113,29 @@ def test_nonadiabatic_reduces_to_ssct_at_small_field(tilted, disk):
     diff = np.linalg.norm(j_na - j_ss, axis=-1)
     assert np.all(diff < 0.05 * np.linalg.norm(j_ss - j0, axis=-1))
     assert diff[0] / diff[1] > 3.5  # the difference is (at least) second order in E
+
+
+def _three_uniform(k, x, p):
+    """A generic uniform three-band model, neither time-reversal nor inversion symmetric."""
+    h = jnp.array([[p["m"] + jnp.cos(k[0]), jnp.sin(k[0]) + 0.3j * jnp.sin(k[1]), 0.4 * jnp.sin(k[1]) + 0.1j],
+                   [0.0, -jnp.cos(k[1]) + 0.2 * jnp.sin(k[0]), 0.5 * jnp.sin(k[0] + k[1]) + 0.2j],
+                   [0.0, 0.0, 0.6]], dtype=complex)
+    return jnp.triu(h, 1) + jnp.conj(jnp.triu(h, 1)).T + jnp.diag(jnp.real(jnp.diag(h))).astype(complex)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("bands, relaxation", [(None, "first_order"), ([1, 2], "exact")])
+def test_nonadiabatic_linear_response_is_ssct(bands, relaxation):
+    """At E = 0 ``conductivity(order=1, theory="nonadiabatic")`` is evaluated through SSCT
+    (``NonAdiabatic.linear_response``): it equals the forward-mode derivative of the non-adiabatic
+    current itself, for the whole manifold and a two-band manifold with an SSCT band outside."""
+    model = js.Model(_three_uniform, {"m": 0.3}, 2, name="three_uniform")
+    grid = js.kgrid.disk(3.0, 20, 24)
+    kw = dict(kT=0.05, theory="nonadiabatic", bands=bands, relaxation=relaxation, check=False)
+    sigma = np.asarray(tr.conductivity(model, [0.0, 0.0], 0.1, 10.0, grid, **kw))
+    direct = to_e2_over_h(jax.jacfwd(lambda e: tr.current(model, e, 0.1, 10.0, grid, **kw))(jnp.zeros(2)))
+    np.testing.assert_allclose(sigma, np.asarray(direct), rtol=1e-10, atol=1e-12 * np.abs(sigma).max())
+    assert abs(sigma[0, 1] - sigma[1, 0]) > 1e-2 and abs(sigma[0, 0]) > 1e-2  # a Hall and a Drude part
 
 
 def _w_qwz(k, x, p):

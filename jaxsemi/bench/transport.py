@@ -5,8 +5,8 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
 
 * ``sigma_xy``: σ_xy = ∂J_x/∂E_y at E = 0 (forward-mode autodiff of the current) and the
   gradient of σ_xy with respect to all parameters (v, Δ, tilt, μ, τ, kT; reverse mode over the
-  forward-mode derivative), for ``ssct`` and ``nonadiabatic``; ``grad_ratio`` = t_grad / t_forward
-  (project target ≤ 3).
+  forward-mode derivative), for ``ssct`` and ``nonadiabatic`` (at E = 0 evaluated through SSCT,
+  ``NonAdiabatic.linear_response``); ``grad_ratio`` = t_grad / t_forward (project target ≤ 3).
 * ``current``: J at a finite field (eEv/Δ² = 0.5) for both theories, and the gradient of J_x with
   respect to all parameters (``grad_current_ratio``); ``nonadiabatic_over_ssct``.
 * ``hall``: ``js.hall_conductivity`` of the Haldane model (N×N Brillouin-zone grid, kT = 0.02 eV)
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import jaxsemi as js
 
@@ -44,7 +45,8 @@ def run(quick: bool = False) -> dict:
     currents = {}
     for theory in ("ssct", "nonadiabatic"):
         def sigma_xy(p, mu, tau, kT, theory=theory):
-            return js.transport.conductivity(model.with_params(p), jnp.zeros(2), mu, tau, grid, kT=kT,
+            # a NumPy zero field stays concrete under jit: ``conductivity`` then takes its E = 0 shortcuts
+            return js.transport.conductivity(model.with_params(p), np.zeros(2), mu, tau, grid, kT=kT,
                                              theory=theory)[0, 1]
 
         def current(p, mu, tau, kT, theory=theory):

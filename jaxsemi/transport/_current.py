@@ -273,7 +273,11 @@ def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, 
     an (n//2 + 1)-node rule in s gives the same derivatives as the 21-node rule a finite field
     needs). No option contains the field-induced (Berry-connection polarisability) E²τ⁰ term or
     any frequency dependence.
-    ``phase_space_density`` changes only textured results.
+    ``phase_space_density`` changes only textured results. The linear response at E = 0 of a
+    uniform system is the same tensor in SSCT and the non-adiabatic theory (Sec. III C 3), so
+    ``order=1`` there evaluates ``theory.linear_response()`` — SSCT's, ~6× cheaper. Both E = 0
+    shortcuts need a concrete zero ``field`` (a list or NumPy array; inside jit ``jnp.zeros`` is
+    traced and the general path gives the same numbers, slower).
 
     Arguments as in ``current`` (keyword-only after ``grid``); ``field`` (..., d) is the point of
     expansion (0 for linear response); ``order`` (int ≥ 1) the derivative order n. Returns batch + (d,) + (d,)·order, in e²/h·(Å/V)^{order−1} (2D) or
@@ -287,6 +291,8 @@ def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, 
                nodes_for(order) if at_zero else LAGUERRE_NODES)
     mesh = _sharding.get_mesh(mesh)
     _check_limits(model, grid, s, chunk_size, check, mesh)
+    if at_zero and order == 1 and not s.textured:  # the same tensor from a cheaper theory (non-adiabatic: SSCT)
+        s = eqx.tree_at(lambda t: t.theory, s, s.theory.linear_response())
     out = _derivative_jit(model, grid, s, int(order), chunk_size, mesh)
     return units.to_e2_over_h(out.reshape(s.batch + out.shape[1:]))
 

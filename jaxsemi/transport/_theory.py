@@ -69,6 +69,11 @@ class AbstractTheory(eqx.Module):
         where τ ≠ 0 (kT = 0 would silently drop them). Default True."""
         return True
 
+    def linear_response(self) -> "AbstractTheory":
+        """A theory with the same ∂J/∂E at E = 0 in a uniform system, cheaper to differentiate;
+        ``conductivity(order=1)`` at E = 0 without a texture evaluates that one. Default: itself."""
+        return self
+
 
 def _ssct_part(model, k, s, geo, start: int, stop: int):
     """SSCT currents (Eq. 47) of the bands outside [start, stop) (B, d) and their max|δf| (B,)."""
@@ -185,6 +190,14 @@ class NonAdiabatic(_Manifold):
     _own_limits: ClassVar[tuple[str, ...]] = ("inverse_intra_gap",)
     phase_space_density: ClassVar[bool] = True
     exact_relaxation: ClassVar[bool] = True
+
+    def linear_response(self):
+        """``SSCT()``: without a texture Eq. 61's hybridisation moves the energies 𝓔_i at O(E²) only
+        (V has no diagonal), and its O(E) part of ṽ_i is the intra-manifold anomalous velocity
+        (e/ħ)E×Ω_i, so at E = 0 the linear current is SSCT's term by term (Sec. III C 3) — with
+        either relaxation, as g_i and f_n then differ at O(E²) too. SSCT's σ costs ~6× less
+        to evaluate and to differentiate in the parameters (``benchmarks``)."""
+        return SSCT()
 
     def _manifold(self, model, k, s, start, stop):
         return nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, start, stop, s.textured, s.density,
