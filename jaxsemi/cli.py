@@ -118,6 +118,9 @@ def demo_fit(out: Path) -> dict:
 
 
 def cmd_demo(args) -> int:
+    from ._threads import limit_blas_threads
+
+    limit_blas_threads(1)  # JAX parallelises the batched LAPACK calls; nested BLAS threads only compete
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -4,7 +4,8 @@ Each module here exposes ``run(quick: bool) -> dict``. The JSON report (device, 
 figures) is written to ``./jaxsemi_bench_<platform>.json`` in the current folder unless ``--out``
 names another file, and a summary table goes to stdout. A ``--quick`` run never overwrites a full
 report. Benchmarks or comparisons whose optional packages are missing are reported as
-``skipped: needs pip install 'jaxsemi[<extra>]'``.
+``skipped: needs pip install 'jaxsemi[<extra>]'``. The command runs with one BLAS thread
+(``js.limit_blas_threads``; peers in the same process too), recorded as ``blas_threads``.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ def run_command(args: argparse.Namespace) -> int:
     """Run, write the report, print the summary; exit status 1 if a benchmark failed (skips are fine)."""
     import jax
 
+    from .._threads import limit_blas_threads
+
+    limit_blas_threads(1)  # JAX parallelises the batched LAPACK calls; nested BLAS threads only compete
     out = Path(args.out or f"jaxsemi_bench_{jax.devices()[0].platform}.json")
     if args.quick and out.is_file() and '"quick": false' in out.read_text():
         print(f"{out} holds a full benchmark report; a --quick run does not overwrite it (choose --out)",

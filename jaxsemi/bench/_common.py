@@ -28,6 +28,7 @@ def environment() -> dict:
     import jax
 
     import jaxsemi
+    from jaxsemi._threads import blas_threads
 
     dev = jax.devices()[0]
     return {
@@ -39,4 +40,5 @@ def environment() -> dict:
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "blas_threads": blas_threads(),
     }

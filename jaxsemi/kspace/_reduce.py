@@ -62,8 +62,8 @@ def reduce_blocks(block: Callable, size: int, how: Any = "sum", *, chunk: int, m
     """
     n_dev = mesh.size
     per_dev = -(-size // n_dev)
-    chunk = max(1, min(per_dev, int(chunk)))
-    n_chunks = -(-per_dev // chunk)
+    n_chunks = -(-per_dev // max(1, min(per_dev, int(chunk))))
+    chunk = -(-per_dev // n_chunks)  # as even as the chunks can be: little padding (≤ n_chunks − 1)
     structure = {}  # how per leaf and the tree structure, found when ``block`` is traced (once)
 
     def leaves(vals):
