@@ -64,6 +64,24 @@ def test_reduce_matches_numpy(n_devices):
     assert max(res["err"].values()) < 1e-12, res["err"]
 
 
+@pytest.mark.parametrize("size, chunk, per_call", [(48, 21, 16), (48, 48, 48), (35, 10, 9), (7, 100, 7)])
+def test_chunks_are_even_and_bounded(size, chunk, per_call):
+    """``reduce_blocks`` keeps the number of chunks of ``chunk`` indices but splits the indices evenly
+    (48 in chunks of 21 would evaluate 63, 31 % padding: three of 16 instead), never above ``chunk``."""
+    from jaxsemi import _sharding
+    from jaxsemi.kspace._reduce import reduce_blocks
+
+    seen = []
+
+    def block(idx):
+        seen.append(idx.shape[0])  # at trace time
+        return idx.astype(float), (idx < size).astype(float)  # padding weighs 0
+
+    total = reduce_blocks(block, size, "sum", chunk=chunk, mesh=_sharding.get_mesh(None))
+    assert set(seen) == {per_call} and per_call <= chunk
+    assert float(total) == size * (size - 1) / 2
+
+
 def test_reduce_rejects_unknown_reduction():
     grid = js.kgrid.brillouin_zone(np.eye(2), 4)
     with pytest.raises(ValueError, match="how must be one of"):
