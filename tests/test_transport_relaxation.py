@@ -155,24 +155,30 @@ def test_exact_gradients_match_finite_differences(tilted, theory):
         return tr.current(tilted.with_params(p), e, mu, tau, grid, kT=kT, theory=theory, relaxation="exact",
                           check=False)[0]
 
-    x0 = (p0, MU, TAU, 0.02, 1e-3)
-    grads = jax.grad(jx, argnums=(0, 1, 2, 3, 4))(*(jax.tree_util.tree_map(jnp.asarray, x0)))
-    flat = {**{n: grads[0][n] for n in ("v", "delta", "tilt")}, "mu": grads[1], "tau": grads[2],
-            "kT": grads[3], "ex": grads[4]}
-    for name, g in flat.items():
+    _assert_gradients_match_fd(jx, p0, ("v", "delta", "tilt"), atol=1e-14)
+
+
+def _assert_gradients_match_fd(fn, p0, names, atol):
+    """jax.grad of fn(p, mu, tau, kT, E_x) in every element of the parameters ``names`` and in μ, τ, kT, E_x
+    against central differences (steps 1e-5, 1e-7 for E_x) at μ = MU, τ = TAU, kT = 0.02 eV, E_x = 1e-3 V/Å."""
+    x0 = (MU, TAU, 0.02, 1e-3)
+    scalars = ("mu", "tau", "kT", "ex")
+    grads = jax.grad(fn, argnums=(0, 1, 2, 3, 4))(*(jax.tree_util.tree_map(jnp.asarray, (p0,) + x0)))
+    flat = {**{(n, i): grads[0][n].reshape(-1)[i] for n in names for i in range(np.size(p0[n]))},
+            **{(n, 0): g for n, g in zip(scalars, grads[1:])}}
+    for (name, i), g in flat.items():
         h = 1e-7 if name == "ex" else 1e-5
 
         def at(step):
-            p, rest = dict(p0), list(x0[1:])
+            p, rest = dict(p0), list(x0)
             if name in p:
-                p[name] = p[name] + step
+                p[name] = jnp.asarray(p[name], dtype=float).reshape(-1).at[i].add(step).reshape(np.shape(p[name]))
             else:
-                i = ("mu", "tau", "kT", "ex").index(name)
-                rest[i] += step
-            return float(jx(p, *map(jnp.asarray, rest)))
+                rest[scalars.index(name)] += step
+            return float(fn(p, *map(jnp.asarray, rest)))
 
         fd = (at(h) - at(-h)) / (2 * h)
-        np.testing.assert_allclose(float(g), fd, rtol=1e-5, atol=1e-14, err_msg=name)
+        np.testing.assert_allclose(float(g), fd, rtol=1e-5, atol=atol, err_msg=f"{name}[{i}]")
 
 
 def test_options_are_checked(tilted, chain):
@@ -345,24 +351,7 @@ def test_textured_exact_gradients_match_finite_differences(textured):
         return tr.current(textured.with_params(p), e, mu, tau, grid, kT=kT, x=TEXTURED_X, relaxation="exact",
                           check=False)[1]
 
-    x0 = (p0, MU, TAU, 0.02, 1e-3)
-    grads = jax.grad(jy, argnums=(0, 1, 2, 3, 4))(*(jax.tree_util.tree_map(jnp.asarray, x0)))
-    flat = {**{(n, i): grads[0][n].reshape(-1)[i] for n in ("v", "delta", "tilt", "G")
-               for i in range(np.size(p0[n]))}, ("mu", 0): grads[1], ("tau", 0): grads[2],
-            ("kT", 0): grads[3], ("ex", 0): grads[4]}
-    for (name, i), g in flat.items():
-        h = 1e-7 if name == "ex" else 1e-5
-
-        def at(step):
-            p, rest = dict(p0), list(x0[1:])
-            if name in p:
-                p[name] = jnp.asarray(p[name], dtype=float).reshape(-1).at[i].add(step).reshape(np.shape(p[name]))
-            else:
-                rest[("mu", "tau", "kT", "ex").index(name)] += step
-            return float(jy(p, *map(jnp.asarray, rest)))
-
-        fd = (at(h) - at(-h)) / (2 * h)
-        np.testing.assert_allclose(float(g), fd, rtol=1e-5, atol=1e-12, err_msg=f"{name}[{i}]")
+    _assert_gradients_match_fd(jy, p0, ("v", "delta", "tilt", "G"), atol=1e-12)
 
 
 @pytest.mark.slow
