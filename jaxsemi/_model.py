@@ -120,3 +120,14 @@ class Model(eqx.Module):
         if self.lattice is None:
             raise ValueError(f"model {self.name!r} has no lattice (a continuum model)")
         return _lattice.reciprocal(self.lattice)
+
+
+def depends_on_x(model: Model) -> bool:
+    """Whether 𝓗(k, x) depends on x, read from the jaxpr (conservative for nested calls)."""
+    zeros = jnp.zeros(model.dim)
+    jaxpr = jax.make_jaxpr(lambda x: model.hamiltonian(zeros, x, model.params))(zeros).jaxpr
+    live = {id(v) for v in jaxpr.invars}
+    for eqn in jaxpr.eqns:
+        if any(id(v) in live for v in eqn.invars):
+            live.update(id(v) for v in eqn.outvars)
+    return any(id(v) in live for v in jaxpr.outvars)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks, _sharding, units
-from .._model import Model
+from .._model import Model, depends_on_x
 from ..kspace import default_chunk
 from ..kspace._reduce import grid_reduce
 from ._limits import warn_limits
@@ -30,17 +30,6 @@ from ._theory import ALIASES, AbstractTheory, as_theory
 
 THEORIES = tuple(ALIASES)  # the alias strings of ``theory``
 RELAXATIONS = ("first_order", "exact")
-
-
-def depends_on_x(model: Model) -> bool:
-    """Whether 𝓗(k, x) depends on x, read from the jaxpr (conservative for nested calls)."""
-    zeros = jnp.zeros(model.dim)
-    jaxpr = jax.make_jaxpr(lambda x: model.hamiltonian(zeros, x, model.params))(zeros).jaxpr
-    live = {id(v) for v in jaxpr.invars}
-    for eqn in jaxpr.eqns:
-        if any(id(v) in live for v in eqn.invars):
-            live.update(id(v) for v in eqn.outvars)
-    return any(id(v) in live for v in jaxpr.outvars)
 
 
 class _Setup(eqx.Module):

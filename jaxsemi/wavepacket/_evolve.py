@@ -81,7 +81,7 @@ def evolve(
         params: optional PyTree shaped like ``model.params`` with extra leading batch axes:
             a batch of parameters run in the same call.
         options: the diffrax settings, a ``js.wavepacket.SolverOptions`` (its defaults: the
-            method's solver, ``Magnus4`` for "full" and ``Tsit5`` for the others,
+            method's solver, ``Tsit5`` (``solver=js.wavepacket.Magnus4()`` for "full"),
             ``PIDController(rtol=1e-8, atol=1e-9)``, ``RecursiveCheckpointAdjoint``,
             ``max_steps=16384``, ``NoProgressMeter``).
         solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: the same settings
