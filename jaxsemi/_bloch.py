@@ -12,7 +12,9 @@ transform). The grid is read in lines along its last (fastest) axis:
    e^{2πi f_last u} (and u e^{…} for ∂/∂k_last), shared by every line.
 
 A point then costs (number of distinct R_last) · n² · (1 + d) complex multiply-adds instead of
-nR exponentials and nR · n² · (1 + d) multiply-adds (per-point exp and forward-mode autodiff).
+nR exponentials and nR · n² · (1 + d) multiply-adds (per-point exp and forward-mode autodiff);
+beyond ``SMALL_N`` bands both stages run over the upper triangle i ≤ j only, n(n + 1)/2 entries
+(𝓗 and ∂𝓗/∂k are Hermitian; a model's H(R) are, H(−R) = H(R)†, to its Hermiticity check).
 ∂𝓗/∂k_α = i Σ_j a_{jα} Σ_R R_j e^{…} H(R) in cartesian 1/Å; the orbital positions enter as
 the diagonal gauge 𝓗 = D† 𝓗_lat D, D = diag(e^{ik·τ}).
 
@@ -157,16 +159,31 @@ def _split(st: Structure):
 
 def _dense(hr, st: Structure):
     """H(R) (nR, n, n) laid out as (S, U, n, n) by slow part and last component of R (zeros
-    where no R), built once per call, outside the loop over chunks."""
+    where no R), built once per call, outside the loop over chunks. Beyond ``SMALL_N`` bands only
+    the upper triangle i ≤ j is kept, (S, U, n(n+1)/2): 𝓗(k) and ∂𝓗/∂k are Hermitian, so the sums
+    need half the entries (``_mirror`` restores the rest)."""
     slow, last, s_idx, u_idx = _split(st)
-    return jnp.zeros((len(slow), len(last)) + hr.shape[1:], hr.dtype).at[s_idx, u_idx].set(hr)
+    dense = jnp.zeros((len(slow), len(last)) + hr.shape[1:], hr.dtype).at[s_idx, u_idx].set(hr)
+    n = hr.shape[-1]
+    return dense if n <= SMALL_N else dense[..., np.triu_indices(n)[0], np.triu_indices(n)[1]]
+
+
+def _mirror(up, n: int):
+    """Hermitian matrices (..., n, n) from their upper triangles (..., n(n+1)/2) (row-major i ≤ j)."""
+    i, j = np.triu_indices(n)
+    index = np.zeros((n, n), int)
+    index[i, j] = index[j, i] = np.arange(len(i))
+    full = up[..., index.ravel()].reshape(up.shape[:-1] + (n, n))
+    return jnp.where(np.tril(np.ones((n, n), bool), -1), jnp.conj(full), full)
 
 
 def _line_matrices(dense, st: Structure, lattice, grid: LatticeGrid, lines):
     """𝓗 (m, n_last, n, n) and ∂𝓗/∂k (m, n_last, d, n, n) on the grid lines ``lines`` (m,),
     from ``dense = _dense(hr, st)``."""
     slow, last = _split(st)[:2]
-    d, n_last, n = slow.shape[1] + 1, grid.shape[-1], dense.shape[-1]
+    d, n_last = slow.shape[1] + 1, grid.shape[-1]
+    triangle = dense.ndim == 3  # (S, U, n(n+1)/2): upper triangles (``_dense``)
+    n = int(round((np.sqrt(8 * dense.shape[-1] + 1) - 1) / 2)) if triangle else dense.shape[-1]
     digits, rest = [], lines  # slow grid indices of each line (last axis fastest in the flat index)
     for size in reversed(grid.shape[:-1]):
         digits.append(rest % size)
@@ -176,22 +193,25 @@ def _line_matrices(dense, st: Structure, lattice, grid: LatticeGrid, lines):
     # stage 1, per line: Σ_{R_slow} e^{2πi f_slow·R_slow} (1, R_1, …, R_{d−1}) H(R), grouped by R_last
     phase = jnp.exp(2j * jnp.pi * (f_slow @ slow.T.astype(float)))  # (m, S)
     left = jnp.stack([phase] + [phase * slow[:, j] for j in range(d - 1)])  # (d, m, S)
-    f = jnp.tensordot(left, dense, axes=1)  # (d, m, U, n, n)
+    f = jnp.tensordot(left, dense, axes=1)  # (d, m, U, n, n) or (d, m, U, n(n+1)/2)
     table = jnp.exp(2j * jnp.pi * f_last[:, None] * last[None, :].astype(float))  # (n_last, U)
     tables = jnp.stack([table] * d + [table * last.astype(float)])  # (d + 1, n_last, U)
     if st.tau_red is not None:  # diagonal gauge e^{ik·(τ_b − τ_a)}, separable like the phases
         dtau = np.asarray(st.tau_red)[None, :, :] - np.asarray(st.tau_red)[:, None, :]  # (n, n, d)
-        f = f * jnp.exp(2j * jnp.pi * (f_slow @ dtau[..., :-1].reshape(-1, d - 1).T)).reshape(-1, 1, n, n)
+        dtau = dtau[np.triu_indices(n)] if triangle else dtau  # (..., d) per entry
+        gauge = jnp.exp(2j * jnp.pi * (f_slow @ dtau[..., :-1].reshape(-1, d - 1).T))
+        f = f * gauge.reshape((-1, 1) + dtau.shape[:-1])
     # stage 2, per point: Σ_u e^{2πi f_last u} (…), and Σ_u u e^{…} H for the last axis
-    g = _contract(tables, jnp.concatenate([f, f[:1]]))  # (d + 1, m, n_last, n, n)
+    f = jnp.concatenate([f, f[:1]])
+    g = jnp.einsum("ciu,cmup->cmip", tables, f) if triangle else _contract(tables, f)  # (d + 1, m, n_last, …)
     h, red = g[0], g[1:]  # 𝓗_lat, Σ_R R_j e^{…} H(R) (reduced j, before the gauge)
     if st.tau_red is not None:
-        last_gauge = jnp.exp(2j * jnp.pi * f_last[:, None, None] * dtau[None, ..., -1])  # (n_last, n, n)
+        last_gauge = jnp.exp(2j * jnp.pi * f_last.reshape((-1,) + (1,) * (dtau.ndim - 1)) * dtau[None, ..., -1])
         h = h * last_gauge
         red = red * last_gauge + jnp.moveaxis(jnp.asarray(dtau), -1, 0)[:, None, None] * h
     a = 1j * jnp.asarray(lattice)  # ∂/∂k_α = i Σ_j a_jα (R_j + Δτ_j), unrolled over j (fuses)
     dk = jnp.stack([sum(a[j, alpha] * red[j] for j in range(d)) for alpha in range(d)], 2)
-    return h, dk
+    return (_mirror(h, n), _mirror(dk, n)) if triangle else (h, dk)
 
 
 def bloch_reduce(f: Callable, model, st: Structure, grid: LatticeGrid, how: str, chunk: int, mesh) -> Any:

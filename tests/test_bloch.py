@@ -72,6 +72,9 @@ CASES = {
     "three_orbital": lambda tmp: random_tb(2, 3, 1, reach=2),
     "wannier": random_wannier,
     "three_d": lambda tmp: random_tb(3, 2, 2),
+    # beyond SMALL_N bands the sums run over upper triangles (with and without orbital positions)
+    "wannier_12": lambda tmp: random_wannier(tmp, n_bands=12),
+    "ten_orbital": lambda tmp: random_tb(2, 10, 4),
 }
 
 
