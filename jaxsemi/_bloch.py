@@ -183,7 +183,7 @@ def _line_matrices(dense, st: Structure, lattice, grid: LatticeGrid, lines):
     slow, last = _split(st)[:2]
     d, n_last = slow.shape[1] + 1, grid.shape[-1]
     triangle = dense.ndim == 3  # (S, U, n(n+1)/2): upper triangles (``_dense``)
-    n = int(round((np.sqrt(8 * dense.shape[-1] + 1) - 1) / 2)) if triangle else dense.shape[-1]
+    n = int(np.sqrt(2 * dense.shape[-1])) if triangle else dense.shape[-1]  # n² ≤ n(n + 1) < (n + 1)²
     digits, rest = [], lines  # slow grid indices of each line (last axis fastest in the flat index)
     for size in reversed(grid.shape[:-1]):
         digits.append(rest % size)

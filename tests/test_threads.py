@@ -15,8 +15,10 @@ def test_limit_and_restore():
         assert limited and set(limited.values()) == {1}  # at least one BLAS library, each on one thread
     finally:
         limiter.restore_original_limits()
+    original = blas_threads()
     with js.limit_blas_threads(1):
         assert set(blas_threads().values()) == {1}
+    assert blas_threads() == original  # the context manager gives the original pools back
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "1"])
