@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 #: Benchmark modules, each exposing ``run(quick: bool) -> dict``.
-MODULES = ["berry_throughput", "eigh_overhead", "transport", "wavepacket_ensemble", "wavepacket_steps", "lz_sweep",
+MODULES = ["berry_throughput", "eigh_overhead", "transport", "wavepacket_ensemble", "wavepacket_steps", "manifold_steps", "lz_sweep",
            "fit", "scale", "float32"]
 #: Optional packages and the jaxsemi extra that installs them.
 EXTRAS = {"pythtb": "interop", "wannierberri": "interop", "numba": "interop", "dynamiqs": "peers", "qutip": "peers"}

@@ -9,7 +9,7 @@ object, the way diffrax takes ``solver=Tsit5()`` (the strings are aliases):
 * ``Abelian(band)`` / ``"abelian"`` — Eq. 43 for one band with all four Berry curvatures;
 * a subclass of ``AbstractMethod`` (or ``AbstractAdiabaticMethod``, which stops where a gap closes).
 
-Every method integrates with ``diffrax.Tsit5`` by default; "full" also takes ``solver=Magnus4()``,
+Every method integrates with ``diffrax.Tsit5`` by default; "full" and "manifold" also take ``solver=Magnus4()``,
 a unitary fourth-order exponential integrator whose step count follows how fast 𝓗(x(t), k(t))
 changes, not the band splitting |𝓗|/ħ (fewer steps on long sweeps, each ~25× a Tsit5 step).
 

@@ -81,7 +81,7 @@ def evolve(
         params: optional PyTree shaped like ``model.params`` with extra leading batch axes:
             a batch of parameters run in the same call.
         options: the diffrax settings, a ``js.wavepacket.SolverOptions`` (its defaults: the
-            method's solver, ``Tsit5`` (``solver=js.wavepacket.Magnus4()`` for "full"),
+            method's solver, ``Tsit5`` (``solver=js.wavepacket.Magnus4()`` for "full", "manifold"),
             ``PIDController(rtol=1e-8, atol=1e-9)``, ``RecursiveCheckpointAdjoint``,
             ``max_steps=16384``, ``NoProgressMeter``).
         solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: the same settings
@@ -129,9 +129,9 @@ def evolve(
                        adjoint=adjoint, max_steps=max_steps, progress_meter=progress_meter)
     if options.solver is None:
         options = dataclasses.replace(options, solver=scheme.default_solver())
-    if isinstance(options.solver, Magnus4) and not isinstance(scheme, Full):
-        raise ValueError(f"solver=Magnus4() integrates method='full' only, got method {scheme.name!r}: "
-                         "use a diffrax solver (default diffrax.Tsit5())")
+    if isinstance(options.solver, Magnus4) and not isinstance(scheme, (Full, Manifold)):
+        raise ValueError(f"solver=Magnus4() integrates method='full' and 'manifold' only, got method "
+                         f"{scheme.name!r}: use a diffrax solver (default diffrax.Tsit5())")
     d, n = model.dim, model.n_bands
     x0 = _checks.as_points(x0, d, "x0")
     k0 = _checks.as_points(k0, d, "k0")
@@ -295,7 +295,7 @@ def _each_member(fn, y, args):
 def _diffeqsolve(config, rhs, t1, y0, args, sub, event=None):
     """diffrax's solution of dy/dt = rhs(t, y, args) from 0 to t1 (fs), saved at ``sub`` and t1."""
     opt = config.options
-    term = WavepacketTerm(rhs, each=_each_member if config.shared else _one)
+    term = WavepacketTerm(rhs, method=config.scheme, each=_each_member if config.shared else _one)
     return diffrax.diffeqsolve(
         term, opt.solver, 0.0, t1, opt.dt0, y0, args,
         saveat=diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)]), stepsize_controller=opt.stepsize_controller,

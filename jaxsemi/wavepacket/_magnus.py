@@ -1,5 +1,7 @@
-"""``Magnus4``: a unitary exponential integrator for the full-band equations (Eqs. 19–21 + 10)
-whose step size is set by how fast 𝓗(x(t), k(t)) changes, not by |𝓗|/ħ.
+"""``Magnus4``: a unitary exponential integrator for the full-band equations (Eqs. 19–21 + 10) and
+the active manifold (Eqs. 34 + 42) whose step size is set by how fast 𝓗(x(t), k(t)) changes, not
+by |𝓗|/ħ. Written below for "full"; a manifold takes the same step with 𝓗 replaced by its Kato
+Hamiltonian (``_manifold_point``).
 
 One step [t0, t0 + h] works in the eigenbasis (ε, U) of a frozen frame Hamiltonian 𝓗₀ (𝓗 at
 the predicted mid-step point) and in its interaction picture, χ(t0 + t) = U e^{−iεt/ħ} c(t):
@@ -31,6 +33,7 @@ plus the change made by the last pass.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -46,7 +49,8 @@ from .._geometry import hamiltonian_and_derivatives, matmul
 from .._model import depends_on_x
 from ..units import HBAR
 from ._eom import field_at
-from ._full import expect, pack, unpack
+from ._full import Full, expect, pack, unpack
+from ._manifold import Manifold
 
 #: Refinement passes of the node points; three give the fourth order.
 PASSES = 3
@@ -220,16 +224,17 @@ def _mv(a, c):
     return jnp.sum(a * c, -1)
 
 
-def _plan(frame, points, fields, c0, h):
-    """The data of one pass: frame (ε, U), the quadratic of D and of its tangents ∂D/∂(k, x)
-    (3, 2d, n, n) — ∂D/∂k only (3, d, n, n) where 𝓗 does not depend on x —, the nodes' fields
-    (3, d), c(0) in the frame and h."""
+def _plan(frame, points, c0, h):
+    """The data of one pass from the ``points`` at t0, t0 + h/2, t0 + h (see ``_full_point``):
+    frame (ε, U), the quadratics of D, of the tangents (3, L, n, n), of the field (3, d) and of the
+    drift (3, 2d), c(0) in the frame and h."""
     eps, u = frame
     ud = jnp.conj(u.T)
-    vals = [matmul(matmul(ud, hm), u) - jnp.diag(eps) for hm, _, _ in points]
-    tans = [matmul(matmul(ud, dk if dx is None else jnp.concatenate([dk, dx])), u) for _, dk, dx in points]
+    vals = [matmul(matmul(ud, p[0]), u) - jnp.diag(eps) for p in points]
+    tans = [matmul(matmul(ud, p[1]), u) for p in points]
     return {"eps": eps, "u": u, "coef": _quadratic(*vals), "tan": _quadratic(*tans),
-            "field": _quadratic(*fields), "c0": c0, "h": h}
+            "field": _quadratic(*(p[2] for p in points)), "drift": _quadratic(*(p[3] for p in points)),
+            "c0": c0, "h": h}
 
 
 def _frequencies(eps):
@@ -238,7 +243,7 @@ def _frequencies(eps):
 
 
 def _advance(plan, *parts):
-    """c and the Hellmann–Feynman increments (2d,) after each of the consecutive sub-intervals
+    """c and the Hellmann–Feynman increments (L,) after each of the consecutive sub-intervals
     ``parts`` = (tau, tables), ... from 0 (a Magnus step each; tau = 0 leaves c unchanged)."""
     eps, h = plan["eps"], plan["h"]
     scale = jnp.array([1.0, 1.0 / h, 1.0 / h**2])
@@ -259,19 +264,68 @@ def _advance(plan, *parts):
     return [(c, -jnp.imag(jnp.sum(jnp.conj(c) * dc, -1))) for c, dc in zip(cs, dcs)]
 
 
+def _integral(quad, tau, h):
+    """∫_0^tau of the quadratic quad (3, ...) in the scaled time t/h."""
+    s = tau / h
+    return tau * (quad[0] + quad[1] * s / 2 + quad[2] * s * s / 3)
+
+
 def _state(plan, x0, k0, c, hf, tau):
-    """The Full state at tau from c and the increments (2d,) or, untextured, (d,): Δx = HF_k,
-    ħΔk = −∫E dt − ħ HF_x."""
+    """The state at tau from c, the increments hf (2d,) or, untextured, (d,) and the drift:
+    Δx = HF_k + ∫drift_x, ħΔk = −∫E dt − ħ HF_x + ħ∫drift_k."""
     d = x0.shape[0]
-    s = tau / plan["h"]
-    e_int = tau * (plan["field"][0] + plan["field"][1] * s / 2 + plan["field"][2] * s * s / 3)
-    k = k0 - e_int / HBAR - (hf[d:] if hf.shape[0] > d else 0.0)
-    return {"x": x0 + hf[:d], "k": k, "chi": pack(_mv(plan["u"], c))}
+    drift = _integral(plan["drift"], tau, plan["h"])
+    k = k0 - _integral(plan["field"], tau, plan["h"]) / HBAR - (hf[d:] if hf.shape[0] > d else 0.0) + drift[d:]
+    return {"x": x0 + hf[:d] + drift[:d], "k": k, "chi": pack(_mv(plan["u"], c))}
 
 
-def step(args, t0, h, y0):
-    """One Magnus4 step of the Full state y0 = {"x", "k", "chi"} from t0 to t0 + h (fs) with
-    ``args = (model, field, band)``: (y1, y_error, dense plan).
+def _full_point(method, model, field, textured, x, k, chi, t):
+    """``Full`` at (x, k, χ, t): the Hamiltonian 𝓗 (n, n) that moves χ, the Hellmann–Feynman
+    tangents ∂𝓗/∂k (and ∂𝓗/∂x where textured) (L, n, n), E (d,), the drift (2d,) — the part of
+    (ẋ, k̇) the tangents do not carry, here none — and the rates (ẋ, k̇)."""
+    h, dk, dx = hamiltonian_and_derivatives(model, k, x, textured)
+    e = field_at(field, x, t)
+    force = -e - expect(chi, dx) if textured else -e
+    tan = dk if dx is None else jnp.concatenate([dk, dx])
+    return h, tan, e, jnp.zeros(2 * x.shape[0]), (expect(chi, dk) / HBAR, force / HBAR)
+
+
+def _manifold_point(method, model, field, textured, x, k, chi, t):
+    """``Manifold`` at (x, k, χ, t), as ``_full_point``: χ moves with the Kato Hamiltonian
+    ē + P(𝓗 − ē)P + iħ[Ṗ, P] (ē the manifold's mean energy; on range(P) this is Eq. 34's
+    generator up to the phase of ē, which commutes); the tangents carry the velocity with the
+    anomalous term, ∂𝓗/∂k − ħ𝓕^{kk}·k̇, and ∂𝓗/∂x; the drift is what Eq. 42's mixed curvatures
+    add (zero without texture)."""
+    node = method.node(model, x, k)
+    geo, blocks = node
+    e = field_at(field, x, t)
+    eta, xdot, kdot = method.centre(node, chi, e)
+    w, u = geo.energies, geo.states
+    start, stop = method.active_bands(w.shape[0])
+    act = method.active_mask(w.shape[0]).astype(w.dtype)
+    pdot = method.kato(geo, xdot, kdot)
+    kato = jnp.diag(act * w + (1 - act) * jnp.mean(w[start:stop])) + 1j * HBAR * (pdot * act - act[:, None] * pdot)
+    tk = geo.dk.at[:, start:stop, start:stop].add(-HBAR * jnp.einsum("nmab,b->anm", blocks[0], kdot))
+    force = -e - expect(eta, geo.dx) if textured else -e
+    drift = jnp.concatenate([xdot - expect(eta, tk) / HBAR, kdot - force / HBAR])
+    tan = jnp.concatenate([tk, geo.dx]) if textured else tk
+    return (matmul(matmul(u, kato), jnp.conj(u.T)), matmul(matmul(u, tan), jnp.conj(u.T)), e, drift,
+            (xdot, kdot))
+
+
+def _frame_energies(method, w):
+    """ε of the frame from the eigenvalues w of 𝓗 (Full) or, for a manifold, its Kato
+    Hamiltonian's: the active bands' w, the manifold's mean energy on the remote bands."""
+    if isinstance(method, Full):
+        return w
+    start, stop = method.active_bands(w.shape[0])
+    act = method.active_mask(w.shape[0])
+    return jnp.where(act, w, jnp.mean(w[start:stop]))
+
+
+def step(method, args, t0, h, y0):
+    """One Magnus4 step of ``method``'s (``Full`` or ``Manifold``) state y0 = {"x", "k", "chi"}
+    from t0 to t0 + h (fs) with ``args = (model, field, band)``: (y1, y_error, dense plan).
 
     Where 𝓗 does not depend on x and the field is a constant array, k(t) = k0 − Et/ħ exactly
     and x does not act back on χ: the predicted nodes are exact, one pass is the whole step
@@ -280,27 +334,27 @@ def step(args, t0, h, y0):
     textured = depends_on_x(model)
     passes = PASSES if textured or callable(field) else 1
     x0, k0, chi0 = y0["x"], y0["k"], unpack(y0["chi"])
-
-    def point(x, k, t):
-        return hamiltonian_and_derivatives(model, k, x, textured), field_at(field, x, t)
-
-    p0, e0 = point(x0, k0, t0)
-    force = -e0 - expect(chi0, p0[2]) if textured else -e0
-    rate = (expect(chi0, p0[1]) / HBAR, force / HBAR)
+    point = functools.partial(_full_point if isinstance(method, Full) else _manifold_point,
+                              method, model, field, textured)
+    p0 = point(x0, k0, chi0, t0)
+    rate = p0[4]
     # any frame is exact; 𝓗 at the predicted midpoint keeps D small (no derivative through it)
-    frame = eigh(jax.lax.stop_gradient(model.hamiltonian(k0 + h / 2 * rate[1], x0 + h / 2 * rate[0], model.params)))
-    c0 = _mv(jnp.conj(frame[1].T), chi0)
-    omega = _frequencies(frame[0])
+    w, u = eigh(jax.lax.stop_gradient(model.hamiltonian(k0 + h / 2 * rate[1], x0 + h / 2 * rate[0], model.params)))
+    eps = _frame_energies(method, w)
+    c0 = _mv(jnp.conj(u.T), chi0)
+    omega = _frequencies(eps)
     half = (h / 2, _tables(omega, h / 2))
 
     def one_pass(nodes):
-        (pm, em), (p1, e1) = [point(x, k, t0 + tau) for (x, k), tau in zip(nodes, (h / 2, h))]
-        plan = _plan(frame, (p0, pm, p1), (e0, em, e1), c0, h)
+        pm, p1 = [point(x, k, c, t0 + tau) for (x, k, c), tau in zip(nodes, (h / 2, h))]
+        plan = _plan((eps, u), (p0, pm, p1), c0, h)
         (ca, hfa), (cb, hfb) = _advance(plan, half, half)
         ym, y1 = _state(plan, x0, k0, ca, hfa, h / 2), _state(plan, x0, k0, cb, hfb, h)
-        return ((ym["x"], ym["k"]), (y1["x"], y1["k"])), y1, plan
+        return tuple((y["x"], y["k"], unpack(y["chi"])) for y in (ym, y1)), y1, plan
 
-    nodes = tuple((x0 + tau * rate[0], k0 + tau * rate[1]) for tau in (h / 2, h))
+    # predicted nodes: the rates at t0 and χ turning with the frame
+    nodes = tuple((x0 + tau * rate[0], k0 + tau * rate[1], _mv(u, jnp.exp(-1j * eps * tau / HBAR) * c0))
+                  for tau in (h / 2, h))
     if passes == 1:
         _, y1, plan = one_pass(nodes)
         prev = y1  # the nodes are exact: no refinement to measure
@@ -346,16 +400,19 @@ class _Interpolation(diffrax.AbstractLocalInterpolation):
 
 
 class WavepacketTerm(diffrax.ODETerm):
-    """The ``ODETerm`` of a wavepacket method: its vector field and ``each(fn, y, args)``, which
-    applies a one-trajectory function to the state (vmapped for ``ensemble="shared"``)."""
+    """The ``ODETerm`` of a wavepacket method: its vector field, the method object and
+    ``each(fn, y, args)``, which applies a one-trajectory function to the state (vmapped for
+    ``ensemble="shared"``)."""
 
+    method: Any = eqx.field(static=True, default=None)
     each: Any = eqx.field(static=True, default=None)
 
 
 class Magnus4(diffrax.AbstractSolver):
-    """Fourth-order unitary exponential (Magnus) integrator of ``js.wavepacket.Full``
-    (``evolve(..., method="full", solver=Magnus4())``): χ advances by exact exponentials in the frame of a frozen
-    mid-step 𝓗, the dynamical phase integrated exactly, so the step size follows how fast
+    """Fourth-order unitary exponential (Magnus) integrator of ``js.wavepacket.Full`` and
+    ``js.wavepacket.Manifold`` (``evolve(..., method="full" or "manifold", solver=Magnus4())``): χ
+    advances by exact exponentials in the frame of a frozen mid-step 𝓗 (for a manifold, of its Kato
+    Hamiltonian), the dynamical phase integrated exactly, so the step size follows how fast
     𝓗(x(t), k(t)) changes, not |𝓗|/ħ; ⟨χ|χ⟩ = 1 to rounding. Embedded error estimate for
     ``PIDController``; dense output for ``SaveAt(ts=...)``. ``solver=diffrax.Tsit5()`` is the
     lab-frame alternative."""
@@ -376,9 +433,10 @@ class Magnus4(diffrax.AbstractSolver):
         term = terms
         while not isinstance(term, WavepacketTerm) and hasattr(term, "term"):  # diffrax's WrapTerm
             term = term.term
-        if not isinstance(term, WavepacketTerm):
-            raise TypeError("js.wavepacket.Magnus4 integrates js.wavepacket.evolve(..., method='full') only")
-        y1, err, plan = term.each(lambda y, a: step(a, t0, t1 - t0, y), y0, args)
+        if not isinstance(term, WavepacketTerm) or not isinstance(term.method, (Full, Manifold)):
+            raise TypeError("js.wavepacket.Magnus4 integrates js.wavepacket.evolve(..., method='full' or "
+                            "'manifold') only")
+        y1, err, plan = term.each(lambda y, a: step(term.method, a, t0, t1 - t0, y), y0, args)
         plan = {**plan, "h": t1 - t0}
         return y1, err, plan, None, diffrax.RESULTS.successful
 

@@ -62,7 +62,8 @@ class Manifold(AbstractAdiabaticMethod):
             return (self.bands or (0,))[0]
         return band
 
-    def _active(self, n):
+    def active_mask(self, n):
+        """(n,) bool: which of the n bands (ascending energies) are active."""
         start, stop = self.active_bands(n)
         i = jnp.arange(n)
         return (i >= start) & (i < stop)
@@ -73,33 +74,46 @@ class Manifold(AbstractAdiabaticMethod):
         chi = (u @ jnp.conj(u.T)) @ chi0  # the projection on the manifold
         return {"x": x0, "k": k0, "chi": pack(chi / jnp.linalg.norm(chi))}
 
-    def _rates(self, model, x, k, chi, e_field):
+    def node(self, model, x, k):
+        """What does not depend on χ at (x, k): the eigen-geometry and the remote-band curvature
+        blocks 𝓕^{k k}, 𝓕^{k x}, 𝓕^{x k}, 𝓕^{x x} (m, m, d, d) of the manifold (m bands)."""
         start, stop = self.active_bands(model.n_bands)
         geo = point_geometry(model, k, x, True)
-        w, u, dk, dx = geo.energies, geo.states, geo.dk, geo.dx
-        eta = jnp.conj(u.T) @ chi  # components in the eigenbasis
+        blocks = tuple(nonabelian_curvature_block(geo.energies, a, b, start, stop)
+                       for a, b in ((geo.dk, geo.dk), (geo.dk, geo.dx), (geo.dx, geo.dk), (geo.dx, geo.dx)))
+        return geo, blocks
+
+    def centre(self, node, chi, e_field):
+        """η = U†χ (n,) and the Eq. 42 rates ẋ (d,) Å/fs, k̇ (d,) 1/(Å·fs) at a ``node``."""
+        (geo, blocks), (start, stop) = node, self.active_bands(node[0].energies.shape[0])
+        eta = jnp.conj(geo.states.T) @ chi  # components in the eigenbasis
         eta_a = eta[start:stop]
-
-        def curvature(a, b):
-            f = nonabelian_curvature_block(w, a, b, start, stop)
-            return jnp.real(jnp.einsum("n,nmab,m->ab", jnp.conj(eta_a), f, eta_a))
-
         xdot, kdot = centre_of_mass_rates(
-            expect(eta, dk) / HBAR, expect(eta, dx),
-            curvature(dk, dk), curvature(dk, dx), curvature(dx, dk), curvature(dx, dx), e_field)
-        return geo, eta, xdot, kdot
+            expect(eta, geo.dk) / HBAR, expect(eta, geo.dx),
+            *(jnp.real(jnp.einsum("n,nmab,m->ab", jnp.conj(eta_a), f, eta_a)) for f in blocks), e_field)
+        return eta, xdot, kdot
+
+    def kato(self, geo, xdot, kdot):
+        """U†ṖU (n, n): the projector's rate in the eigenbasis, from the resolvent factor
+        (a_j − a_i)/(ε_j − ε_i), nonzero only across the manifold edge."""
+        w = geo.energies
+        act = self.active_mask(w.shape[0]).astype(w.dtype)
+        cross = act[None, :] - act[:, None]
+        diff = w[None, :] - w[:, None]
+        s = jnp.where(cross != 0, cross / jnp.where(cross != 0, diff, 1.0), 0.0)
+        return s * (jnp.einsum("a,anm->nm", xdot, geo.dx) + jnp.einsum("a,anm->nm", kdot, geo.dk))
+
+    def _rates(self, model, x, k, chi, e_field):
+        node = self.node(model, x, k)
+        return (node[0],) + self.centre(node, chi, e_field)
 
     def rhs(self, t, y, args):
         model, field, _ = args
         x, k, chi = y["x"], y["k"], unpack(y["chi"])
         geo, eta, xdot, kdot = self._rates(model, x, k, chi, field_at(field, x, t))
         w = geo.energies
-        act = self._active(w.shape[0]).astype(w.dtype)
-        # eigenbasis resolvent factor (a_j − a_i)/(ε_j − ε_i): nonzero only across the manifold edge
-        cross = act[None, :] - act[:, None]
-        diff = w[None, :] - w[:, None]
-        s = jnp.where(cross != 0, cross / jnp.where(cross != 0, diff, 1.0), 0.0)
-        pdot = s * (jnp.einsum("a,anm->nm", xdot, geo.dx) + jnp.einsum("a,anm->nm", kdot, geo.dk))
+        act = self.active_mask(w.shape[0]).astype(w.dtype)
+        pdot = self.kato(geo, xdot, kdot)
         eta_dot = -1j / HBAR * w * act * eta + pdot @ (act * eta) - act * (pdot @ eta)
         return {"x": xdot, "k": kdot, "chi": pack(geo.states @ eta_dot)}
 
@@ -111,7 +125,7 @@ class Manifold(AbstractAdiabaticMethod):
         chi = unpack(y["chi"])
         geo, eta, xdot, kdot = self._rates(model, y["x"], y["k"], chi, field_at(field, y["x"], t))
         pops = jnp.abs(eta) ** 2
-        active = self._active(model.n_bands)
+        active = self.active_mask(model.n_bands)
         return {
             "chi": chi,
             "populations": pops,

@@ -14,7 +14,7 @@ class SolverOptions(eqx.Module):
 
     Attributes:
         solver: the ODE solver; default None: the method's ``default_solver()``
-            (``diffrax.Tsit5()`` for every method; "full" also takes ``js.wavepacket.Magnus4()``).
+            (``diffrax.Tsit5()`` for every method; "full" and "manifold" also take ``js.wavepacket.Magnus4()``).
         stepsize_controller: default ``diffrax.PIDController(rtol=1e-8, atol=1e-9)``.
         dt0: the first step in fs; None lets the controller choose (needs an adaptive one).
         adjoint: how gradients flow through the solve (default ``RecursiveCheckpointAdjoint()``).
