@@ -41,4 +41,5 @@ def environment() -> dict:
         "cpu_count": os.cpu_count(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "blas_threads": blas_threads(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }

@@ -313,14 +313,26 @@ def _manifold_point(method, model, field, textured, x, k, chi, t):
             (xdot, kdot))
 
 
-def _frame_energies(method, w):
-    """ε of the frame from the eigenvalues w of 𝓗 (Full) or, for a manifold, its Kato
-    Hamiltonian's: the active bands' w, the manifold's mean energy on the remote bands."""
-    if isinstance(method, Full):
-        return w
-    start, stop = method.active_bands(w.shape[0])
-    act = method.active_mask(w.shape[0])
-    return jnp.where(act, w, jnp.mean(w[start:stop]))
+def _frame(method, w):
+    """The frame energies from the eigenvalues w (n,) of 𝓗 at the frame point, as classes:
+    (ε_c (C,), cls (n,) static ints) with ε = ε_c[cls]. Full: ε = w. A manifold (its Kato
+    Hamiltonian): the active bands' w and, on all remote bands, one class at the manifold's mean
+    energy — so the oscillatory tables are computed for C³ instead of n³ index triples."""
+    n = w.shape[0]
+    start, stop = method.active_bands(n)
+    if isinstance(method, Full) or stop - start == n:
+        return w, np.arange(n)
+    cls = np.full(n, stop - start)
+    cls[start:stop] = np.arange(stop - start)
+    return jnp.concatenate([w[start:stop], jnp.mean(w[start:stop])[None]]), cls
+
+
+def _class_tables(eps_c, cls, tau):
+    """``_tables`` for the frame energies ε_c[cls], computed once per triple of classes."""
+    m1, diff = _tables(_frequencies(eps_c), tau)
+    if eps_c.shape[0] == cls.shape[0]:  # one band per class (``_frame``)
+        return m1, diff
+    return m1[cls][:, cls], diff[:, cls][:, :, cls][:, :, :, cls]
 
 
 def step(method, args, t0, h, y0):
@@ -340,10 +352,10 @@ def step(method, args, t0, h, y0):
     rate = p0[4]
     # any frame is exact; 𝓗 at the predicted midpoint keeps D small (no derivative through it)
     w, u = eigh(jax.lax.stop_gradient(model.hamiltonian(k0 + h / 2 * rate[1], x0 + h / 2 * rate[0], model.params)))
-    eps = _frame_energies(method, w)
+    eps_c, cls = _frame(method, w)
+    eps = eps_c[cls]
     c0 = _mv(jnp.conj(u.T), chi0)
-    omega = _frequencies(eps)
-    half = (h / 2, _tables(omega, h / 2))
+    half = (h / 2, _class_tables(eps_c, cls, h / 2))
 
     def one_pass(nodes):
         pm, p1 = [point(x, k, c, t0 + tau) for (x, k, c), tau in zip(nodes, (h / 2, h))]
@@ -368,17 +380,17 @@ def step(method, args, t0, h, y0):
         init = (nodes,) + jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype),
                                                  (shapes[1], shapes[1], shapes[2]))
         _, prev, y1, plan = jax.lax.fori_loop(0, passes, body, init)
-    [(cf, hff)] = _advance(plan, (h, _tables(omega, h)))
+    [(cf, hff)] = _advance(plan, (h, _class_tables(eps_c, cls, h)))
     full = _state(plan, x0, k0, cf, hff, h)
     err = jax.tree_util.tree_map(lambda a, b, c: (a - b) + (a - c), y1, full, prev)
-    return y1, err, {**plan, "x0": x0, "k0": k0}
+    return y1, err, {**plan, "x0": x0, "k0": k0, "eps_c": eps_c, "classes": jnp.asarray(cls)}
 
 
 def evaluate(plan, tau):
     """The state at t0 + tau (0 ≤ tau ≤ h) inside a step, from its dense plan."""
     t1 = jnp.minimum(tau, plan["h"] / 2)
-    omega = _frequencies(plan["eps"])
-    _, (c, hf) = _advance(plan, (t1, _tables(omega, t1)), (tau - t1, _tables(omega, tau - t1)))
+    eps_c, cls = plan["eps_c"], plan["classes"]
+    _, (c, hf) = _advance(plan, (t1, _class_tables(eps_c, cls, t1)), (tau - t1, _class_tables(eps_c, cls, tau - t1)))
     return _state(plan, plan["x0"], plan["k0"], c, hf, tau)
 
 
