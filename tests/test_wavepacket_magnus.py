@@ -182,3 +182,29 @@ def test_gradients_adaptive_against_finite_differences():
     np.testing.assert_allclose(jac[0, 0], fd[0, 0], rtol=1e-5)  # ∂P/∂Δ
     np.testing.assert_allclose(jac[1:, 1:], fd[1:, 1:], rtol=1e-5)  # ∂x(t1)/∂k0
     assert abs(jac[0, 0]) > 0.5 and np.min(np.abs(jac[1:, 1:])) > 1e-2
+
+
+def test_manifold_kato_hamiltonian_is_eq34_generator():
+    """At one point, for χ in range(P): −(i/ħ)Kχ from Magnus4's manifold point equals the Manifold
+    right-hand side's χ̇ (Eq. 34, Kato form) to rounding — a wrong ħ, sign or commutator order fails it;
+    and without texture the Hellmann–Feynman tangent ∂𝓗/∂k − ħ𝓕^{kk}·k̇ carries all of ẋ (zero drift),
+    which a wrong factor on the anomalous term breaks (𝓕^{kk}·k̇ ≠ 0 here)."""
+    from jaxsemi.wavepacket import _magnus
+
+    method = wp.Manifold([0, 1])
+    flat = js.Model(lambda k, x, p: _three(k, jnp.zeros(2), p), THREE.params, 2, name="flat")
+    x, k, field = jnp.array([0.5, -0.2]), jnp.array([0.3, 0.1]), jnp.array([0.02, 0.01])
+    for model, textured in ((THREE, True), (flat, False)):
+        u = js.eigh(model, k[None], x[None])[1][0]
+        chi = u[:, :2] @ jnp.array([0.6, 0.8j])
+        kato, _, _, drift, _ = _magnus._manifold_point(method, model, field, textured, x, k, chi, 0.0)
+        chidot = method.rhs(0.0, {"x": x, "k": k, "chi": jnp.stack([jnp.real(chi), jnp.imag(chi)])},
+                            (model, field, 0))["chi"]
+        np.testing.assert_allclose(np.asarray(-1j / HBAR * kato @ chi), np.asarray(chidot[0] + 1j * chidot[1]),
+                                   atol=1e-12)
+        np.testing.assert_allclose(np.asarray(kato), np.asarray(jnp.conj(kato.T)), atol=1e-12)  # Hermitian
+    np.testing.assert_allclose(np.asarray(drift), 0.0, atol=1e-13)
+    node = method.node(flat, x, k)
+    eta, xdot, _ = method.centre(node, chi, field)
+    anomalous = xdot - wp._full.expect(eta, node[0].dk) / HBAR  # −⟨𝓕^{kk}⟩·k̇
+    assert float(jnp.max(jnp.abs(anomalous))) > 1e-3
