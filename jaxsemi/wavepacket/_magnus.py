@@ -72,11 +72,13 @@ _SERIES_COEF = np.array([[1.0 / (math.factorial(r) * (j + r + 1)) for r in range
 
 
 def _powers(w, count):
-    """w^0, …, w^{count−1} (..., count)."""
-    out = [jnp.ones_like(w)]
-    for _ in range(count - 1):
-        out.append(out[-1] * w)
-    return jnp.stack(out, -1)
+    """w^0, …, w^{count−1} (..., count), by doubling (w^{2^k} times the block below it): ~log₂(count)
+    operations, not count sequential ones — each a separate kernel on small arrays."""
+    out, square = jnp.stack([jnp.ones_like(w), w], -1), w
+    while out.shape[-1] < count:
+        square = square * square
+        out = jnp.concatenate([out, out * square[..., None]], -1)
+    return out[..., :count]
 
 
 def _real_matmul(a, table):
