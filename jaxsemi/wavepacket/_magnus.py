@@ -14,7 +14,8 @@ moments for n = 2, closed-form recurrences or series per index triple for n > 2)
 Magnus exponent Ω = Ω₁ + Ω₂ (Ω₂ from the linear part of D) is exact for constant 𝓗 at any
 ωh and its error is set by dD/dt. The step composes the two half steps [0, h/2], [h/2, h];
 c(h) = e^{−iεh/2ħ}e^{Ω_b}e^{−iεh/2ħ}e^{Ω_a}c(0) is unitary (closed-form exponential for
-n = 2, ``expm`` of the anti-Hermitian exponent for n > 2).
+n = 2, an eigen-decomposition of the anti-Hermitian exponent for n > 2, with Daleckii–Krein
+derivatives).
 
 The centre moves with the same propagator (Hellmann–Feynman): if 𝓗 → 𝓗 + λ·∂𝓗/∂k along the
 step, ∂c(h)/∂λ = −(i/ħ)∫U(h,t)(∂𝓗/∂k)c(t)dt, so
@@ -43,7 +44,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import expm
 
 from .._eigh import eigh
 from .._geometry import hamiltonian_and_derivatives, matmul
@@ -301,10 +301,63 @@ def _exponent(coef, tau, tables):
     return 0.5 * (om - jnp.conj(om.T))
 
 
+def _spectrum(om):
+    """λ (n,) real and V (n, n) with Ω = V diag(−iλ) V† for an anti-Hermitian Ω (``eigh`` of iΩ)."""
+    return eigh(1j * om)
+
+
+def _first_differences(lam):
+    """f[ω_m, ω_n] = (e^{ω_m} − e^{ω_n})/(ω_m − ω_n) at ω = −iλ (n, n): e^{(ω_m+ω_n)/2} sinc((λ_m − λ_n)/2),
+    smooth through degeneracies (f[ω, ω] = e^ω)."""
+    return jnp.exp(-0.5j * (lam[:, None] + lam[None, :])) * jnp.sinc((lam[:, None] - lam[None, :]) / (2 * np.pi))
+
+
+@jax.custom_jvp
+def _expm_spectral(om):
+    """exp(Ω) = V e^{−iλ} V† of an anti-Hermitian Ω (n, n), with derivatives by Daleckii–Krein
+    (``_frechet``): exact through degenerate eigenvalues to second order (a Hellmann–Feynman
+    increment differentiated in reverse mode), unlike differentiating through the eigenvectors."""
+    lam, v = _spectrum(om)
+    return matmul(v * jnp.exp(-1j * lam), jnp.conj(v.T))
+
+
+@jax.custom_jvp
+def _frechet(om, e):
+    """L(Ω, E) = d/dt exp(Ω + tE) at t = 0: V (f[ω_m, ω_n] ∘ V†EV) V† (Daleckii–Krein)."""
+    lam, v = _spectrum(om)
+    vd = jnp.conj(v.T)
+    return matmul(matmul(v, _first_differences(lam) * matmul(matmul(vd, e), v)), vd)
+
+
+@_expm_spectral.defjvp
+def _expm_spectral_jvp(primals, tangents):
+    (om,), (dom,) = primals, tangents
+    return _expm_spectral(om), _frechet(om, dom)
+
+
+@_frechet.defjvp
+def _frechet_jvp(primals, tangents):
+    """d L(Ω, E) = L(Ω, dE) + D²exp(Ω)[E, dΩ], the second derivative by the second divided
+    differences f[ω_m, ω_l, ω_n] = e^{ω_n} e[0, ω_m − ω_n, ω_l − ω_n]: (V†·V)_mn = Σ_l f[ω_m, ω_l, ω_n]
+    (A_ml B_ln + B_ml A_ln) with A = V†dΩV, B = V†EV."""
+    (om, e), (dom, de) = primals, tangents
+    lam, v = _spectrum(om)
+    vd = jnp.conj(v.T)
+    w = -1j * lam
+    a, b = matmul(matmul(vd, dom), v), matmul(matmul(vd, e), v)
+    n = lam.shape[0]
+    x = jnp.broadcast_to(w[:, None, None] - w[None, None, :], (n, n, n))
+    z = jnp.broadcast_to(w[None, :, None] - w[None, None, :], (n, n, n))
+    phi2 = jnp.exp(w) * _divided_differences(x, z)[_IJ.index((1, 1))]
+    second = jnp.sum(phi2 * (a[:, :, None] * b[None, :, :] + b[:, :, None] * a[None, :, :]), 1)
+    first = _first_differences(lam) * matmul(matmul(vd, de), v)
+    return _frechet(om, e), matmul(matmul(v, first + second), vd)
+
+
 def _expm_antihermitian(om):
-    """exp(Ω) of an anti-Hermitian Ω: closed form for 2×2, ``expm`` otherwise."""
+    """exp(Ω) of an anti-Hermitian Ω: closed form for 2×2, ``_expm_spectral`` otherwise."""
     if om.shape[0] != 2:
-        return expm(om)
+        return _expm_spectral(om)
     k = 1j * om  # Hermitian: k0 + kv·σ
     k0 = 0.5 * jnp.real(k[0, 0] + k[1, 1])
     kz = 0.5 * jnp.real(k[0, 0] - k[1, 1])

@@ -47,7 +47,7 @@ class Manifold(AbstractAdiabaticMethod):
     (default: the manifold's lowest band); stops where the manifold's gap to the other bands
     closes. Saves the gap (eV) and ε of Eq. 37. Default solver ``diffrax.Tsit5()``;
     ``solver=js.wavepacket.Magnus4()`` takes unitary exponential steps with the Kato Hamiltonian
-    (fewer steps on long sweeps, each ~10–16 Tsit5 steps at n = 4; docs/conventions.md §11).
+    (fewer steps on long sweeps, each ~10 Tsit5 steps at n = 4; docs/conventions.md §11).
     """
 
     bands: Optional[tuple[int, ...]] = eqx.field(static=True)
