@@ -167,16 +167,17 @@ _TWO_BAND = _two_band_tables()
 
 #: Divided differences e[0, x^i, z^j] come from recurrences on two-node ones where the three
 #: nodes are at least this far apart (|x − z| ≥ 1, or |x| ≥ 1 when x and z are close; each
-#: recurrence level then amplifies rounding by at most 1/1) and from a double series in x and
-#: d = z − x (powers below ``DD_SERIES`` of each) where |x|, |d| < 1.
+#: recurrence level divides by a number of modulus ≥ 1, so rounding is not amplified) and from a
+#: double series in x and d = z − x (powers below ``DD_SERIES`` of each) where |x|, |d| < 1.
 DD_CLOSE, DD_SERIES = 1.0, 22
 _IMAX, _JMAX = max(i for i, _ in _IJ), max(j for _, j in _IJ)
-#: Near-regime series: μ_m(x) = Σ_k x^k/(k!(m + k + 1)) for m < _IMAX + _JMAX + DD_SERIES, (DD_SERIES, M),
+#: Near-regime series: μ_m(x) = Σ_k x^k/(k!(m + k + 1)) for m < M = _IMAX + _JMAX + DD_SERIES, (DD_SERIES, M),
 #: and e[0, x^i, z^j] = Σ_r d^r (j−1+r)!/(r!(j−1)!(i+j−1+r)!) μ_{i+j−1+r}(x), (len(_IJ), DD_SERIES).
 _NEAR_MOMENTS = np.array([[1.0 / (math.factorial(k) * (m + k + 1)) for m in range(_IMAX + _JMAX + DD_SERIES)]
                           for k in range(DD_SERIES)])
-_NEAR_D = np.array([[math.factorial(j - 1 + r) / (math.factorial(r) * math.factorial(j - 1) * math.factorial(i + j - 1 + r))
-                     for r in range(DD_SERIES)] for i, j in _IJ])
+_NEAR_D = np.array([[math.comb(j - 1 + r, r) / math.factorial(i + j - 1 + r) for r in range(DD_SERIES)]
+                    for i, j in _IJ])
+
 
 def _unrolled(recurrence, bases, powers):
     """Each F(i, j) of ``_IJ`` as a linear map (bases·powers,) → 1, from a recurrence over symbolic
@@ -205,8 +206,8 @@ def _combine_terms(*terms):
 
 
 def _far_recurrence(i, j, f):
-    """|x − z| ≥ 1: bases e[0, x^a] (a = 1.._IMAX → 0..) and e[0, z^b] (b = 1.._JMAX → _IMAX..), powers of
-    1/(x − z): F(i, j) = (F(i, j−1) − F(i−1, j))/(x − z)."""
+    """|x − z| ≥ 1: bases e[0, x^a] (a = 1.._IMAX → 0..) and e[0, z^b] (b = 1.._JMAX → _IMAX..),
+    powers of 1/(x − z): F(i, j) = (F(i, j−1) − F(i−1, j))/(x − z)."""
     if j == 0:
         return {(i - 1, 0): 1.0}
     if i == 0:
@@ -215,8 +216,9 @@ def _far_recurrence(i, j, f):
 
 
 def _mid_recurrence(i, j, f):
-    """|x − z| < 1 ≤ |x|: bases e^x μ_m(z − x) (m < J → 0..) and e[0, z^b] (b = 1.._JMAX → J..), powers of
-    1/x: F(i, j) = (e[x^i, z^j] − F(i−1, j))/x, e[x^i, z^j] = e^x e[0^i, (z−x)^j] = e^x Σ_m two[i, j, m] μ_m."""
+    """|x − z| < 1 ≤ |x|: bases e^x μ_m(z − x) (m < J → 0..) and e[0, z^b] (b = 1.._JMAX → J..),
+    powers of 1/x: F(i, j) = (e[x^i, z^j] − F(i−1, j))/x, e[x^i, z^j] = e^x e[0^i, (z−x)^j]
+    = e^x Σ_m two[i, j, m] μ_m(z − x)."""
     if i == 0:
         return {(J + j - 1, 0): 1.0}
     two = {(m, 0): c for m, c in enumerate(_two_cluster_coef()[i, j]) if c}
@@ -249,8 +251,8 @@ def _divided_differences(x, z):
     (i, j) in ``_IJ``; (...) complex → (len(_IJ), ...). Hermite–Genocchi: e[0, x^i, z^j] =
     ∫∫_{s+t≤1} s^{i−1}t^{j−1}e^{sx+tz} ds dt/((i−1)!(j−1)!), bounded by 1/(i+j)! for imaginary nodes.
     Three regimes, each stable (rounding ≲ 1e-14 absolute), all finite everywhere (gradients):
-      |x − z| ≥ 1:  F(i, j) = (F(i, j−1) − F(i−1, j))/(x − z) down to F(i, 0) = e[0, x^i] = μ_{i−1}(x)/(i−1)!
-                    and F(0, j) = e[0, z^j] (``_FAR``, the recurrence unrolled);
+      |x − z| ≥ 1:  F(i, j) = (F(i, j−1) − F(i−1, j))/(x − z) down to F(i, 0) = e[0, x^i]
+                    = μ_{i−1}(x)/(i−1)! and F(0, j) = e[0, z^j] (``_FAR``, the recurrence unrolled);
       |x − z| < 1 ≤ |x|:  F(i, j) = (e[x^i, z^j] − F(i−1, j))/x, e[x^i, z^j] = e^x e[0^i, (z−x)^j] a sum
                     of moments μ(z − x) (``_MID``);
       otherwise (|x|, |z − x| < 1):  F(i, j) = Σ_r (z−x)^r (j−1+r)!/(r!(j−1)!(i+j−1+r)!) μ_{i+j−1+r}(x),
@@ -307,8 +309,8 @@ def _spectrum(om):
 
 
 def _first_differences(lam):
-    """f[ω_m, ω_n] = (e^{ω_m} − e^{ω_n})/(ω_m − ω_n) at ω = −iλ (n, n): e^{(ω_m+ω_n)/2} sinc((λ_m − λ_n)/2),
-    smooth through degeneracies (f[ω, ω] = e^ω)."""
+    """f[ω_m, ω_n] = (e^{ω_m} − e^{ω_n})/(ω_m − ω_n) at ω = −iλ (n, n): e^{(ω_m+ω_n)/2} sin(y)/y with
+    y = (λ_m − λ_n)/2, smooth through degeneracies (f[ω, ω] = e^ω)."""
     return jnp.exp(-0.5j * (lam[:, None] + lam[None, :])) * jnp.sinc((lam[:, None] - lam[None, :]) / (2 * np.pi))
 
 
@@ -338,8 +340,8 @@ def _expm_spectral_jvp(primals, tangents):
 @_frechet.defjvp
 def _frechet_jvp(primals, tangents):
     """d L(Ω, E) = L(Ω, dE) + D²exp(Ω)[E, dΩ], the second derivative by the second divided
-    differences f[ω_m, ω_l, ω_n] = e^{ω_n} e[0, ω_m − ω_n, ω_l − ω_n]: (V†·V)_mn = Σ_l f[ω_m, ω_l, ω_n]
-    (A_ml B_ln + B_ml A_ln) with A = V†dΩV, B = V†EV."""
+    differences f[ω_m, ω_l, ω_n] = e^{ω_n} e[0, ω_m − ω_n, ω_l − ω_n]:
+    (V† D²exp(Ω)[E, dΩ] V)_mn = Σ_l f[ω_m, ω_l, ω_n] (A_ml B_ln + B_ml A_ln), A = V†dΩV, B = V†EV."""
     (om, e), (dom, de) = primals, tangents
     lam, v = _spectrum(om)
     vd = jnp.conj(v.T)
