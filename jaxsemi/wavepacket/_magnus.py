@@ -221,7 +221,7 @@ def _mid_recurrence(i, j, f):
     = e^x Σ_m two[i, j, m] μ_m(z − x)."""
     if i == 0:
         return {(J + j - 1, 0): 1.0}
-    two = {(m, 0): c for m, c in enumerate(_two_cluster_coef()[i, j]) if c}
+    two = {(m, 0): c for m, c in enumerate(_TWO_CLUSTER[i, j]) if c}
     return _combine_terms((1.0, 1, two), (-1.0, 1, f(i - 1, j)))
 
 
@@ -235,6 +235,7 @@ def _two_cluster_coef():
     return coef
 
 
+_TWO_CLUSTER = _two_cluster_coef()
 _FAR = _unrolled(_far_recurrence, _IMAX + _JMAX, _IMAX + _JMAX + 1)
 _MID = _unrolled(_mid_recurrence, J + _JMAX, _IMAX + 1)
 
