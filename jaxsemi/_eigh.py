@@ -106,11 +106,17 @@ def eigh(h: jax.Array) -> tuple[jax.Array, jax.Array]:
     return eigh_general(h)
 
 
+def d_vector(h: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """d₀ (...) and d = (d_x, d_y, d_z) (..., 3) of 2×2 Hermitian matrices h = d₀ + d·σ (..., 2, 2)."""
+    d0, dz = 0.5 * jnp.real(h[..., 0, 0] + h[..., 1, 1]), 0.5 * jnp.real(h[..., 0, 0] - h[..., 1, 1])
+    return d0, jnp.stack([jnp.real(h[..., 1, 0]), jnp.imag(h[..., 1, 0]), dz], -1)
+
+
 def eigvalsh(h: jax.Array) -> jax.Array:
     """Ascending eigenvalues (n,) of one Hermitian matrix; closed form (no eigenvectors) for n = 2."""
     if h.shape[-1] == 2:
-        d0, dz = 0.5 * jnp.real(h[0, 0] + h[1, 1]), 0.5 * jnp.real(h[0, 0] - h[1, 1])
-        dn = _safe_sqrt(dz * dz + jnp.real(h[1, 0]) ** 2 + jnp.imag(h[1, 0]) ** 2)
+        d0, d = d_vector(h)
+        dn = _safe_sqrt(jnp.sum(d * d))
         return jnp.stack([d0 - dn, d0 + dn])
     return eigh_general(h)[0]
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _sharding
-from ._eigh import SMALL_N, _safe_sqrt, degeneracy_tol, eigh as _eigh_matrix, inverse_gaps, manifold_gap, matmul
+from ._eigh import SMALL_N, _safe_sqrt, d_vector, degeneracy_tol, eigh as _eigh_matrix, inverse_gaps, manifold_gap, matmul
 from ._model import Model
 from .kspace import default_chunk
 from .kspace._reduce import reduce_blocks
@@ -146,13 +146,8 @@ def curvature_xy(h, dk):
         geo = eigen_geometry(h, dk[:2])
         return geo.energies, abelian_curvature(geo.energies, geo.dk[:1], geo.dk[1:2])[:, 0, 0]
 
-    def dvec(m):  # (..., 2, 2) → (..., 3)
-        return jnp.stack([jnp.real(m[..., 1, 0]), jnp.imag(m[..., 1, 0]),
-                          0.5 * jnp.real(m[..., 0, 0] - m[..., 1, 1])], -1)
-
-    d, dx, dy = dvec(h), dvec(dk[0]), dvec(dk[1])
+    (d0, d), (_, dx), (_, dy) = d_vector(h), d_vector(dk[0]), d_vector(dk[1])
     dn = _safe_sqrt(jnp.sum(d * d))
-    d0 = 0.5 * jnp.real(h[0, 0] + h[1, 1])
     w = jnp.stack([d0 - dn, d0 + dn])
     ok = 2.0 * dn > degeneracy_tol(w)
     lower = jnp.where(ok, 0.5 * jnp.dot(d, jnp.cross(dx, dy)) / jnp.where(ok, dn, 1.0) ** 3, 0.0)
@@ -160,9 +155,10 @@ def curvature_xy(h, dk):
 
 
 def berry_connection_offdiag(w, a):
-    """[R_α]_nm = i a_nm / (ε_m − ε_n) for n ≠ m, zero on the diagonal and degenerate pairs."""
+    """[R_α]_nm = i a_nm / (ε_m − ε_n) for n ≠ m, zero on the diagonal and degenerate pairs;
+    a (..., n, n) = U†∂_α𝓗U (or any contraction of it), w (n,) the energies."""
     inv, _ = inverse_gaps(w, 1)  # 1/(ε_n − ε_m)
-    return -1j * a * inv[None]
+    return -1j * a * inv
 
 
 def nonabelian_curvature_block(w, a, b, start: int, stop: int):

@@ -16,6 +16,7 @@ import jaxsemi as js
 from jaxsemi import transport as tr
 from jaxsemi._geometry import point_geometry
 from jaxsemi.transport import _relaxation
+from jaxsemi.transport._nonadiabatic import dressed_energies
 from jaxsemi.transport._ssct import band_motion
 from jaxsemi.units import HBAR, to_e2_over_h
 
@@ -249,6 +250,24 @@ def test_nonadiabatic_exact_first_order_in_tau_is_eq_57(tilted):
     sig = {r: np.asarray(tr.conductivity(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonadiabatic",
                                          relaxation=r, check=False)) for r in ("exact", "first_order")}
     np.testing.assert_allclose(sig["exact"], sig["first_order"], rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("split", [0.3, 1e-12])
+def test_two_band_dressed_energies_closed_form_equals_eigh(split):
+    """Eq. 61's 𝓔_± of a two-band manifold in closed form (no eigenvectors) equal the eigh path's: the same
+    2×2 block inside a three-band 𝓗 whose third level is far and uncoupled (manifold [0, 2]), for a
+    generic and an exactly degenerate 𝓗 (no connection there: 𝓔 = ε)."""
+    rng = np.random.default_rng(7)
+    sigma = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]])
+    d = rng.normal(size=3)
+    h = 0.2 * np.eye(2) + split * np.einsum("a,aij->ij", d / np.linalg.norm(d), sigma)
+    dh = 0.05 * np.eye(2) + 0.07 * np.einsum("a,aij->ij", rng.normal(size=3), sigma)
+    block = lambda m, far: jnp.asarray(np.pad(m, ((0, 1), (0, 1))) + np.diag([0, 0, far]))  # noqa: E731
+    closed = np.asarray(dressed_energies(jnp.asarray(h), jnp.asarray(dh), 0, 2))
+    general = np.asarray(dressed_energies(block(h, 50.0), block(dh, 0.0), 0, 2))
+    np.testing.assert_allclose(closed, general, rtol=0, atol=1e-14)
+    hybridised = np.abs(closed - np.linalg.eigvalsh(h)).max()
+    assert hybridised > 1e-3 if split > 1e-6 else hybridised < 1e-14
 
 
 def test_nonabelian_exact_changes_only_the_bands_outside(tilted):

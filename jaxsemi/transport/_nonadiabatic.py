@@ -25,8 +25,8 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from .._eigh import eigh, eigvalsh, inverse_gaps
-from .._geometry import (berry_connection_offdiag, einsum, matmul, nonabelian_curvature_block, point_geometry,
+from .._eigh import _safe_sqrt, d_vector, degeneracy_tol, eigh, eigvalsh, inverse_gaps
+from .._geometry import (berry_connection_offdiag, einsum, matmul, nonabelian_curvature_block,
                          point_geometry_second, rotate)
 from ..units import HBAR
 from ._phase_space import manifold_density
@@ -65,10 +65,32 @@ def _hbar_slope(geo, second, fields, start: int, stop: int):
     return jax.vmap(jnp.diag)(slope[:, sl]).astype(d_conn.dtype) + d_conn
 
 
-def _manifold_hamiltonian(geo, fields, start, stop):
-    """Eq. 61's H̄_a = diag(ε_a) + eE·R_k (B, m, m) in eV for fields (B, d) V/Å."""
-    conn = berry_connection_offdiag(geo.energies, geo.dk)[:, start:stop, start:stop]  # (d, m, m) Å
-    return jnp.diag(geo.energies[start:stop]).astype(conn.dtype) + einsum("Bd,dnm->Bnm", fields, conn)
+def _manifold_hamiltonian(w, field_dk, start, stop):
+    """Eq. 61's H̄_a = diag(ε_a) + eE·R_k (..., m, m) in eV from the energies w (n,) and
+    U†(eE·∂𝓗/∂k)U (..., n, n) in eV (E in V/Å)."""
+    conn = berry_connection_offdiag(w, field_dk)[..., start:stop, start:stop]  # eE·R_k
+    return jnp.diag(w[start:stop]).astype(conn.dtype) + conn
+
+
+def dressed_energies(h, dh, start: int, stop: int):
+    """Eq. 61's 𝓔_i (m,) in eV from 𝓗 (n, n) and eE·∂𝓗/∂k (n, n) at one point (E in V/Å).
+
+    Two bands, both in the manifold: closed form, no eigenvectors. With 𝓗 = d₀ + d·σ and
+    eE·∂𝓗/∂k = e₀ + e·σ, |⟨−|e·σ|+⟩|² = |e|² − (e·d̂)² and ε₊ − ε₋ = 2|d|, so
+    𝓔_± = d₀ ± (|d|² + |eE·R₋₊|²)^{1/2} with |eE·R₋₊|² = (|e|²|d|² − (e·d)²)/(4|d|⁴) (zero where
+    the bands are degenerate, as ``berry_connection_offdiag``). Otherwise by ``eigh``."""
+    if h.shape[-1] == 2 and stop - start == 2:
+        d0, d = d_vector(h)
+        _, e = d_vector(dh)
+        d2 = jnp.sum(d * d)
+        dn = _safe_sqrt(d2)
+        split = 2 * dn > degeneracy_tol(jnp.stack([d0 - dn, d0 + dn]))
+        safe = jnp.where(split, d2, 1.0)
+        r2 = jnp.where(split, (jnp.sum(e * e) * d2 - jnp.sum(e * d) ** 2) / (4 * safe * safe), 0.0)
+        half = _safe_sqrt(d2 + r2)
+        return jnp.stack([d0 - half, d0 + half])
+    w, u = eigh(h)
+    return eigvalsh(_manifold_hamiltonian(w, rotate(u, dh), start, stop))
 
 
 def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int, textured: bool,
@@ -82,7 +104,8 @@ def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int
     """
     d = model.dim
     geo, second = point_geometry_second(model, k, x, textured)
-    energies, eta = jax.vmap(eigh)(_manifold_hamiltonian(geo, fields, start, stop))
+    energies, eta = jax.vmap(eigh)(_manifold_hamiltonian(geo.energies, einsum("Bd,dnm->Bnm", fields, geo.dk),
+                                                          start, stop))
     slope = _hbar_slope(geo, second, fields, start, stop)
     jac = jnp.real(einsum("Bmi,BLmn,Bni->BiL", jnp.conj(eta), slope, eta))  # ∂𝓔_i/∂λ (B, m, L)
     w, dk, dx = geo.energies, geo.dk, geo.dx
@@ -101,8 +124,9 @@ def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int
     if exact_nodes is None:
         dg = -tau[:, None] * gp * rate
     else:  # the exact g stays in [0, 1]: no linearisation limit (max|δg| reported as 0)
-        def dressed(kk, e):
-            return eigvalsh(_manifold_hamiltonian(point_geometry(model, kk, x, False), e[None], start, stop)[0])
+        def dressed(kk, e):  # Eq. 61 needs 𝓗's derivative along E only: one jvp instead of d
+            h, dh = jax.jvp(lambda q: model.hamiltonian(q, x, model.params), (kk,), (e,))
+            return dressed_energies(h, dh, start, stop)
 
         dg = chambers_average(dressed, k, fields, mu, tau, kT, exact_nodes) - g0
     g = g0 + dg
