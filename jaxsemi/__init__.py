@@ -11,6 +11,9 @@ import warnings as _warnings
 
 import jax as _jax
 
+from ._xla_flags import add_cpu_flags as _add_cpu_flags
+
+_add_cpu_flags()  # before anything starts the backend (``_xla_flags``)
 if _os.environ.get("JAXSEMI_X64", "1") != "0":
     _jax.config.update("jax_enable_x64", True)
 else:
