@@ -14,7 +14,9 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
 * ``relaxation``: SSCT with ``relaxation="exact"`` over ``"first_order"`` (project goal ≤ 5×) for J
   at a batch of 8 fields and at one field, σ = ``conductivity(order=1)`` and χ =
   ``conductivity(order=2)`` at E = 0 (the exact (n//2 + 1)-node rule) and χ at a finite field (the
-  21 nodes of the 32-point rule that weigh ≥ 1e-16), SSCT and non-adiabatic.
+  21 nodes of the 32-point rule that weigh ≥ 1e-16), SSCT and non-adiabatic; and SSCT J at one field
+  with a mass texture Δ(x) = Δ cos(G·x) (``current_1_field_textured``: an RK4 backward
+  characteristic per k, band and field).
 
 Everything is compiled first; times are the minimum over repeats (``block_until_ready``).
 ``--quick`` uses a coarse grid (< 30 s).
@@ -32,6 +34,7 @@ import jaxsemi as js
 from ._common import best_time
 
 V, DELTA, TILT, MU, KT, TAU = 1.0, 0.1, 0.3, 0.2, 0.01, 10.0
+TEXTURE_G, TEXTURE_X = (0.02, 0.01), (10.0, 5.0)  # 1/Å, Å: Δ(x) = Δ cos(G·x), G·x = 0.25
 
 
 def run(quick: bool = False) -> dict:
@@ -91,6 +94,7 @@ def _hall_cost(n, repeats) -> dict:
 def _relaxation_cost(model, grid, repeats) -> dict:
     """Times of the exact (Chambers) steady state over Eq. 46c's first order, SSCT, same grid."""
     fields = jnp.stack([jnp.linspace(0.01, 0.1, 8), jnp.zeros(8)], -1) * DELTA**2 / V
+    textured = js.models.massive_dirac(V, DELTA, tilt=TILT, texture_G=TEXTURE_G)
     kw = dict(kT=KT, check=False)
     def response(order, field, theory="ssct"):
         return lambda r: js.transport.conductivity(model, field, MU, TAU, grid, order=order, relaxation=r,
@@ -100,7 +104,9 @@ def _relaxation_cost(model, grid, repeats) -> dict:
             "current_1_field": lambda r: js.transport.current(model, fields[-1], MU, TAU, grid, relaxation=r, **kw),
             "sigma_order1": response(1, jnp.zeros(2)), "chi_order2": response(2, jnp.zeros(2)),
             "chi_order2_at_field": response(2, fields[-1]),
-            "chi_order2_at_field_nonadiabatic": response(2, fields[-1], "nonadiabatic")}
+            "chi_order2_at_field_nonadiabatic": response(2, fields[-1], "nonadiabatic"),
+            "current_1_field_textured": lambda r: js.transport.current(textured, fields[-1], MU, TAU, grid, x=TEXTURE_X,
+                                                                       relaxation=r, **kw)}
     out = {}
     for name, job in jobs.items():
         times = {}
