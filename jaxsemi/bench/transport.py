@@ -11,7 +11,8 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
   respect to all parameters (``grad_current_ratio``); ``nonadiabatic_over_ssct``.
 * ``hall``: ``js.hall_conductivity`` of the Haldane model (N×N Brillouin-zone grid, kT = 0.02 eV)
   and its gradient with respect to t₁, t₂, φ, M, μ and kT (``grad_ratio``).
-* ``relaxation``: SSCT with ``relaxation="exact"`` over ``"first_order"`` (project goal ≤ 5×) for J
+* ``relaxation``: SSCT with ``relaxation="exact"`` over ``"first_order"`` (project goal ≤ 5×; compiled,
+  and ``called_*`` as a user calls them, Python-side checks included) for J
   at a batch of 8 fields and at one field, σ = ``conductivity(order=1)`` and χ =
   ``conductivity(order=2)`` at E = 0 (the exact (n//2 + 1)-node rule) and χ at a finite field (the
   21 nodes of the 32-point rule that weigh ≥ 1e-16), SSCT and non-adiabatic; and SSCT J at one field
@@ -24,6 +25,7 @@ Everything is compiled first; times are the minimum over repeats (``block_until_
 
 from __future__ import annotations
 
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -92,28 +94,36 @@ def _hall_cost(n, repeats) -> dict:
 
 
 def _relaxation_cost(model, grid, repeats) -> dict:
-    """Times of the exact (Chambers) steady state over Eq. 46c's first order, SSCT, same grid."""
+    """Times of the exact (Chambers) steady state over Eq. 46c's first order, SSCT, same grid: compiled
+    (``jax.jit`` over μ; the cost of the computation, ``exact_over_first_order``) and called as a user
+    calls them (``called_*``: plus ~2–4 ms of Python-side checks and dispatch per call, both options)."""
     fields = jnp.stack([jnp.linspace(0.01, 0.1, 8), jnp.zeros(8)], -1) * DELTA**2 / V
     textured = js.models.massive_dirac(V, DELTA, tilt=TILT, texture_G=TEXTURE_G)
     kw = dict(kT=KT, check=False)
-    def response(order, field, theory="ssct"):
-        return lambda r: js.transport.conductivity(model, field, MU, TAU, grid, order=order, relaxation=r,
-                                                   theory=theory, **kw)
 
-    jobs = {"current_8_fields": lambda r: js.transport.current(model, fields, MU, TAU, grid, relaxation=r, **kw),
-            "current_1_field": lambda r: js.transport.current(model, fields[-1], MU, TAU, grid, relaxation=r, **kw),
-            "sigma_order1": response(1, jnp.zeros(2)), "chi_order2": response(2, jnp.zeros(2)),
+    def response(order, field, theory="ssct"):
+        return lambda r, mu: js.transport.conductivity(model, field, mu, TAU, grid, order=order, relaxation=r,
+                                                       theory=theory, **kw)
+
+    jobs = {"current_8_fields": lambda r, mu: js.transport.current(model, fields, mu, TAU, grid, relaxation=r, **kw),
+            "current_1_field": lambda r, mu: js.transport.current(model, fields[-1], mu, TAU, grid, relaxation=r,
+                                                                  **kw),
+            "sigma_order1": response(1, np.zeros(2)), "chi_order2": response(2, np.zeros(2)),
             "chi_order2_at_field": response(2, fields[-1]),
             "chi_order2_at_field_nonadiabatic": response(2, fields[-1], "nonadiabatic"),
-            "current_1_field_textured": lambda r: js.transport.current(textured, fields[-1], MU, TAU, grid, x=TEXTURE_X,
-                                                                       relaxation=r, **kw)}
+            "current_1_field_textured": lambda r, mu: js.transport.current(textured, fields[-1], mu, TAU, grid,
+                                                                           x=TEXTURE_X, relaxation=r, **kw)}
+    mu = jnp.asarray(MU)
     out = {}
     for name, job in jobs.items():
         times = {}
         for r in ("first_order", "exact"):
-            jax.block_until_ready(job(r))  # compile
-            times[r], _ = best_time(lambda r=r: jax.block_until_ready(job(r)), repeats)
-        out[name] = {"t_first_order_s": times["first_order"], "t_exact_s": times["exact"],
-                     "exact_over_first_order": times["exact"] / times["first_order"]}
+            for how, fn in (("jit", jax.jit(functools.partial(job, r))), ("called", functools.partial(job, r))):
+                jax.block_until_ready(fn(mu))  # compile
+                times[how, r], _ = best_time(lambda fn=fn: jax.block_until_ready(fn(mu)), repeats)
+        out[name] = {"t_first_order_s": times["jit", "first_order"], "t_exact_s": times["jit", "exact"],
+                     "exact_over_first_order": times["jit", "exact"] / times["jit", "first_order"],
+                     "called_t_first_order_s": times["called", "first_order"],
+                     "called_t_exact_s": times["called", "exact"],
+                     "called_exact_over_first_order": times["called", "exact"] / times["called", "first_order"]}
     return out
-
