@@ -2,10 +2,11 @@
 
 jaxlib 0.10.2 hands small reductions — jaxsemi's sums over 2–8 bands and over the three
 components of a d-vector — to YNNPACK ("ynn_fusion" kernels), which run them several times
-slower than XLA's own loop fusions. Measured on the project's 2-core CPU (same process, A/B):
+slower than XLA's own loop fusions. Measured on the project's 2-core CPU (A/B, same code, back to back):
 σ_xy of the Haldane model on a 300² grid 17.7 → 10.3 ms, χ = ∂²J/∂E² of a tilted Dirac cone
 with ``relaxation="exact"`` 68 → 18 ms. ``--xla_cpu_experimental_ynn_fusion_type=-reduce``
-keeps reductions in XLA (other YNNPACK fusions are untouched).
+keeps reductions in XLA (other YNNPACK fusions are untouched); the whole A/B is in
+``benchmarks/results/ynn_reduce/``.
 
 Added to ``XLA_FLAGS`` only for the jaxlib it was tested with (XLA aborts on a flag it does not
 know), only if ``XLA_FLAGS`` does not already set that option (set it yourself to override), and
