@@ -137,6 +137,24 @@ def test_saveat_objects(dirac):
     assert np.ptp(conserved) < 1e-8 and np.ptp(np.asarray(steps.x)[done, 0]) > 1e-3
 
 
+@pytest.mark.parametrize("ensemble", ["vmap", "shared"])
+def test_saveat_two_saves_the_ends_as_reached(dirac, ensemble):
+    """saveat=2 (the two ends, saved as reached, no interpolation) gives the ends of a saveat=3 run
+    (interpolated at t1), and inf at t1 like it when the step budget runs out first."""
+    k0 = np.stack([K0, 2 * K0])
+    run = lambda count, **kw: evolve(dirac, [0.0, 0.0], k0, 4.0, [E_X, 0.0], band=1, saveat=count,  # noqa: E731
+                                     ensemble=ensemble, **kw)
+    ends, three = run(2), run(3)
+    np.testing.assert_array_equal(np.asarray(ends.t), np.asarray(three.t)[:, [0, 2]])
+    for a, b in ((ends.x, three.x), (ends.k, three.k), (ends.chi, three.chi)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b)[:, [0, 2]], rtol=0, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(ends.x[:, -1]), np.asarray(ends.x_end), rtol=0, atol=0)
+    short = run(2, max_steps=2, throw=False)
+    assert not np.any(np.asarray(short.succeeded))
+    assert np.all(np.isinf(np.asarray(short.t[:, -1]))) and np.all(np.isinf(np.asarray(short.x[:, -1])))
+    np.testing.assert_array_equal(np.asarray(short.t[:, 0]), 0.0)
+
+
 @pytest.mark.parametrize("saveat, match", [
     (diffrax.SaveAt(ts=[0.0, 99.0]), "within"),
     (diffrax.SaveAt(dense=True), "no dense output"),
