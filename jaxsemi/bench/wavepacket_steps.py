@@ -7,6 +7,10 @@ the upper-band population vs the LZ formula and the max |⟨χ|χ⟩ − 1|. Gra
 K = 5, Magnus4, default adjoint and tolerances): ∂P/∂Δ and ∂x(t1)/∂k0 vs central differences
 of tight (rtol 1e-11) solves, and gradient/forward time.
 
+``moderate``: where the default stays Tsit5 — 50 two-band trajectories (k_y spread over 0.2 1/Å) in
+runs of 100–1300 Tsit5 steps, with a mass texture, an E(x, t) pulse, or neither: time, first call
+(compile + run) and mean steps of both solvers, and ``magnus4_over_tsit5``.
+
     python -m jaxsemi.bench --only wavepacket_steps [--quick]
 """
 
@@ -74,6 +78,42 @@ def _gradients():
             "max_rel_error_vs_differences_at_rtol_1e-8": float(max(rel_loose[0, 0], np.max(rel_loose[1:, 1:])))}
 
 
+def _moderate(repeats, n=50) -> dict:
+    """Tsit5 and Magnus4 on runs where 𝓗 changes at a rate comparable with the splitting (``moderate``)."""
+    import diffrax
+    import jax
+    import jax.numpy as jnp
+
+    import jaxsemi as js
+
+    dirac = js.models.massive_dirac
+    cases = {  # model, k0, t1 (fs), field (V/Å or E(x, t))
+        "texture_slow_drift": (dirac(1.0, 0.1, texture_G=(0.05, 0.0)), (1.0, 0.05), 40.0, jnp.array([0.02, 0.0])),
+        "texture_K5_sweep": (dirac(1.0, 0.3, texture_G=(0.02, 0.01)), (5.0, 0.1), 10 * js.units.HBAR / 0.2,
+                             jnp.array([0.2, 0.0])),
+        "uniform_drift": (dirac(1.0, 0.1), (0.3, 0.05), 50.0, jnp.array([0.01, 0.0])),
+        "pulse_E_of_t": (dirac(1.0, 0.1), (0.3, 0.05), 50.0, lambda x, t: jnp.array([0.01 * jnp.sin(0.1 * t), 0.0])),
+    }
+    out = {"trajectories": n}
+    for name, (model, k0, t1, field) in cases.items():
+        ks = jnp.asarray(k0) + jnp.stack([jnp.zeros(n), jnp.linspace(0.0, 0.2, n)], -1)
+        row = {}
+        for label, solver in (("tsit5", diffrax.Tsit5()), ("magnus4", js.wavepacket.Magnus4())):
+            def go(solver=solver):
+                tr = js.wavepacket.evolve(model, jnp.zeros(2), ks, t1, field, band=0, saveat=2, solver=solver,
+                                          max_steps=1 << 18)
+                return jax.block_until_ready(tr.x_end), tr.stats["num_steps"]
+
+            t = time.perf_counter()
+            go()
+            first = time.perf_counter() - t
+            best, (_, steps) = best_time(go, repeats)
+            row[label] = {"seconds": best, "first_call_seconds": first, "mean_steps": float(np.mean(steps))}
+        row["magnus4_over_tsit5"] = row["magnus4"]["seconds"] / row["tsit5"]["seconds"]
+        out[name] = row
+    return out
+
+
 def run(quick: bool = False) -> dict:
     import diffrax
 
@@ -92,5 +132,6 @@ def run(quick: bool = False) -> dict:
                                        / row["tsit5_vmap"]["trajectories_per_s"])
         out["by_K"][f"K={K:g}"] = row
     out["gradients"] = _gradients()
+    out["moderate"] = _moderate(1 if quick else 3)
     out["note"] = "timings from one run; rerun on a quiet machine for the published figures"
     return out

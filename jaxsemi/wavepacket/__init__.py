@@ -11,8 +11,8 @@ object, the way diffrax takes ``solver=Tsit5()`` (the strings are aliases):
 
 Every method integrates with ``diffrax.Tsit5`` by default; "full" and "manifold" also take ``solver=Magnus4()``,
 a unitary fourth-order exponential integrator whose step count follows how fast 𝓗(x(t), k(t))
-changes, not the band splitting |𝓗|/ħ (fewer steps on long sweeps; a step costs ~11 Tsit5 steps for
-two bands, ~25 with a texture, ~10 for a manifold of a 4-band model).
+changes, not the band splitting |𝓗|/ħ (fewer steps on long sweeps; a step costs ~4 Tsit5 steps for
+two bands, ~4–6 with a texture, ~10 for a manifold of a 4-band model).
 
 The diffrax settings (solver, step-size controller, dt0, adjoint, max_steps, progress meter) are
 one ``SolverOptions``. A batch runs vmapped (``ensemble="vmap"``, one adaptive solve per
