@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Optional
 
 import equinox as eqx
@@ -123,10 +124,34 @@ class Model(eqx.Module):
 
 
 def depends_on_x(model: Model) -> bool:
-    """Whether 𝓗(k, x) depends on x, read from the jaxpr (conservative for nested calls)."""
+    """Whether 𝓗(k, x) depends on x, read from the jaxpr (conservative for nested calls).
+
+    Cached per (Hamiltonian, dimension, structure, shapes and dtypes of the parameters): tracing
+    costs ~2 ms, most of a transport call's Python overhead, and the answer cannot depend on
+    parameter values (a model is traced under jit, so it cannot branch on them)."""
+    leaves, treedef = jax.tree_util.tree_flatten(model.params)
     zeros = jnp.zeros(model.dim)
-    jaxpr = jax.make_jaxpr(lambda x: model.hamiltonian(zeros, x, model.params))(zeros).jaxpr
-    live = {id(v) for v in jaxpr.invars}
+    try:
+        hash(model.hamiltonian)
+        cacheable = all(hasattr(leaf, "shape") and hasattr(leaf, "dtype") for leaf in leaves)
+    except TypeError:
+        cacheable = False
+    if not cacheable:
+        return _reaches_output(jax.make_jaxpr(lambda x: model.hamiltonian(zeros, x, model.params))(zeros).jaxpr)
+    avals = tuple((tuple(leaf.shape), jnp.dtype(leaf.dtype)) for leaf in leaves)
+    return _cached_x_dependence(model.hamiltonian, model.dim, treedef, avals)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_x_dependence(hamiltonian, dim, treedef, avals) -> bool:
+    params = jax.tree_util.tree_unflatten(treedef, [jax.ShapeDtypeStruct(*a) for a in avals])
+    zeros = jnp.zeros(dim)
+    return _reaches_output(jax.make_jaxpr(lambda x, p: hamiltonian(zeros, x, p))(zeros, params).jaxpr)
+
+
+def _reaches_output(jaxpr) -> bool:
+    """Whether the jaxpr's first input reaches an output."""
+    live = {id(jaxpr.invars[0])}
     for eqn in jaxpr.eqns:
         if any(id(v) in live for v in eqn.invars):
             live.update(id(v) for v in eqn.outvars)

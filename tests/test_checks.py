@@ -247,3 +247,25 @@ def test_wrong_types_name_the_argument():
     for call in (lambda: js.hall_conductivity(model, 0.0, grid.points), lambda: js.integrate(jnp.sin, grid.points)):
         with pytest.raises(TypeError, match=r"grid must be a k-grid .* got ArrayImpl of shape \(16, 2\)"):
             call()
+
+
+def test_x_dependence_is_read_once_per_model_structure():
+    """``depends_on_x`` (which picks the textured transport and wavepacket paths) is right for uniform and
+    textured models, also inside jit, and traced once per (Hamiltonian, parameter shapes): new parameter values
+    reuse the answer, a new structure does not."""
+    from jaxsemi._model import _cached_x_dependence, depends_on_x
+
+    uniform, textured = js.models.massive_dirac(1.0, 0.1), js.models.massive_dirac(1.0, 0.1, texture_G=(0.1, 0.0))
+    assert not depends_on_x(uniform) and depends_on_x(textured)
+    before = _cached_x_dependence.cache_info()
+    assert not depends_on_x(uniform.with_params({**uniform.params, "delta": jnp.asarray(0.3)}))
+    assert jax.jit(lambda m: jnp.asarray(depends_on_x(m)))(textured)
+    after = _cached_x_dependence.cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (2, 0)
+
+    def h(k, x, p):  # x enters only through a product with a parameter
+        return from_d(p["m"], p["a"] * x[0], k[0], 0.0)
+
+    model = js.Model(h, {"m": 0.1, "a": 0.0}, dim=2)  # a = 0: x still enters the expression
+    assert depends_on_x(model)
+    assert not depends_on_x(js.Model(lambda k, x, p: from_d(p["m"], k[1], k[0], 0.0), {"m": 0.1}, dim=2))
