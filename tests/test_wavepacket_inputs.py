@@ -56,8 +56,10 @@ def test_chi0_outside_manifold():
 def test_step_budget_message(dirac):
     """throw=True raises, saying what to raise; a batch (throw=False by default) warns and keeps codes."""
     args = (dirac, [0.0, 0.0], [0.1, 0.0], jnp.array([0.01, 50.0]), [0.01, 0.0])
-    with pytest.raises(RuntimeError, match="raise max_steps"):
+    with pytest.raises(RuntimeError, match=r"raise max_steps.*solver=js\.wavepacket\.Magnus4\(\)"):
         evolve(*args, band=0, max_steps=5, throw=True)
+    with pytest.raises(RuntimeError, match=r"rtol/atol\)$"):  # already the exponential integrator
+        evolve(*args, band=0, max_steps=2, throw=True, solver=js.wavepacket.Magnus4())
     with pytest.warns(UserWarning, match="failed"):
         tr = evolve(*args, band=0, max_steps=5)
     assert np.asarray(tr.result == js.wavepacket.Result.max_steps_reached).tolist() == [False, True]

@@ -184,7 +184,8 @@ def evolve(
     traj = _run(config, model, params, batch, x0, k0, t1, field, chi0, band_arr, sub, _sharding.get_mesh(mesh))
 
     throw = (batch == ()) if throw is None else throw
-    _report(traj, throw, options.max_steps)
+    magnus_hint = isinstance(scheme, (Full, Manifold)) and not isinstance(options.solver, Magnus4)
+    _report(traj, throw, options.max_steps, magnus_hint)
     return traj
 
 
@@ -525,17 +526,22 @@ def _check_save_times(ts, t1):
     return ts
 
 
-def _report(traj: Trajectory, throw: bool, max_steps: int) -> None:
-    """Raise or warn about failed trajectories, a closing gap and a large ε (concrete values only)."""
+def _report(traj: Trajectory, throw: bool, max_steps: int, magnus_hint: bool = False) -> None:
+    """Raise or warn about failed trajectories, a closing gap and a large ε (concrete values only);
+    ``magnus_hint``: a lab-frame solver of "full"/"manifold", whose steps follow |𝓗|/ħ."""
     if not _checks.is_concrete(traj.result):
         return
     counts = {name: int(np.sum(np.asarray(traj.result == getattr(Result, name))))
               for name in ("max_steps_reached", "gap_closed", "failed")}
     hard = counts["max_steps_reached"] + counts["failed"]
     if throw and hard:
-        why = (f"the step budget max_steps = {max_steps} ran out before t1: raise max_steps "
-               "(or loosen the step-size controller's rtol/atol)") if counts["max_steps_reached"] \
-            else "the ODE solver failed (step size underflow or non-finite values)"
+        why = "the ODE solver failed (step size underflow or non-finite values)"
+        if counts["max_steps_reached"]:
+            why = (f"the step budget max_steps = {max_steps} ran out before t1: raise max_steps "
+                   "(or loosen the step-size controller's rtol/atol)")
+            if magnus_hint:
+                why += ("; for long sweeps or large band splittings solver=js.wavepacket.Magnus4() takes steps "
+                        "that follow how fast 𝓗 changes, not |𝓗|/ħ")
         raise RuntimeError(f"wavepacket integration failed for {hard} trajectory(ies): {why}")
     if not throw and hard:
         warnings.warn(f"{hard} trajectory(ies) failed ({counts}); see Trajectory.result", stacklevel=3)
