@@ -309,7 +309,7 @@ def _tables(omega, tau):
     n = omega.shape[0]
     if n == 2:
         t = _two_band_moments(omega[1, 0] * tau) @ _TWO_BAND
-        t = t[:12 + 8 * len(_PQ)] + 1j * t[12 + 8 * len(_PQ):]
+        t = t[:12 + 8 * len(_PQ)] + 1j * t[12 + 8 * len(_PQ):]  # real | imaginary parts of the 84 entries
         return t[:12].reshape(2, 2, 3), t[12:].reshape(len(_PQ), 2, 2, 2)
     w = 1j * omega * tau
     x = jnp.stack([jnp.broadcast_to(w[:, :, None], (n, n, n)), jnp.broadcast_to(w[None, :, :], (n, n, n))])
@@ -319,11 +319,11 @@ def _tables(omega, tau):
 
 def _exponent(coef, tau, tables):
     """Ω = Ω₁ + Ω₂ (n, n, anti-Hermitian) of the sub-interval [0, tau] for D(t) = Σ_p coef[p] t^p."""
-    m1, diff = tables  # the Ω₂ sum split in two fused ones (2.4× faster under vmap than 9 separate terms)
+    m1, diff = tables  # Ω₂ as two fused sums: the vmapped step 1.7× faster than with 9 separate terms
     c = jnp.stack([coef[0], tau * coef[1], tau * tau * coef[2]])  # τ^p coef_p (3, n, n)
     om1 = tau * jnp.sum(jnp.moveaxis(m1, -1, 0) * c, 0)
     # Ω₂ of the quadratic D: τ² Σ_p Σ_l c_p[m, l] g_p[m, l, n], g_p = Σ_q diff_pq[m, l, n] c_q[l, n]
-    g = jnp.sum(diff.reshape(3, 3, *diff.shape[1:]) * c[None, :, None, :, :], 1)  # (3, n, n, n)
+    g = jnp.sum(diff.reshape(3, 3, *diff.shape[1:]) * c[None, :, None, :, :], 1)  # _PQ is p-major; (3, n, n, n)
     om2 = tau * tau * jnp.sum(c[:, :, :, None] * g, (0, 2))
     om = -1j / HBAR * om1 - 0.5 / HBAR**2 * om2
     return 0.5 * (om - jnp.conj(om.T))
