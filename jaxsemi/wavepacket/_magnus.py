@@ -90,12 +90,16 @@ def _moments(w):
     """μ_j(w) = ∫_0^1 e^{wu} u^j du for j < J, (...) complex → (..., J); smooth in w."""
     small = jnp.abs(w) < SMALL_W
     series = _real_matmul(_powers(jnp.where(small, w, 0.0), SERIES + 1), _SERIES_COEF.T)
-    wl = jnp.where(small, SMALL_W, w)
-    e = jnp.exp(wl)
-    closed = [(e - 1.0) / wl]
-    for j in range(1, J):  # upward recurrence, stable for |w| ≥ SMALL_W
-        closed.append((e - j * closed[-1]) / wl)
-    return jnp.where(small[..., None], series, jnp.stack(closed, -1))
+    return jnp.where(small[..., None], series, _upward_moments(jnp.where(small, SMALL_W, w), J))
+
+
+def _upward_moments(w, count):
+    """μ_j(w) for j < count by the upward recurrence μ_j = (e^w − jμ_{j−1})/w, stable for |w| ≥ SMALL_W."""
+    e = jnp.exp(w)
+    out = [(e - 1.0) / w]
+    for j in range(1, count):
+        out.append((e - j * out[-1]) / w)
+    return jnp.stack(out, -1)
 
 
 def _g_weights():
@@ -172,12 +176,7 @@ def _two_band_moments(theta):
     give the real parts, odd ones the imaginary parts)."""
     small = jnp.abs(theta) < SMALL_W
     series = _powers(jnp.where(small, theta, 0.0), SERIES + 1) @ _TWO_BAND_SERIES
-    w = 1j * jnp.where(small, SMALL_W, theta)
-    e = jnp.exp(w)
-    closed = [(e - 1.0) / w]
-    for j in range(1, _TWO_BAND_J):  # upward recurrence, stable for |θ| ≥ SMALL_W
-        closed.append((e - j * closed[-1]) / w)
-    closed = jnp.stack(closed, -1)
+    closed = _upward_moments(1j * jnp.where(small, SMALL_W, theta), _TWO_BAND_J)
     mu = jnp.where(small[..., None], series, jnp.concatenate([jnp.real(closed), jnp.imag(closed)], -1))
     return jnp.concatenate([jnp.ones_like(theta)[..., None], mu], -1)
 
