@@ -15,17 +15,19 @@ def solve_small(a, b):
     """Solve a tiny dense system a y = b (N ≤ 6) by Gauss–Jordan with partial pivoting.
 
     Written out so the per-step solve is a handful of fused arithmetic ops rather than a
-    batched LAPACK call (which costs ~100× the arithmetic on a CPU).
+    batched LAPACK call (which costs ~100× the arithmetic on a CPU); the row swaps are selects
+    with one-hot masks, not gathers and scatters (which XLA:CPU runs as separate, slow kernels
+    under vmap).
     """
     n = a.shape[0]
     m = jnp.concatenate([a, b[:, None]], axis=1)
-    rows = jnp.arange(n)
+    rows = jnp.arange(n)[:, None]
     for i in range(n):
-        p = i + jnp.argmax(jnp.abs(m[i:, i]))
-        swap = rows.at[i].set(p).at[p].set(i)
-        m = m[swap]
-        m = m.at[i].set(m[i] / m[i, i])
-        m = m - m[:, i].at[i].set(0.0)[:, None] * m[i][None, :]
+        pick = rows == i + jnp.argmax(jnp.abs(m[i:, i]))  # the pivot row p, one-hot (n, 1)
+        pivot = jnp.sum(jnp.where(pick, m, 0.0), 0)  # m[p]
+        m = jnp.where(pick, m[i], m)  # row i to where the pivot was
+        pivot = pivot / pivot[i]
+        m = jnp.where(rows == i, pivot, m - jnp.where(rows == i, 0.0, m[:, i:i + 1]) * pivot)
     return m[:, n]
 
 

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._eigh import eigvalsh
-from .._geometry import point_geometry
+from .._geometry import einsum, point_geometry
 from .._statistics import fermi
 from ..units import HBAR
 from ._ssct import band_motion
@@ -92,25 +92,25 @@ def chambers_occupation(model, k, x, fields, mu, tau, kT, nodes: int = LAGUERRE_
 
 @functools.lru_cache(maxsize=None)
 def _characteristic_steps(nodes: int, step: float):
-    """RK4 steps in u (S,), the step after which each kept node is reached and the kept weights.
+    """RK4 steps in u (S,) and the weight of the node each step ends on (S,; 0 between nodes).
 
     Steps grow as ``step``·e^{u/8}: the RK4 error per unit u grows as h⁴ ∝ e^{u/2} while the
     weights of the nodes it reaches fall as e^{−u} (≈ 40 steps to u = 36 instead of 145)."""
     u, w = rule(nodes)
-    sizes, ends, start = [], [], 0.0
-    for end in u:
+    sizes, weights, start = [], [], 0.0
+    for end, weight in zip(u, w):
         count = int(np.ceil((end - start) / (step * np.exp(start / 8))))
         sizes += [(end - start) / count] * count
-        ends.append(len(sizes) - 1)
+        weights += [0.0] * (count - 1) + [weight]
         start = end
-    return np.array(sizes), np.array(ends), w
+    return np.array(sizes), np.array(weights)
 
 
 def characteristic_occupation(model, k, x, energies, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES,
                               step: float = CHARACTERISTIC_STEP):
     """Exact SSCT occupations f_n(x, k) (B, n) of a textured model along the backward characteristics
     of Eq. 43; ``energies`` (n,) the bands ε_n(x, k) in eV, fields (B, d) V/Å, mu/tau/kT (B,)."""
-    sizes, ends, w = _characteristic_steps(nodes, step)
+    sizes, weights = _characteristic_steps(nodes, step)
     d, n = model.dim, energies.shape[0]
 
     def rate(lam, field, band):  # (ẋ, k̇) of one band at λ = (x, k)
@@ -120,16 +120,18 @@ def characteristic_occupation(model, k, x, energies, fields, mu, tau, kT, nodes:
     rates = jax.vmap(jax.vmap(rate, in_axes=(0, None, 0)), in_axes=(0, 0, None))  # over fields, bands
     bands = jnp.arange(n)
 
-    def rk4(lam, h):  # one step of dλ/du = −τλ̇ (B, n, 2d)
-        f = lambda y: -tau[:, None, None] * rates(y, fields, bands)  # noqa: E731
-        k1 = f(lam)
-        k2 = f(lam + 0.5 * h * k1)
-        k3 = f(lam + 0.5 * h * k2)
-        k4 = f(lam + h * k3)
+    def rk4(carry, hw):  # one step of dλ/du = −τλ̇ (B, n, 2d); the node sum where a node is reached
+        lam, f = carry
+        h, weight = hw
+        rhs = lambda y: -tau[:, None, None] * rates(y, fields, bands)  # noqa: E731
+        k1 = rhs(lam)
+        k2 = rhs(lam + 0.5 * h * k1)
+        k3 = rhs(lam + 0.5 * h * k2)
+        k4 = rhs(lam + h * k3)
         lam = lam + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-        return lam, lam[..., :d]
+        shifted = energies + einsum("Bd,Bnd->Bn", fields, x - lam[..., :d])  # ε_n + eE·(x − X_n)
+        return (lam, f + weight * fermi(shifted, mu[:, None], kT[:, None])), None
 
     start = jnp.broadcast_to(jnp.concatenate([x, k]), (fields.shape[0], n, 2 * d))
-    _, xs = jax.lax.scan(rk4, start, jnp.asarray(sizes))  # X after every step (S, B, n, d)
-    shifted = energies + jnp.einsum("Bd,NBnd->NBn", fields, x - xs[ends])  # ε_n + eE·(x − X_n)
-    return jnp.tensordot(w, fermi(shifted, mu[:, None], kT[:, None]), 1)
+    (_, f), _ = jax.lax.scan(rk4, (start, jnp.zeros((fields.shape[0], n))), (jnp.asarray(sizes), jnp.asarray(weights)))
+    return f
