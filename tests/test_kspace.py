@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -132,6 +133,7 @@ def test_small_solve_matches_lapack():
 
     rng = np.random.default_rng(0)
     for n in (2, 4, 6):
+        systems = []
         for _ in range(20):
             q, _ = np.linalg.qr(rng.normal(size=(n, n)))
             a = q @ np.diag(rng.uniform(0.5, 2.0, n)) @ np.linalg.qr(rng.normal(size=(n, n)))[0]  # cond ≤ 4
@@ -139,6 +141,12 @@ def test_small_solve_matches_lapack():
             b = rng.normal(size=n)
             np.testing.assert_allclose(solve_small(a, b), np.asarray(jnp.linalg.solve(a, b)),
                                        rtol=1e-12, atol=1e-12)
+            systems.append((a, b))
+        a, b = (np.stack(s) for s in zip(*systems))
+        a[0, 0, 0] = 0.0  # a zero in the first pivot position: only a row swap solves it
+        # batched (as in the transport and wavepacket hot paths), where each system pivots its own rows
+        np.testing.assert_allclose(jax.jit(jax.vmap(solve_small))(a, b), np.linalg.solve(a, b[..., None])[..., 0],
+                                   rtol=1e-11, atol=1e-11)
 
 
 def test_gap_helpers():
