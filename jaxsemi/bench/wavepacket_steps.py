@@ -59,8 +59,9 @@ def _gradients():
     jac = jax.jit(jax.jacrev(run))
     for f in (forward, grad, jac):
         jax.block_until_ready(f(z0))
-    t_fwd, _ = best_time(lambda: jax.block_until_ready(forward(z0)), 3)
-    t_grad, _ = best_time(lambda: jax.block_until_ready(grad(z0)), 3)
+    # a forward solve takes ~2 ms: the best of 10, since single calls that short move 3× between repeats
+    t_fwd, _ = best_time(lambda: jax.block_until_ready(forward(z0)), 10)
+    t_grad, _ = best_time(lambda: jax.block_until_ready(grad(z0)), 10)
     j = np.asarray(jac(z0))
 
     def central(f, h=1e-6):
