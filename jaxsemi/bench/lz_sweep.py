@@ -6,8 +6,9 @@ The sweep: 𝓗 = v(k_x σ_x + k_y σ_y) + Δσ_z (``js.models.massive_dirac``),
 Δ = 0.3 eV, a field eE = 0.2 V/Å along x sweeps k_x from +K to −K in t1 = 2Kħ/(eE); one
 trajectory per k_y in [0, 0.6] 1/Å, starting in the lower band. The upper-band population at
 the end is compared with P = exp(−π(Δ² + v²k_y²)/(v eE)) (exact for K → ∞; at K = 5 the finite
-sweep leaves ≈ 2e-4, at K = 20 ≈ 2e-6, so each code's own error is ``max_difference_to_tight_solve``,
-the distance from the populations of a Magnus4 solve at rtol 1e-12 / atol 1e-13). All codes integrate iħχ̇ = 𝓗(k_x(t), k_y)χ at rtol 1e-8 / atol 1e-9 (the
+sweep leaves ≈ 2e-4, at K = 20 ≈ 2e-6, so each code's own error is
+``max_difference_to_tight_solve``, the distance from the populations of a Magnus4 solve at rtol
+1e-12 / atol 1e-13). All codes integrate iħχ̇ = 𝓗(k_x(t), k_y)χ at rtol 1e-8 / atol 1e-9 (the
 peers in the same units: H/ħ in 1/fs, t in fs; 𝓗 is taken from the jaxsemi model itself).
 
 * jaxsemi: whatever ``evolve`` defaults to (solver, controller; ``SolverOptions()`` is
