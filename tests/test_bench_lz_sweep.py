@@ -4,6 +4,7 @@ No timing is asserted."""
 
 import sys
 
+import diffrax
 import numpy as np
 import pytest
 
@@ -50,7 +51,7 @@ def test_tight_reference_is_converged():
     K, n = 5.0, 2
     _, ky, _ = lz_sweep.sweep(K, n)
     end = lz_sweep._hamiltonians(MODEL, K, ky)[3]
-    chi = lz_sweep._jaxsemi_run(MODEL, K, n, "vmap", 1 << 18, tolerances=(1e-11, 1e-12))[0]
+    chi = lz_sweep._jaxsemi_run(MODEL, K, n, "vmap", 1 << 18, diffrax.Tsit5(), tolerances=(1e-11, 1e-12))[0]
     np.testing.assert_allclose(lz_sweep.tight_populations(MODEL, K, n, end, ky), lz_sweep._figures(chi, end, ky)[1],
                                atol=1e-9)
 

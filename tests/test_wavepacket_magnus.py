@@ -130,15 +130,18 @@ def test_one_pass_without_texture_equals_three_passes():
 
 
 def test_solver_per_method():
-    """Every method defaults to Tsit5; Magnus4 gives "full" the same physics in fewer steps and
-    refuses the other methods."""
+    """"full" and "manifold" default to Magnus4 on two-band models (its closed-form su(2) step) and to
+    Tsit5 beyond, "abelian" to Tsit5; ``evolve`` takes the default; Magnus4 gives "full" the same
+    physics as Tsit5 in fewer steps and refuses the other methods."""
     model = js.models.massive_dirac(1.0, 0.1)
-    assert isinstance(wp.Full().default_solver(), diffrax.Tsit5)
-    assert isinstance(wp.Manifold().default_solver(), diffrax.Tsit5)
-    assert isinstance(wp.Abelian(0).default_solver(), diffrax.Tsit5)
+    for method in (wp.Full(), wp.Manifold()):
+        assert isinstance(method.default_solver(2), wp.Magnus4)
+        assert isinstance(method.default_solver(4), diffrax.Tsit5)
+    assert isinstance(wp.Abelian(0).default_solver(2), diffrax.Tsit5)
     args = (model, [0.0, 0.0], [0.3, 0.05], 20.0, [0.01, 0.0])
-    mag = evolve(*args, band=0, saveat=3, **MAGNUS)
+    mag = evolve(*args, band=0, saveat=3)  # the default
     lab = evolve(*args, band=0, saveat=3, solver=diffrax.Tsit5())
+    np.testing.assert_array_equal(np.asarray(mag.x), np.asarray(evolve(*args, band=0, saveat=3, **MAGNUS).x))
     np.testing.assert_allclose(np.asarray(mag.x), np.asarray(lab.x), atol=1e-6)
     assert int(mag.stats["num_steps"]) < int(lab.stats["num_steps"])
     with pytest.raises(ValueError, match="Magnus4.*method='full' and 'manifold' only"):

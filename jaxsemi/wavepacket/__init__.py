@@ -9,10 +9,12 @@ object, the way diffrax takes ``solver=Tsit5()`` (the strings are aliases):
 * ``Abelian(band)`` / ``"abelian"`` — Eq. 43 for one band with all four Berry curvatures;
 * a subclass of ``AbstractMethod`` (or ``AbstractAdiabaticMethod``, which stops where a gap closes).
 
-Every method integrates with ``diffrax.Tsit5`` by default; "full" and "manifold" also take ``solver=Magnus4()``,
-a unitary fourth-order exponential integrator whose step count follows how fast 𝓗(x(t), k(t))
-changes, not the band splitting |𝓗|/ħ (fewer steps on long sweeps; a step costs ~4 Tsit5 steps for
-two bands, ~4–6 with a texture, ~10 for a manifold of a 4-band model).
+"full" and "manifold" integrate two-band models with ``Magnus4`` by default, a unitary fourth-order
+exponential integrator whose step count follows how fast 𝓗(x(t), k(t)) changes, not the band
+splitting |𝓗|/ħ (fewer steps on long sweeps; for two bands a step is a closed-form su(2) rotation
+costing ~2 Tsit5 steps, more with a texture); everything else defaults to ``diffrax.Tsit5`` (a general
+Magnus4 step costs ~10 Tsit5 steps for a manifold of a 4-band model, ~100 for "full"). ``solver=``
+picks either.
 
 The diffrax settings (solver, step-size controller, dt0, adjoint, max_steps, progress meter) are
 one ``SolverOptions``. A batch runs vmapped (``ensemble="vmap"``, one adaptive solve per

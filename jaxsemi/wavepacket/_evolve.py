@@ -82,7 +82,8 @@ def evolve(
         params: optional PyTree shaped like ``model.params`` with extra leading batch axes:
             a batch of parameters run in the same call.
         options: the diffrax settings, a ``js.wavepacket.SolverOptions`` (its defaults: the
-            method's solver, ``Tsit5`` (``solver=js.wavepacket.Magnus4()`` for "full", "manifold"),
+            method's solver (``js.wavepacket.Magnus4()`` for "full" and "manifold" on two-band
+            models, ``diffrax.Tsit5()`` otherwise),
             ``PIDController(rtol=1e-8, atol=1e-9)``, ``RecursiveCheckpointAdjoint``,
             ``max_steps=16384``, ``NoProgressMeter``).
         solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: the same settings
@@ -129,7 +130,7 @@ def evolve(
     options = _options(options, solver=solver, stepsize_controller=stepsize_controller, dt0=dt0,
                        adjoint=adjoint, max_steps=max_steps, progress_meter=progress_meter)
     if options.solver is None:
-        options = dataclasses.replace(options, solver=scheme.default_solver())
+        options = dataclasses.replace(options, solver=scheme.default_solver(model.n_bands))
     if isinstance(options.solver, Magnus4) and not isinstance(scheme, (Full, Manifold)):
         raise ValueError(f"solver=Magnus4() integrates method='full' and 'manifold' only, got method "
                          f"{scheme.name!r}: use a diffrax solver (default diffrax.Tsit5())")

@@ -712,3 +712,11 @@ class Magnus4(diffrax.AbstractSolver):
 
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
+
+
+def default_solver(n_bands: int) -> diffrax.AbstractSolver:
+    """The default of "full" and "manifold": ``Magnus4()`` on two-band models, where its step is the
+    closed-form su(2) one (``_advance_su2``), ``diffrax.Tsit5()`` beyond (the general Magnus4 step,
+    an eigen-decomposition and a jvp through the spectral exponential, costs ~10–150 Tsit5 steps;
+    docs/conventions.md §11)."""
+    return Magnus4() if n_bands == 2 else diffrax.Tsit5()

@@ -45,9 +45,10 @@ class Manifold(AbstractAdiabaticMethod):
 
     Starts from ``chi0`` (in the manifold's span at (x0, k0)) or the eigenstate ``band``
     (default: the manifold's lowest band); stops where the manifold's gap to the other bands
-    closes. Saves the gap (eV) and ε of Eq. 37. Default solver ``diffrax.Tsit5()``;
-    ``solver=js.wavepacket.Magnus4()`` takes unitary exponential steps with the Kato Hamiltonian
-    (fewer steps on long sweeps, each ~10 Tsit5 steps at n = 4; docs/conventions.md §11).
+    closes. Saves the gap (eV) and ε of Eq. 37. Default solver: ``js.wavepacket.Magnus4()``,
+    unitary exponential steps with the Kato Hamiltonian, for two-band models, ``diffrax.Tsit5()``
+    beyond (a Magnus4 step there costs ~10 Tsit5 steps at n = 4; fewer steps on long sweeps; ``solver=``
+    picks either; docs/conventions.md §11).
     """
 
     bands: Optional[tuple[int, ...]] = eqx.field(static=True)
@@ -55,6 +56,11 @@ class Manifold(AbstractAdiabaticMethod):
 
     def __init__(self, bands=None):
         self.bands = None if bands is None else tuple(np.atleast_1d(np.asarray(bands)).tolist())
+
+    def default_solver(self, n_bands):
+        from ._magnus import default_solver  # _magnus builds on this module
+
+        return default_solver(n_bands)
 
     def active_bands(self, n_bands):
         return _checks.band_slice(range(n_bands) if self.bands is None else self.bands, n_bands)

@@ -25,8 +25,9 @@ class AbstractMethod(eqx.Module):
 
     name: eqx.AbstractClassVar[str]
 
-    def default_solver(self) -> diffrax.AbstractSolver:
-        """The diffrax solver ``evolve`` uses when none is given (here ``diffrax.Tsit5()``)."""
+    def default_solver(self, n_bands: int) -> diffrax.AbstractSolver:
+        """The diffrax solver ``evolve`` uses on an ``n_bands`` model when none is given (here
+        ``diffrax.Tsit5()``)."""
         return diffrax.Tsit5()
 
     @abc.abstractmethod

@@ -13,8 +13,9 @@ class SolverOptions(eqx.Module):
     """How ``js.wavepacket.evolve`` integrates (diffrax objects; times in fs).
 
     Attributes:
-        solver: the ODE solver; default None: the method's ``default_solver()``
-            (``diffrax.Tsit5()`` for every method; "full" and "manifold" also take ``js.wavepacket.Magnus4()``).
+        solver: the ODE solver; default None: the method's ``default_solver(n_bands)``
+            (``js.wavepacket.Magnus4()`` for "full" and "manifold" on two-band models, ``diffrax.Tsit5()``
+            otherwise).
         stepsize_controller: default ``diffrax.PIDController(rtol=1e-8, atol=1e-9)``.
         dt0: the first step in fs; None lets the controller choose (needs an adaptive one).
         adjoint: how gradients flow through the solve (default ``RecursiveCheckpointAdjoint()``).
