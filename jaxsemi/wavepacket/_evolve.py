@@ -23,7 +23,6 @@ from ._magnus import Magnus4, WavepacketTerm
 from ._manifold import Manifold
 from ._method import AbstractAdiabaticMethod, AbstractMethod
 from ._options import SolverOptions
-from ._quantized import quantized
 from ._trajectory import Result, Trajectory
 
 _ALIASES = {"full": Full, "manifold": Manifold, "abelian": Abelian}
@@ -86,9 +85,7 @@ def evolve(
             method's solver (``js.wavepacket.Magnus4()`` for "full" and "manifold" on two-band
             models, ``diffrax.Tsit5()`` otherwise),
             ``PIDController(rtol=1e-8, atol=1e-9)``, ``RecursiveCheckpointAdjoint``,
-            ``max_steps=16384``, ``NoProgressMeter``). With Magnus4 a ``PIDController``'s step
-            ratios are rounded to powers of 2^{1/64}, so the adjoint's recomputed steps are the
-            forward pass's bit for bit (docs/conventions.md §11).
+            ``max_steps=16384``, ``NoProgressMeter``).
         solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: the same settings
             one by one; each one given replaces that field of ``options``.
         gap_tol: eV; adiabatic methods ("manifold", "abelian") stop (result ``gap_closed``) where
@@ -309,12 +306,9 @@ def _diffeqsolve(config, rhs, t1, y0, args, sub, event=None):
     """diffrax's solution of dy/dt = rhs(t, y, args) from 0 to t1 (fs), saved at ``sub`` and t1."""
     opt = config.options
     term = WavepacketTerm(rhs, method=config.scheme, each=_each_member if config.shared else _one)
-    controller = opt.stepsize_controller
-    if isinstance(opt.solver, Magnus4):  # recomputed steps bit for bit (``_quantized``)
-        controller = quantized(controller)
     sol = diffrax.diffeqsolve(
         term, opt.solver, 0.0, t1, opt.dt0, y0, args,
-        saveat=diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)]), stepsize_controller=controller,
+        saveat=diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)]), stepsize_controller=opt.stepsize_controller,
         adjoint=opt.adjoint, event=event, max_steps=opt.max_steps, throw=False, progress_meter=opt.progress_meter,
     )
     if sub is not _ENDS:
