@@ -13,7 +13,8 @@ peers in the same units: H/ħ in 1/fs, t in fs; 𝓗 is taken from the jaxsemi m
 
 * jaxsemi: the lab-frame ``diffrax.Tsit5()`` and ``js.wavepacket.Magnus4()`` (the default of two-band
   models; ``SolverOptions()`` and the default solver are recorded), each with ``ensemble="vmap"`` and
-  ``"shared"``, the default controller; if the default step budget runs out, that is recorded and the sweep is rerun with ``max_steps=BIG_BUDGET``. These control the error of the
+  ``"shared"``, the default controller; if the default step budget runs out, that is recorded and
+  the sweep is rerun with ``max_steps=BIG_BUDGET``. These control the error of the
   whole state (χ and the centre x, k). The peers integrate χ alone; ``magnus4_chi_norm_vmap`` is
   their task: Magnus4 with the controller's norm over χ only (``band_state_norm``; x and k are
   still computed — at K = 20 x(t1) then stays within 3.7e-4 Å of a tight solve, against 3.1e-4 Å

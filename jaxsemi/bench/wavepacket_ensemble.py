@@ -5,8 +5,8 @@ one adaptive step sequence) vs a loop of scipy.integrate.solve_ivp on the same e
 
 Each wavepacket starts in the lower band of 𝓗 = v(k_x σ_x + k_y σ_y) + Δσ_z at k_x = +K and is
 swept to −K by E ∥ x; the upper-band population is compared with P = exp(−π(Δ² + v²k_y²)/(vE)).
-Both sides use a 5(4) Runge–Kutta pair at the same rtol/atol (Tsit5, the default; the opt-in Magnus4
-of "full": see ``wavepacket_steps``, / RK45); the SciPy loop is timed on a subset and extrapolated
+Both sides use a 5(4) Runge–Kutta pair at the same rtol/atol (Tsit5, named explicitly; Magnus4, the
+two-band default of "full": see ``wavepacket_steps``, / RK45); the SciPy loop is timed on a subset and extrapolated
 to the full ensemble (reported as such).
 
     python -m jaxsemi.bench --only wavepacket_ensemble [--quick]

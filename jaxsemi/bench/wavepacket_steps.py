@@ -1,5 +1,5 @@
-"""Landau–Zener sweep (``jaxsemi.bench._lz``): steps and speed of the opt-in full-band solver
-``js.wavepacket.Magnus4`` against the default lab-frame ``diffrax.Tsit5`` in one run, for K = 5, 20,
+"""Landau–Zener sweep (``jaxsemi.bench._lz``): steps and speed of the full-band solver
+``js.wavepacket.Magnus4`` (the two-band default) against the lab-frame ``diffrax.Tsit5`` in one run, for K = 5, 20,
 80, 320 1/Å, and the cost and accuracy of its gradients.
 
 Per K: trajectories/s (vmap; "shared" and Tsit5 for K ≤ 20), mean/max steps, the max error of
