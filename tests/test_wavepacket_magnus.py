@@ -1,6 +1,7 @@
 """js.wavepacket.Magnus4, the exponential solver of method="full" and "manifold" (their default for two
-bands): agreement with a tight lab-frame reference (2 and 3 bands, texture, time-dependent field), fourth order, exact unitarity,
-a step count that does not follow the band splitting, and which solver each method gets."""
+bands): agreement with a tight lab-frame reference (2 and 3 bands, texture, time-dependent field), fourth
+order, exact unitarity, a step count that does not follow the band splitting, and which solver each method
+gets."""
 
 import diffrax
 import jax
