@@ -140,11 +140,16 @@ def curvature_xy(h, dk):
     """Energies (n,) eV and Ω_n^{k_x k_y} (n,) Å² from 𝓗 (n, n) and ∂𝓗/∂k (≥ 2, n, n).
 
     For n = 2 in closed form from the d-vector (𝓗 = d₀ + d·σ): Ω_∓ = ±d·(∂_x d × ∂_y d)/(2|d|³),
-    zero where the gap 2|d| is degenerate (≤ ``degeneracy_tol``); no eigenvectors.
+    zero where the gap 2|d| is degenerate (≤ ``degeneracy_tol``); no eigenvectors. Otherwise from
+    one rotation instead of two: with C = U†(∂_x𝓗 + i∂_y𝓗)U and a, b the rotated ∂_x𝓗, ∂_y𝓗
+    (Hermitian), |C_nm|² − |C_mn|² = 4 Im(a_nm b_mn), so Ω_n = −½ Σ_m (|C_nm|² − |C_mn|²)/(ε_n − ε_m)².
     """
     if h.shape[-1] != 2:
-        geo = eigen_geometry(h, dk[:2])
-        return geo.energies, abelian_curvature(geo.energies, geo.dk[:1], geo.dk[1:2])[:, 0, 0]
+        w, u = _eigh_matrix(h)
+        c = rotate(u, dk[0] + 1j * dk[1])
+        c2 = jnp.real(c) ** 2 + jnp.imag(c) ** 2  # |C|², smooth at C = 0 (unlike |C|)
+        g, _ = inverse_gaps(w, 2)
+        return w, group_average(-0.5 * jnp.sum((c2 - c2.T) * g, axis=-1), w)
 
     (d0, d), (_, dx), (_, dy) = d_vector(h), d_vector(dk[0]), d_vector(dk[1])
     dn = _safe_sqrt(jnp.sum(d * d))

@@ -137,6 +137,32 @@ def test_exact_degeneracy_finite_values_and_gradients():
     np.testing.assert_allclose(grad, grad_qwz, rtol=1e-8)
 
 
+@pytest.mark.parametrize("which", ["four_band", "degenerate"])
+def test_hall_curvature_from_one_rotation_equals_sum_over_states(which, four_band):
+    """The Hall sums' Ω^{k_x k_y} from C = U†(∂_x𝓗 + i∂_y𝓗)U equals the sum over states of both
+    rotated derivatives (``berry_curvature``), values and parameter gradients, also with degeneracies."""
+    from jaxsemi._geometry import curvature_xy, hamiltonian_and_derivatives
+
+    model = four_band if which == "four_band" else js.Model(_degenerate, {"m": 1.0}, 2, np.eye(2))
+    k = jnp.asarray(np.random.default_rng(7).uniform(-3, 3, (4, 2)))
+    weights = jnp.array([1.0, 0.7, 0.2, 0.0])  # a Fermi-like weight per band
+
+    def one_rotation(p):
+        m = model.with_params(p)
+        return jax.vmap(lambda q: curvature_xy(*hamiltonian_and_derivatives(m, q, jnp.zeros(2), False)[:2])[1])(k)
+
+    def sum_over_states(p):
+        return js.berry_curvature(model.with_params(p), k)[..., 0, 1]
+
+    assert np.max(np.abs(sum_over_states(model.params))) > 1e-2
+    np.testing.assert_allclose(one_rotation(model.params), sum_over_states(model.params), rtol=1e-11, atol=1e-12)
+    g1 = jax.grad(lambda p: jnp.sum(one_rotation(p) * weights))(model.params)
+    g2 = jax.grad(lambda p: jnp.sum(sum_over_states(p) * weights))(model.params)
+    for name in model.params:
+        assert np.isfinite(g1[name])
+        np.testing.assert_allclose(g1[name], g2[name], rtol=1e-9, atol=1e-11)
+
+
 def test_connection_matches_curvature_sum(four_band):
     """Ω_n = i Σ_m (R_nm^x R_mn^y − R_nm^y R_mn^x) for off-diagonal connections (all pairs gapped)."""
     k = jnp.array([0.3, 0.9])
