@@ -16,6 +16,9 @@ For the active manifold a = [start, stop) and each field E (V/Å), e = 1:
   relaxation-time steady state of the field-dressed bands (ħk̇ = −eE; its first order in τ is Eq. 57);
 * Eq. 60: the current integrand −e Σ_i g_i ṽ_i, or −e Σ_i D_i g_i ṽ_i with the phase-space
   density of ``_phase_space`` (``density=True``, textures only).
+
+A two-band model whose manifold is both bands skips the eigen-solvers: Eqs. 61–63 in closed form
+from 𝓗's d-vector and its k, x derivatives (``_two_band_bands``, docs/conventions.md §7).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from .._eigh import _safe_sqrt, d_vector, degeneracy_tol, eigh, eigvalsh, inverse_gaps
-from .._geometry import (berry_connection_offdiag, einsum, matmul, nonabelian_curvature_block,
+from .._geometry import (berry_connection_offdiag, einsum, matmul, nonabelian_curvature_block, point_geometry,
                          point_geometry_second, rotate)
 from ..units import HBAR
 from ._phase_space import manifold_density
@@ -93,16 +96,10 @@ def dressed_energies(h, dh, start: int, stop: int):
     return eigvalsh(_manifold_hamiltonian(w, rotate(u, dh), start, stop))
 
 
-def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int, textured: bool,
-                         density: bool = False, exact_nodes: Optional[int] = None):
-    """Eq. 60 integrand at one k for the manifold [start, stop); with ``exact_nodes`` (uniform
-    systems) the occupations g_i are the exact steady state (``_relaxation.chambers_average``)
-    of the field-dressed bands 𝓔_i(k; E) instead of Eq. 57.
-
-    Returns the current integrand (B, d) in e·Å/fs, the largest |δg_i| (B,) and the point
-    geometry (for the single-band currents of the bands outside the manifold).
-    """
-    d = model.dim
+def _manifold_bands(model, k, x, fields, start: int, stop: int, textured: bool, density: bool):
+    """Eqs. 61–63 for the manifold [start, stop) of any model: 𝓔 (B, m) eV and η from ``eigh`` of H̄_a,
+    ṽ (B, m, d) Å/fs, the slopes ∂𝓔/∂λ (B, m, L) from ``_hbar_slope``, F̃ (B, m, d) eV/Å (None
+    untextured), the density weights D_i (B, m) (None unless textured with ``density``) and the point geometry."""
     geo, second = point_geometry_second(model, k, x, textured)
     energies, eta = jax.vmap(eigh)(_manifold_hamiltonian(geo.energies, einsum("Bd,dnm->Bnm", fields, geo.dk),
                                                           start, stop))
@@ -110,15 +107,90 @@ def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int
     jac = jnp.real(einsum("Bmi,BLmn,Bni->BiL", jnp.conj(eta), slope, eta))  # ∂𝓔_i/∂λ (B, m, L)
     w, dk, dx = geo.energies, geo.dk, geo.dx
     sl = slice(start, stop)
-
     fkk = jnp.moveaxis(nonabelian_curvature_block(w, dk, dk, start, stop), (0, 1), (-2, -1))  # (d, d, m, m)
     vel = _sandwich(eta, dk[:, sl, sl]) / HBAR + einsum("Biab,Bb->Bia", _sandwich(eta, fkk), fields) / HBAR
+    force = weight = None
+    if textured:
+        fxk = jnp.moveaxis(nonabelian_curvature_block(w, dx, dk, start, stop), (0, 1), (-2, -1))
+        force = -_sandwich(eta, dx[:, sl, sl]) - einsum("Biab,Bb->Bia", _sandwich(eta, fxk), fields)
+        if density:
+            weight = manifold_density(eta, nonabelian_curvature_block(w, dk, dx, start, stop))
+    return energies, vel, jac, force, weight, geo
+
+
+def _bloch_derivatives(model, k, x, textured: bool):
+    """d₀ and d of 𝓗 = d₀ + d·σ (2×2) at (k, x) with their derivatives in λ = k or (k, x) (L) and
+    ∂²/∂k_α∂λ_β (d, L): ((), (L,), (d, L)) for d₀ and ((3,), (L, 3), (d, L, 3)) for d; forward
+    mode through 𝓗's d-vector (real, no eigen-solver; d₀ and d kept apart: slices of one array
+    would transpose to pads in reverse mode)."""
+    d = k.shape[0]
+
+    def q(lam):
+        return d_vector(model.hamiltonian(lam[:d], lam[d:] if textured else x, model.params))
+
+    def first(kk):
+        lam = jnp.concatenate([kk, x]) if textured else kk
+        jac, val = jax.jacfwd(lambda l: (q(l), q(l)), has_aux=True)(lam)  # ((L,), (3, L))
+        return jac, (jac, val)
+
+    hess, ((j0, j), (v0, v)) = jax.jacfwd(first, has_aux=True)(k)  # ((L, d), (3, L, d))
+    return (v0, j0, hess[0].T), (v, j.T, jnp.transpose(hess[1], (2, 1, 0)))
+
+
+def _two_band_bands(model, k, x, fields, textured: bool):
+    """Eqs. 61–63 for a two-band model whose manifold is both bands, in closed form.
+
+    With 𝓗 = d₀ + d·σ and eE·∂𝓗/∂k = e₀ + e·σ, Eq. 61's H̄ in the lab basis is d₀ + b·σ with
+    b = d + d × e/(2|d|²) (V = eE·R_k is the σ-vector v ⟂ d with [𝓗, V] = −i(eE·∂𝓗/∂k)_offdiag,
+    so d × v = −e_⟂/2), hence 𝓔_∓ = d₀ ∓ |b|, the states have Bloch vectors ∓b̂ and
+    ⟨η_∓|∂𝓗|η_∓⟩ = ∂d₀ ∓ b̂·∂d. No remote bands: the ⟨𝓕⟩ terms of Eqs. 62–63 vanish and
+    D_i = 1. The slopes ∂𝓔_∓/∂λ = ∂d₀ ∓ b̂·∂b use ∂e = eE·∂²d/∂k∂λ. Degenerate points
+    (2|d| ≤ ``degeneracy_tol``) carry no V, as ``berry_connection_offdiag``.
+
+    Returns 𝓔 (B, 2) eV, ṽ (B, 2, d) Å/fs, ∂𝓔/∂λ (B, 2, L) and F̃ (B, 2, d) eV/Å (None untextured).
+    """
+    d = k.shape[0]
+    (d0, a0, _), (dv, a, dda) = _bloch_derivatives(model, k, x, textured)  # a0 = ∂d₀/∂λ, a = ∂d/∂λ
+    d2 = jnp.sum(dv * dv)
+    dn = _safe_sqrt(d2)
+    split = 2 * dn > degeneracy_tol(jnp.stack([d0 - dn, d0 + dn]))
+    inv2 = jnp.where(split, 0.5 / jnp.where(split, d2, 1.0), 0.0)  # 1/(2|d|²)
+    e = fields @ a[:d]  # (B, 3)
+    de = einsum("Ba,aLc->BLc", fields, dda)  # ∂e/∂λ (B, L, 3)
+    cross = jnp.cross(dv, e)
+    b = dv + cross * inv2
+    dcross = jnp.cross(a[None], e[:, None]) + jnp.cross(dv, de)
+    db = a + dcross * inv2 - (4 * inv2**2) * (a @ dv)[None, :, None] * cross[:, None, :]  # (B, L, 3)
+    bn = _safe_sqrt(jnp.sum(b * b, -1))
+    bhat = b / jnp.where(bn > 0, bn, 1.0)[:, None]
+    sign = jnp.array([-1.0, 1.0])[None, :, None]
+    energies = d0 + sign[..., 0] * bn[:, None]
+    along = lambda m0, m: m0[None, None] + sign * (bhat @ m.T)[:, None]  # noqa: E731  ∂d₀ ∓ b̂·∂d
+    vel = along(a0[:d], a[:d]) / HBAR
+    jac = a0[None, None] + sign * einsum("Bc,BLc->BL", bhat, db)[:, None]
+    return energies, vel, jac, -along(a0[d:], a[d:]) if textured else None
+
+
+def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int, textured: bool,
+                         density: bool = False, exact_nodes: Optional[int] = None):
+    """Eq. 60 integrand at one k for the manifold [start, stop); with ``exact_nodes`` (uniform
+    systems) the occupations g_i are the exact steady state (``_relaxation.chambers_average``)
+    of the field-dressed bands 𝓔_i(k; E) instead of Eq. 57. A two-band model whose manifold is
+    both bands takes the closed form of ``_two_band_bands``.
+
+    Returns the current integrand (B, d) in e·Å/fs, the largest |δg_i| (B,) and the point
+    geometry (for the single-band currents of the bands outside the manifold).
+    """
+    d = model.dim
+    if model.n_bands == 2 and stop - start == 2:
+        energies, vel, jac, force = _two_band_bands(model, k, x, fields, textured)
+        weight, geo = None, point_geometry(model, k, x, textured)  # geo: for the validity numbers only
+    else:
+        energies, vel, jac, force, weight, geo = _manifold_bands(model, k, x, fields, start, stop, textured, density)
     de_dk = jac[..., :d] / HBAR  # ∂𝓔/∂ħk (B, m, d) Å/fs
     drive = -fields[:, None, :]  # −eE (B, 1, d)
     rate = einsum("Bid,Bid->Bi", de_dk, jnp.broadcast_to(drive, de_dk.shape))
     if textured:
-        fxk = jnp.moveaxis(nonabelian_curvature_block(w, dx, dk, start, stop), (0, 1), (-2, -1))
-        force = -_sandwich(eta, dx[:, sl, sl]) - einsum("Biab,Bb->Bia", _sandwich(eta, fxk), fields)
         rate = rate + einsum("Bid,Bid->Bi", de_dk, force) + einsum("Bid,Bid->Bi", jac[..., d:], vel)
     g0, gp = occupation_and_slope(energies, mu[:, None], kT[:, None])  # (B, m)
     if exact_nodes is None:
@@ -130,6 +202,6 @@ def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int
 
         dg = chambers_average(dressed, k, fields, mu, tau, kT, exact_nodes) - g0
     g = g0 + dg
-    if textured and density:
-        g = g * manifold_density(eta, nonabelian_curvature_block(w, dk, dx, start, stop))
+    if weight is not None:
+        g = g * weight
     return -einsum("Bi,Bid->Bd", g, vel), jnp.max(jnp.abs(dg), -1) if exact_nodes is None else jnp.zeros_like(mu), geo

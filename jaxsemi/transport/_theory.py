@@ -196,7 +196,9 @@ class NonAdiabatic(_Manifold):
         (V has no diagonal), and its O(E) part of ṽ_i is the intra-manifold anomalous velocity
         (e/ħ)E×Ω_i, so at E = 0 the linear current is SSCT's term by term (Sec. III C 3) — with
         either relaxation, as g_i and f_n then differ at O(E²) too. SSCT's σ costs ~2× less
-        to evaluate and ~5× less to differentiate in the parameters (``jaxsemi bench``, ``transport``)."""
+        to evaluate and to differentiate in the parameters than the forward-mode derivative of the
+        non-adiabatic current (two-band tilted cone of ``jaxsemi bench``'s ``transport``, whose non-adiabatic
+        theory is closed form; ~5× less to differentiate through the eigen-decompositions of the general path)."""
         return SSCT()
 
     def _manifold(self, model, k, s, start, stop):
