@@ -308,6 +308,30 @@ def test_textured_path_of_a_uniform_model_is_chambers(tilted):
     np.testing.assert_allclose(j_char, j_uniform, rtol=1e-11, atol=1e-12 * np.abs(j_uniform).max())
 
 
+@pytest.mark.timeout(300)
+def test_two_band_characteristics_in_closed_form_equal_the_eigen_path():
+    """The backward characteristics of a two-band model move by Eq. 43 in closed form (d-vector slopes and
+    curvatures Ω_∓ = ±d·(∂_a d × ∂_b d)/2|d|³); the same pair inside a three-band 𝓗 with an uncoupled far level
+    takes the eigen path: equal currents at two fields and equal parameter gradients."""
+    from test_transport import _generic_pair, _generic_pair_and_far_level
+
+    p = {"t": 0.3, "a": 0.4, "m": 0.5, "G": jnp.array([0.05, 0.02])}
+    grid = js.kgrid.brillouin_zone(np.eye(2), 4)
+    e = jnp.array([[0.01, -0.004], [0.0, 0.008]])
+
+    def j(q, f):
+        return tr.current(js.Model(f, q, 2, np.eye(2)), e, 0.1, 3.0, grid, kT=0.05, x=jnp.array([3.0, -7.0]),
+                          relaxation="exact", check=False)
+
+    closed, general = np.asarray(j(p, _generic_pair)), np.asarray(j(p, _generic_pair_and_far_level))
+    assert np.abs(closed).max() > 1e-3
+    np.testing.assert_allclose(closed, general, rtol=1e-10, atol=1e-12 * np.abs(general).max())
+    grads = [jax.grad(lambda q: jnp.sum(j(q, f) * jnp.array([1.0, -0.7])))(p)
+             for f in (_generic_pair, _generic_pair_and_far_level)]
+    for name in p:
+        np.testing.assert_allclose(grads[0][name], grads[1][name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
 @pytest.mark.slow
 def test_textured_characteristic_against_an_adaptive_solve(textured):
     """f_n(x, k) against Dopri8 (rtol 1e-12) backward characteristics, ε_n(X, K) evaluated directly (not

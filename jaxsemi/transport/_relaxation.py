@@ -24,7 +24,8 @@ characteristic of Eq. 43 for band n; since Eq. 43 conserves ε_n + eE·x,
     f_n(x, k) = ∫₀^∞ (ds/τ) e^{−s/τ} f⁰(ε_n(x, k) + eE·(x − X_n(−s))),
 
 with the same rule in u and X_n(−τu_i) from a fixed-step RK4 solve of dλ/du = −τλ̇ (steps
-≤ ``CHARACTERISTIC_STEP``·e^{u/8} in u, at the same 21 nodes). The
+≤ ``CHARACTERISTIC_STEP``·e^{u/8} in u, at the same 21 nodes; for two bands the rates of Eq. 43 in
+closed form, ``_two_band_rate``). The
 conserved energy makes f = f⁰ exact at E = 0 whatever the step, and the error ∝ E·δX.
 For a uniform model the characteristic is K = k + eEs/ħ and the two forms agree.
 
@@ -44,7 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._eigh import eigvalsh
+from .._eigh import _safe_sqrt, d_vector, degeneracy_tol, eigvalsh
+from .._eom import centre_of_mass_rates
 from .._geometry import einsum, point_geometry
 from .._statistics import fermi
 from ..units import HBAR
@@ -106,6 +108,25 @@ def _characteristic_steps(nodes: int, step: float):
     return np.array(sizes), np.array(weights)
 
 
+def _two_band_rate(model, lam, field, band):
+    """(ẋ, k̇) (2d,) of band 0 or 1 of a two-band model at λ = (x, k) by Eq. 43 in closed form from
+    𝓗 = d₀ + d·σ (no eigen-solver): ∂ε_∓/∂λ = ∂d₀ ∓ d̂·∂d and Ω_∓^{λ_a λ_b} = ±d·(∂_a d × ∂_b d)/(2|d|³),
+    zero where the gap 2|d| is degenerate (as ``curvature_xy``)."""
+    d = lam.shape[0] // 2
+    (g0, g), (d0, dv) = jax.jacfwd(lambda l: (d_vector(model.hamiltonian(l[d:], l[:d], model.params)),) * 2,
+                                   has_aux=True)(lam)  # ∂d₀/∂λ (2d,), ∂d/∂λ (3, 2d)
+    dn = _safe_sqrt(jnp.sum(dv * dv))
+    ok = 2.0 * dn > degeneracy_tol(jnp.stack([d0 - dn, d0 + dn]))
+    safe = jnp.where(ok, dn, 1.0)
+    sign = jnp.where(band == 0, -1.0, 1.0)
+    slope = g0 + sign * (dv / safe) @ g  # ∂ε/∂λ (2d,)
+    cols = g.T  # (2d, 3)
+    omega = jnp.where(ok, -sign * (jnp.cross(cols[:, None], cols[None]) @ dv) / (2.0 * safe**3), 0.0)  # (2d, 2d)
+    xdot, kdot = centre_of_mass_rates(slope[d:] / HBAR, slope[:d], omega[d:, d:], omega[d:, :d], omega[:d, d:],
+                                      omega[:d, :d], field)
+    return jnp.concatenate([xdot, kdot])
+
+
 def characteristic_occupation(model, k, x, energies, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES,
                               step: float = CHARACTERISTIC_STEP):
     """Exact SSCT occupations f_n(x, k) (B, n) of a textured model along the backward characteristics
@@ -114,6 +135,8 @@ def characteristic_occupation(model, k, x, energies, fields, mu, tau, kT, nodes:
     d, n = model.dim, energies.shape[0]
 
     def rate(lam, field, band):  # (ẋ, k̇) of one band at λ = (x, k)
+        if n == 2:
+            return _two_band_rate(model, lam, field, band)
         xdot, kdot, _, _ = band_motion(point_geometry(model, lam[d:], lam[:d], True), field[None])
         return jnp.concatenate([xdot[0, band], kdot[0, band]])
 
