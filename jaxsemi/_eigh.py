@@ -112,6 +112,13 @@ def d_vector(h: jax.Array) -> tuple[jax.Array, jax.Array]:
     return d0, jnp.stack([jnp.real(h[..., 1, 0]), jnp.imag(h[..., 1, 0]), dz], -1)
 
 
+def split_levels(d0, d):
+    """|d| and whether the levels d₀ ∓ |d| of 𝓗 = d₀ + d·σ (one point) are split: 2|d| > ``degeneracy_tol``
+    (where they are not, the two-band closed forms leave out every 1/|d| term, as ``inverse_gaps``)."""
+    dn = _safe_sqrt(jnp.sum(d * d))
+    return dn, 2.0 * dn > degeneracy_tol(jnp.stack([d0 - dn, d0 + dn]))
+
+
 def eigvalsh(h: jax.Array) -> jax.Array:
     """Ascending eigenvalues (n,) of one Hermitian matrix; closed form (no eigenvectors) for n = 2."""
     if h.shape[-1] == 2:

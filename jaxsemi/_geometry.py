@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _sharding
-from ._eigh import SMALL_N, _safe_sqrt, d_vector, degeneracy_tol, eigh as _eigh_matrix, inverse_gaps, manifold_gap, matmul
+from ._eigh import (SMALL_N, d_vector, degeneracy_tol, eigh as _eigh_matrix, inverse_gaps, manifold_gap,
+                    matmul, split_levels)
 from ._model import Model
 from .kspace import default_chunk
 from .kspace._reduce import reduce_blocks
@@ -152,9 +153,8 @@ def curvature_xy(h, dk):
         return w, group_average(-0.5 * jnp.sum((c2 - c2.T) * g, axis=-1), w)
 
     (d0, d), (_, dx), (_, dy) = d_vector(h), d_vector(dk[0]), d_vector(dk[1])
-    dn = _safe_sqrt(jnp.sum(d * d))
+    dn, ok = split_levels(d0, d)
     w = jnp.stack([d0 - dn, d0 + dn])
-    ok = 2.0 * dn > degeneracy_tol(w)
     lower = jnp.where(ok, 0.5 * jnp.dot(d, jnp.cross(dx, dy)) / jnp.where(ok, dn, 1.0) ** 3, 0.0)
     return w, jnp.stack([lower, -lower])
 

@@ -28,7 +28,7 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from .._eigh import _safe_sqrt, d_vector, degeneracy_tol, eigh, eigvalsh, inverse_gaps
+from .._eigh import _safe_sqrt, d_vector, eigh, eigvalsh, inverse_gaps, split_levels
 from .._geometry import (berry_connection_offdiag, einsum, matmul, nonabelian_curvature_block, point_geometry,
                          point_geometry_second, rotate)
 from ..units import HBAR
@@ -86,8 +86,7 @@ def dressed_energies(h, dh, start: int, stop: int):
         d0, d = d_vector(h)
         _, e = d_vector(dh)
         d2 = jnp.sum(d * d)
-        dn = _safe_sqrt(d2)
-        split = 2 * dn > degeneracy_tol(jnp.stack([d0 - dn, d0 + dn]))
+        split = split_levels(d0, d)[1]
         safe = jnp.where(split, d2, 1.0)
         r2 = jnp.where(split, (jnp.sum(e * e) * d2 - jnp.sum(e * d) ** 2) / (4 * safe * safe), 0.0)
         half = _safe_sqrt(d2 + r2)
@@ -152,8 +151,7 @@ def _two_band_bands(model, k, x, fields, textured: bool):
     d = k.shape[0]
     (d0, a0, _), (dv, a, dda) = _bloch_derivatives(model, k, x, textured)  # a0 = ∂d₀/∂λ, a = ∂d/∂λ
     d2 = jnp.sum(dv * dv)
-    dn = _safe_sqrt(d2)
-    split = 2 * dn > degeneracy_tol(jnp.stack([d0 - dn, d0 + dn]))
+    split = split_levels(d0, dv)[1]
     inv2 = jnp.where(split, 0.5 / jnp.where(split, d2, 1.0), 0.0)  # 1/(2|d|²)
     e = fields @ a[:d]  # (B, 3)
     de = einsum("Ba,aLc->BLc", fields, dda)  # ∂e/∂λ (B, L, 3)

@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._eigh import _safe_sqrt, d_vector, degeneracy_tol, eigvalsh
+from .._eigh import d_vector, eigvalsh, split_levels
 from .._eom import centre_of_mass_rates
 from .._geometry import einsum, point_geometry
 from .._statistics import fermi
@@ -115,8 +115,7 @@ def _two_band_rate(model, lam, field, band):
     d = lam.shape[0] // 2
     (g0, g), (d0, dv) = jax.jacfwd(lambda l: (d_vector(model.hamiltonian(l[d:], l[:d], model.params)),) * 2,
                                    has_aux=True)(lam)  # ∂d₀/∂λ (2d,), ∂d/∂λ (3, 2d)
-    dn = _safe_sqrt(jnp.sum(dv * dv))
-    ok = 2.0 * dn > degeneracy_tol(jnp.stack([d0 - dn, d0 + dn]))
+    dn, ok = split_levels(d0, dv)
     safe = jnp.where(ok, dn, 1.0)
     sign = jnp.where(band == 0, -1.0, 1.0)
     slope = g0 + sign * (dv / safe) @ g  # ∂ε/∂λ (2d,)
