@@ -75,21 +75,27 @@ def _manifold_hamiltonian(w, field_dk, start, stop):
     return jnp.diag(w[start:stop]).astype(conn.dtype) + conn
 
 
+def _dressed_bloch_vector(d0, d, e):
+    """Eq. 61's H̄ = d₀ + b·σ of a two-band manifold (both bands) in the lab basis, from 𝓗 = d₀ + d·σ and
+    eE·∂𝓗/∂k = e₀ + e·σ (eV; e (..., 3) broadcasts): V = eE·R_k is the σ-vector v ⟂ d with
+    [𝓗, V] = −i(eE·∂𝓗/∂k) off the diagonal, so d × v = −e_⟂/2 and v = d × e/(2|d|²); zero where the
+    levels are not split (``split_levels``, as ``berry_connection_offdiag``). Returns b (..., 3), d × e and
+    1/(2|d|²) (1/eV²)."""
+    split = split_levels(d0, d)[1]
+    inv2 = jnp.where(split, 0.5 / jnp.where(split, jnp.sum(d * d), 1.0), 0.0)
+    cross = jnp.cross(d, e)
+    return d + cross * inv2, cross, inv2
+
+
 def dressed_energies(h, dh, start: int, stop: int):
     """Eq. 61's 𝓔_i (m,) in eV from 𝓗 (n, n) and eE·∂𝓗/∂k (n, n) at one point (E in V/Å).
 
-    Two bands, both in the manifold: closed form, no eigenvectors. With 𝓗 = d₀ + d·σ and
-    eE·∂𝓗/∂k = e₀ + e·σ, |⟨−|e·σ|+⟩|² = |e|² − (e·d̂)² and ε₊ − ε₋ = 2|d|, so
-    𝓔_± = d₀ ± (|d|² + |eE·R₋₊|²)^{1/2} with |eE·R₋₊|² = (|e|²|d|² − (e·d)²)/(4|d|⁴) (zero where
-    the bands are degenerate, as ``berry_connection_offdiag``). Otherwise by ``eigh``."""
+    Two bands, both in the manifold: closed form, no eigenvectors, 𝓔_∓ = d₀ ∓ |b| with the dressed
+    Bloch vector b of ``_dressed_bloch_vector``. Otherwise by ``eigh``."""
     if h.shape[-1] == 2 and stop - start == 2:
         d0, d = d_vector(h)
-        _, e = d_vector(dh)
-        d2 = jnp.sum(d * d)
-        split = split_levels(d0, d)[1]
-        safe = jnp.where(split, d2, 1.0)
-        r2 = jnp.where(split, (jnp.sum(e * e) * d2 - jnp.sum(e * d) ** 2) / (4 * safe * safe), 0.0)
-        half = _safe_sqrt(d2 + r2)
+        b, _, _ = _dressed_bloch_vector(d0, d, d_vector(dh)[1])
+        half = _safe_sqrt(jnp.sum(b * b))
         return jnp.stack([d0 - half, d0 + half])
     w, u = eigh(h)
     return eigvalsh(_manifold_hamiltonian(w, rotate(u, dh), start, stop))
@@ -139,24 +145,17 @@ def _bloch_derivatives(model, k, x, textured: bool):
 def _two_band_bands(model, k, x, fields, textured: bool):
     """Eqs. 61–63 for a two-band model whose manifold is both bands, in closed form.
 
-    With 𝓗 = d₀ + d·σ and eE·∂𝓗/∂k = e₀ + e·σ, Eq. 61's H̄ in the lab basis is d₀ + b·σ with
-    b = d + d × e/(2|d|²) (V = eE·R_k is the σ-vector v ⟂ d with [𝓗, V] = −i(eE·∂𝓗/∂k)_offdiag,
-    so d × v = −e_⟂/2), hence 𝓔_∓ = d₀ ∓ |b|, the states have Bloch vectors ∓b̂ and
-    ⟨η_∓|∂𝓗|η_∓⟩ = ∂d₀ ∓ b̂·∂d. No remote bands: the ⟨𝓕⟩ terms of Eqs. 62–63 vanish and
-    D_i = 1. The slopes ∂𝓔_∓/∂λ = ∂d₀ ∓ b̂·∂b use ∂e = eE·∂²d/∂k∂λ. Degenerate points
-    (2|d| ≤ ``degeneracy_tol``) carry no V, as ``berry_connection_offdiag``.
+    With H̄ = d₀ + b·σ (``_dressed_bloch_vector``, b = d + d × e/(2|d|²)), 𝓔_∓ = d₀ ∓ |b|, the states
+    have Bloch vectors ∓b̂ and ⟨η_∓|∂𝓗|η_∓⟩ = ∂d₀ ∓ b̂·∂d. No remote bands: the ⟨𝓕⟩ terms of
+    Eqs. 62–63 vanish and D_i = 1. The slopes ∂𝓔_∓/∂λ = ∂d₀ ∓ b̂·∂b use ∂e = eE·∂²d/∂k∂λ.
 
     Returns 𝓔 (B, 2) eV, ṽ (B, 2, d) Å/fs, ∂𝓔/∂λ (B, 2, L) and F̃ (B, 2, d) eV/Å (None untextured).
     """
     d = k.shape[0]
     (d0, a0, _), (dv, a, dda) = _bloch_derivatives(model, k, x, textured)  # a0 = ∂d₀/∂λ, a = ∂d/∂λ
-    d2 = jnp.sum(dv * dv)
-    split = split_levels(d0, dv)[1]
-    inv2 = jnp.where(split, 0.5 / jnp.where(split, d2, 1.0), 0.0)  # 1/(2|d|²)
     e = fields @ a[:d]  # (B, 3)
     de = einsum("Ba,aLc->BLc", fields, dda)  # ∂e/∂λ (B, L, 3)
-    cross = jnp.cross(dv, e)
-    b = dv + cross * inv2
+    b, cross, inv2 = _dressed_bloch_vector(d0, dv, e)
     dcross = jnp.cross(a[None], e[:, None]) + jnp.cross(dv, de)
     db = a + dcross * inv2 - (4 * inv2**2) * (a @ dv)[None, :, None] * cross[:, None, :]  # (B, L, 3)
     bn = _safe_sqrt(jnp.sum(b * b, -1))

@@ -109,7 +109,8 @@ def _characteristic_steps(nodes: int, step: float):
 
 
 def _two_band_rate(model, lam, field, band):
-    """(ẋ, k̇) (2d,) of band 0 or 1 of a two-band model at λ = (x, k) by Eq. 43 in closed form from
+    """(ẋ, k̇) (2d,) in Å/fs and 1/(Å·fs) of band 0 or 1 of a two-band model at λ = (x, k) (Å, 1/Å) in the field
+    (d,) V/Å, by Eq. 43 in closed form from
     𝓗 = d₀ + d·σ (no eigen-solver): ∂ε_∓/∂λ = ∂d₀ ∓ d̂·∂d and Ω_∓^{λ_a λ_b} = ±d·(∂_a d × ∂_b d)/(2|d|³),
     zero where the gap 2|d| is degenerate (as ``curvature_xy``)."""
     d = lam.shape[0] // 2
