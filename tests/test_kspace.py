@@ -147,6 +147,17 @@ def test_small_solve_matches_lapack():
         # batched (as in the transport and wavepacket hot paths), where each system pivots its own rows
         np.testing.assert_allclose(jax.jit(jax.vmap(solve_small))(a, b), np.linalg.solve(a, b[..., None])[..., 0],
                                    rtol=1e-11, atol=1e-11)
+    # Eq. 43's 4×4 systems (solved by the adjugate): large Ω^{kk}, mixed curvatures of order one
+    from jaxsemi.units import HBAR
+    spin = np.array([[0.0, 1.0], [-1.0, 0.0]])
+    for w in (10.0, 1e3, 1e5):
+        for _ in range(20):
+            f_kx = 0.3 * np.sqrt(w) * rng.normal(size=(2, 2))
+            a = np.block([[np.eye(2) + f_kx, w * rng.uniform(-1, 1) * spin],
+                          [-0.3 * HBAR * rng.uniform(-1, 1) * spin, HBAR * (np.eye(2) + f_kx.T)]])
+            b = rng.normal(size=4)
+            y = np.linalg.solve(a, b)
+            np.testing.assert_allclose(solve_small(a, b), y, rtol=0, atol=1e-10 * np.max(np.abs(y)))
 
 
 def test_gap_helpers():
