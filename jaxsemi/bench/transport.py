@@ -6,7 +6,8 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
 * ``sigma_xy``: σ_xy = ∂J_x/∂E_y at E = 0 (forward-mode autodiff of the current) and the
   gradient of σ_xy with respect to all parameters (v, Δ, tilt, μ, τ, kT; reverse mode over the
   forward-mode derivative), for ``ssct`` and ``nonadiabatic`` (at E = 0 evaluated through SSCT,
-  ``NonAdiabatic.linear_response``); ``grad_ratio`` = t_grad / t_forward (project target ≤ 3).
+  ``NonAdiabatic.linear_response``); ``grad_ratio`` = t_grad / t_forward (project target ≤ 3), the ratio of
+  the medians over calls alternating between the two (``grad_ratio_of_minima``: of the best times).
 * ``current``: J at a finite field (eEv/Δ² = 0.5) for both theories, and the gradient of J_x with
   respect to all parameters (``grad_current_ratio``); ``nonadiabatic_over_ssct``.
 * ``hall``: ``js.hall_conductivity`` of the Haldane model (N×N Brillouin-zone grid, kT = 0.02 eV)
@@ -19,8 +20,10 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
   with a mass texture Δ(x) = Δ cos(G·x) (``current_1_field_textured``: an RK4 backward
   characteristic per k, band and field).
 
-Everything is compiled first; times are the minimum over repeats (``block_until_ready``).
-``--quick`` uses a coarse grid (< 30 s).
+Everything is compiled first; times ``t_*`` are the minimum over repeats (``block_until_ready``); each
+ratio compares calls made in turn (``compare_times``, up to 40 rounds, ~1 s of calls; ms-scale calls
+move up to 2× with the machine's load, so best times taken one after the other gave ratios that moved as
+much) by their medians, and also by their minima (``*_of_minima``). ``--quick`` uses a coarse grid (< 30 s).
 """
 
 from __future__ import annotations
@@ -33,14 +36,14 @@ import numpy as np
 
 import jaxsemi as js
 
-from ._common import best_time
+from ._common import compare_times
 
 V, DELTA, TILT, MU, KT, TAU = 1.0, 0.1, 0.3, 0.2, 0.01, 10.0
 TEXTURE_G, TEXTURE_X = (0.02, 0.01), (10.0, 5.0)  # 1/Å, Å: Δ(x) = Δ cos(G·x), G·x = 0.25
 
 
 def run(quick: bool = False) -> dict:
-    n_r, n_theta, repeats = (48, 16, 3) if quick else (200, 64, 5)
+    n_r, n_theta, rounds = (48, 16, 3) if quick else (200, 64, 40)
     model = js.models.massive_dirac(V, DELTA, tilt=TILT)
     k_f = (MU**2 - DELTA**2) ** 0.5 / V
     grid = js.kgrid.disk(2.0, n_r, n_theta, scale=DELTA / V, breaks=[0.8 * k_f, 1.3 * k_f])
@@ -57,29 +60,30 @@ def run(quick: bool = False) -> dict:
         def current(p, mu, tau, kT, theory=theory):
             return js.transport.current(model.with_params(p), field, mu, tau, grid, kT=kT, theory=theory)
 
-        (t_fwd, value), t_grad = _with_gradient(sigma_xy, args, repeats)
-        (t_cur, _), t_grad_cur = _with_gradient(lambda *a: current(*a)[0], args, repeats)
-        currents[theory] = t_cur
-        out[theory] = {"sigma_xy_e2h": float(value), "t_sigma_s": t_fwd, "t_grad_s": t_grad,
-                       "grad_ratio": t_grad / t_fwd, "t_current_s": t_cur, "t_grad_current_s": t_grad_cur,
-                       "grad_current_ratio": t_grad_cur / t_cur}
-    out["hall"] = _hall_cost(100 if quick else 300, repeats)
-    out["relaxation"] = _relaxation_cost(model, grid, repeats)
+        sigma, value = _with_gradient(sigma_xy, args, rounds)
+        cur, _ = _with_gradient(lambda *a: current(*a)[0], args, rounds)
+        currents[theory] = cur["t_s"]
+        out[theory] = {"sigma_xy_e2h": float(value), "t_sigma_s": sigma["t_s"], "t_grad_s": sigma["t_grad_s"],
+                       "grad_ratio": sigma["ratio"], "grad_ratio_of_minima": sigma["ratio_of_minima"],
+                       "t_current_s": cur["t_s"], "t_grad_current_s": cur["t_grad_s"],
+                       "grad_current_ratio": cur["ratio"], "grad_current_ratio_of_minima": cur["ratio_of_minima"]}
+    out["hall"] = _hall_cost(100 if quick else 300, rounds)
+    out["relaxation"] = _relaxation_cost(model, grid, rounds)
     out["nonadiabatic_over_ssct"] = currents["nonadiabatic"] / currents["ssct"]
     out["nonadiabatic_over_ssct_sigma"] = out["nonadiabatic"]["t_sigma_s"] / out["ssct"]["t_sigma_s"]
     return out
 
 
-def _with_gradient(fn, args, repeats):
-    """(best time, value) of jitted ``fn(*args)`` and the best time of its gradient in all args."""
+def _with_gradient(fn, args, rounds):
+    """Times of jitted ``fn(*args)`` and of its gradient in all args (``compare_times``), and the value."""
     fwd, grad = jax.jit(fn), jax.jit(jax.grad(fn, argnums=tuple(range(len(args)))))
-    for f in (fwd, grad):
-        jax.block_until_ready(f(*args))  # compile
-    timed = best_time(lambda: jax.block_until_ready(fwd(*args)), repeats)
-    return timed, best_time(lambda: jax.block_until_ready(grad(*args)), repeats)[0]
+    value = jax.block_until_ready(fwd(*args))
+    jax.block_until_ready(grad(*args))
+    best, ratio, ratio_min = compare_times([lambda f=f: jax.block_until_ready(f(*args)) for f in (fwd, grad)], rounds)
+    return {"t_s": best[0], "t_grad_s": best[1], "ratio": ratio[1], "ratio_of_minima": ratio_min[1]}, value
 
 
-def _hall_cost(n, repeats) -> dict:
+def _hall_cost(n, rounds) -> dict:
     """σ_xy of the Haldane model on an n×n grid and its gradient in (t₁, t₂, φ, M), μ and kT."""
     model = js.models.haldane(1.0, 0.1, 1.2, 0.2)
     grid = js.kgrid.brillouin_zone(model.lattice, n)
@@ -87,13 +91,12 @@ def _hall_cost(n, repeats) -> dict:
     def sigma(p, mu, kT):
         return js.hall_conductivity(model.with_params(p), mu, grid, kT=kT)
 
-    (t_fwd, value), t_grad = _with_gradient(sigma, (dict(model.params), jnp.asarray(0.1), jnp.asarray(0.02)),
-                                            repeats)
-    return {"grid_points": n * n, "sigma_xy_e2h": float(value), "t_sigma_s": t_fwd, "t_grad_s": t_grad,
-            "grad_ratio": t_grad / t_fwd}
+    t, value = _with_gradient(sigma, (dict(model.params), jnp.asarray(0.1), jnp.asarray(0.02)), rounds)
+    return {"grid_points": n * n, "sigma_xy_e2h": float(value), "t_sigma_s": t["t_s"], "t_grad_s": t["t_grad_s"],
+            "grad_ratio": t["ratio"], "grad_ratio_of_minima": t["ratio_of_minima"]}
 
 
-def _relaxation_cost(model, grid, repeats) -> dict:
+def _relaxation_cost(model, grid, rounds) -> dict:
     """Times of the exact (Chambers) steady state over Eq. 46c's first order, SSCT, same grid: compiled
     (``jax.jit`` over μ; the cost of the computation, ``exact_over_first_order``) and called as a user
     calls them (``called_*``: plus the Python-side checks and dispatch of each call, both options — 2–6 ms before
@@ -117,14 +120,13 @@ def _relaxation_cost(model, grid, repeats) -> dict:
     mu = jnp.asarray(MU)
     out = {}
     for name, job in jobs.items():
-        times = {}
-        for r in ("first_order", "exact"):
-            for how, fn in (("jit", jax.jit(functools.partial(job, r))), ("called", functools.partial(job, r))):
+        out[name] = {}
+        for how, wrap in (("", jax.jit), ("called_", lambda f: f)):
+            fns = [wrap(functools.partial(job, r)) for r in ("first_order", "exact")]
+            for fn in fns:
                 jax.block_until_ready(fn(mu))  # compile
-                times[how, r], _ = best_time(lambda fn=fn: jax.block_until_ready(fn(mu)), repeats)
-        out[name] = {"t_first_order_s": times["jit", "first_order"], "t_exact_s": times["jit", "exact"],
-                     "exact_over_first_order": times["jit", "exact"] / times["jit", "first_order"],
-                     "called_t_first_order_s": times["called", "first_order"],
-                     "called_t_exact_s": times["called", "exact"],
-                     "called_exact_over_first_order": times["called", "exact"] / times["called", "first_order"]}
+            best, ratio, ratio_min = compare_times([lambda fn=fn: jax.block_until_ready(fn(mu)) for fn in fns], rounds)
+            out[name].update({f"{how}t_first_order_s": best[0], f"{how}t_exact_s": best[1],
+                              f"{how}exact_over_first_order": ratio[1],
+                              f"{how}exact_over_first_order_of_minima": ratio_min[1]})
     return out
