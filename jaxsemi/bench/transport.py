@@ -20,7 +20,7 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
   with a mass texture Δ(x) = Δ cos(G·x) (``current_1_field_textured``: an RK4 backward
   characteristic per k, band and field).
 
-Everything is compiled first; times ``t_*`` are the minimum over repeats (``block_until_ready``); each
+Everything is compiled first; times ``t_*`` are the best of the timed calls (``block_until_ready``); each
 ratio compares calls made in turn (``compare_times``, up to 40 rounds, ~1 s of calls; ms-scale calls
 move up to 2× with the machine's load, so best times taken one after the other gave ratios that moved as
 much) by their medians, and also by their minima (``*_of_minima``). ``--quick`` uses a coarse grid (< 30 s).
