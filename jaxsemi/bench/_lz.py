@@ -32,7 +32,6 @@ def formula(ky) -> np.ndarray:
 def run_jaxsemi(K: float, n: int = 200, ensemble: str = "vmap", **solver_kwargs):
     """One jaxsemi sweep (method="full", default solver unless given): (P_upper (n,), steps (n,),
     max |⟨χ|χ⟩ − 1| along the saved path), blocking until ready."""
-    import diffrax
     import jax.numpy as jnp
 
     import jaxsemi as js
@@ -40,6 +39,6 @@ def run_jaxsemi(K: float, n: int = 200, ensemble: str = "vmap", **solver_kwargs)
     s = sweep(K, n)
     tr = js.wavepacket.evolve(js.models.massive_dirac(V, DELTA), jnp.zeros(2), jnp.asarray(s["k0"]), s["t1"],
                               jnp.asarray(s["field"]), band=0, saveat=2, ensemble=ensemble,
-                              stepsize_controller=diffrax.PIDController(rtol=RTOL, atol=ATOL), **solver_kwargs)
+                              stepsize_controller=js.wavepacket.default_controller(RTOL, ATOL), **solver_kwargs)
     p = np.asarray(tr.populations[:, -1, 1])
     return p, np.asarray(tr.stats["num_steps"]), float(np.max(np.abs(np.asarray(tr.norm) - 1.0)))

@@ -135,7 +135,7 @@ def _jaxsemi_run(model, K, n, ensemble, max_steps=None, solver=None, norm=None, 
     t1, _, k0 = sweep(K, n)
     controller = None
     if norm is not None or tolerances != (RTOL, ATOL):
-        controller = diffrax.PIDController(rtol=tolerances[0], atol=tolerances[1], norm=norm or optx.rms_norm)
+        controller = js.wavepacket.default_controller(*tolerances, norm=norm or optx.rms_norm)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "(?s).*failed.*max_steps_reached")
         tr = js.wavepacket.evolve(model, jnp.zeros(2), jnp.asarray(k0), t1, jnp.array([E, 0.0]), band=0,

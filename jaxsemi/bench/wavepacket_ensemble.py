@@ -35,7 +35,7 @@ def _jax_run(model, k0, ensemble):
     import diffrax
 
     tr = js.wavepacket.evolve(model, jnp.zeros(2), k0, T1, jnp.array([E, 0.0]), band=0, saveat=2,
-                              stepsize_controller=diffrax.PIDController(rtol=RTOL, atol=ATOL),
+                              stepsize_controller=js.wavepacket.default_controller(RTOL, ATOL),
                               solver=diffrax.Tsit5(), ensemble=ensemble)
     return tr.populations[:, -1, 1].block_until_ready(), tr.stats["num_steps"]
 

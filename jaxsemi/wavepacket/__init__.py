@@ -17,7 +17,8 @@ Magnus4 step costs ~10 Tsit5 steps for a manifold of a 4-band model, ~100 for "f
 picks either.
 
 The diffrax settings (solver, step-size controller, dt0, adjoint, max_steps, progress meter) are
-one ``SolverOptions``. A batch runs vmapped (``ensemble="vmap"``, one adaptive solve per
+one ``SolverOptions``; ``default_controller(rtol, atol)`` is the default PI step-size controller at
+other tolerances. A batch runs vmapped (``ensemble="vmap"``, one adaptive solve per
 trajectory) or, for "full", as one ODE with one shared step sequence (``ensemble="shared"``,
 faster for large ensembles).
 
@@ -33,5 +34,6 @@ from ._manifold import Manifold as Manifold
 from ._method import AbstractAdiabaticMethod as AbstractAdiabaticMethod
 from ._method import AbstractMethod as AbstractMethod
 from ._options import SolverOptions as SolverOptions
+from ._options import default_controller as default_controller
 from ._trajectory import Result as Result
 from ._trajectory import Trajectory as Trajectory

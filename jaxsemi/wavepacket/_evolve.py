@@ -84,7 +84,8 @@ def evolve(
         options: the diffrax settings, a ``js.wavepacket.SolverOptions`` (its defaults: the
             method's solver (``js.wavepacket.Magnus4()`` for "full" and "manifold" on two-band
             models, ``diffrax.Tsit5()`` otherwise),
-            ``PIDController(rtol=1e-8, atol=1e-9)``, ``RecursiveCheckpointAdjoint``,
+            ``default_controller()`` = ``PIDController(rtol=1e-8, atol=1e-9, pcoeff=0.2, icoeff=0.4)``,
+            ``RecursiveCheckpointAdjoint``,
             ``max_steps=16384``, ``NoProgressMeter``).
         solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: the same settings
             one by one; each one given replaces that field of ``options``.
