@@ -108,8 +108,8 @@ def test_default_pi_controller_rejects_fewer_steps_and_lands_closer():
     """The default controller (PI, pcoeff 0.2 / icoeff 0.4) against diffrax's I controller on K = 20
     Landau–Zener sweeps at rtol 1e-8 (Magnus4): the error estimate rises steeply into the crossing, so the
     I controller rejects a fifth of its steps; the PI one fewer than half as many, no more steps in all,
-    and populations as close to a tight solve (within 2× per run; 200 trajectories: 78 → 35 rejected,
-    369 → 351 steps, largest error 6.2e-7 → 6.0e-7; here 4 trajectories: 3.6e-7 → 4.6e-7)."""
+    and populations as close to a tight solve (within 2× per run; 200 trajectories: 78 → 28 rejected,
+    369 → 352.5 steps, largest error 6.2e-7 → 5.5e-7; here 4 trajectories: 3.6e-7 → 4.6e-7)."""
     model, K = js.models.massive_dirac(1.0, 0.3), 20.0
     k0 = jnp.stack([jnp.full(4, K), jnp.array([0.0, 0.1, 0.3, 0.5])], -1)
 

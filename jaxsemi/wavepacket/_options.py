@@ -10,9 +10,9 @@ import equinox as eqx
 
 #: The default controller's PI coefficients, one of diffrax's suggested sets (its default is the I controller
 #: pcoeff = 0, icoeff = 1). On the Landau–Zener sweeps of ``jaxsemi bench`` at rtol 1e-8 (2026-12-03): Magnus4
-#: rejects 2.2–2.6× fewer steps, takes 5–10 % fewer in all at K = 20 and 80 (6 % more at K = 5), and the
+#: rejects 2.4–2.8× fewer steps, takes 4–10 % fewer in all at K = 20 and 80 (6 % more at K = 5), and the
 #: largest error vs a tight solve is as small or smaller (K = 5 / 20 / 80, 100 / 200 / 20 trajectories:
-#: 2.3e-8 / 6.2e-7 / 4.1e-6 → 8.9e-10 / 6.0e-7 / 1.5e-6); Tsit5 takes as many steps, 5× fewer rejected, 1.5×
+#: 2.3e-8 / 6.2e-7 / 4.1e-6 → 8.9e-10 / 5.5e-7 / 1.5e-6); Tsit5 takes as many steps, 5× fewer rejected, 1.5×
 #: smaller errors.
 PI_COEFFICIENTS = {"pcoeff": 0.2, "icoeff": 0.4}
 
