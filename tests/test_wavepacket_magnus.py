@@ -104,7 +104,7 @@ def test_landau_zener_steps_do_not_follow_the_splitting():
     assert steps[1] < 4 * steps[0] and steps[1] < 2000, steps
 
 
-def test_default_pi_controller_rejects_fewer_steps_and_lands_closer():
+def test_default_pi_controller_rejects_fewer_steps_at_the_same_accuracy():
     """The default controller (PI, pcoeff 0.2 / icoeff 0.4) against diffrax's I controller on K = 20
     Landau–Zener sweeps at rtol 1e-8 (Magnus4): the error estimate rises steeply into the crossing, so the
     I controller rejects a fifth of its steps; the PI one fewer than half as many, no more steps in all,
