@@ -34,7 +34,7 @@ import numpy as np
 
 from . import _checks
 from ._geometry import SMALL_N
-from ._model import bind
+from ._model import registered
 from .kspace import LatticeGrid
 from .kspace._reduce import reduce_blocks
 
@@ -55,16 +55,10 @@ def register(hamiltonian: Callable):
     return deco
 
 
-def _registered(model) -> Optional[tuple[Callable, dict]]:
-    ham = model.hamiltonian
-    fn, options = (ham.fn, dict(ham.options)) if isinstance(ham, bind) else (ham, {})
-    return (_FORMS[fn], options) if fn in _FORMS else None
-
-
 def lattice_form(model):
     """``(r_cart (nR, d) Å, H(R) (nR, n, n) eV, tau_cart (n, d) Å)`` of a registered lattice
     model (R unique), else None. H(R) is computed from ``model.params`` (differentiable)."""
-    found = _registered(model)
+    found = registered(_FORMS, model)
     return None if found is None else found[0](model.params, **found[1])
 
 
@@ -119,7 +113,7 @@ def structure(model, grid) -> Optional[Structure]:
     basis, with a concrete lattice and grid basis; the per-point path serves everything else
     (non-uniform grids, continuum and textured models, models built inside ``jax.jit``).
     """
-    if (_registered(model) is None or model.lattice is None or model.dim < 2
+    if (registered(_FORMS, model) is None or model.lattice is None or model.dim < 2
             or not isinstance(grid, LatticeGrid) or not _checks.is_concrete(model.lattice, grid.basis)):
         return None
     lat = np.asarray(model.lattice)

@@ -33,6 +33,19 @@ class bind:
         return self.fn(k, x, params, **dict(self.options))
 
 
+#: Two-band Hamiltonian function → its d-vector function ``(k, x, params, **options) -> (d₀, d_x, d_y, d_z)``
+#: (eV, 𝓗 = d₀ + d·σ; filled by ``jaxsemi.models._pauli.pauli_form``).
+D_FORMS: dict[Callable, Callable] = {}
+
+
+def registered(table: dict, model) -> Optional[tuple[Callable, dict]]:
+    """``(entry, options)`` of ``table`` for the model's Hamiltonian function — a plain function, or
+    one used through ``bind`` (then with its options) — or None where it is not registered."""
+    ham = model.hamiltonian
+    fn, options = (ham.fn, dict(ham.options)) if isinstance(ham, bind) else (ham, {})
+    return (table[fn], options) if fn in table else None
+
+
 class Model(eqx.Module):
     """A crystal Hamiltonian 𝓗(k, x; θ).
 

@@ -260,6 +260,39 @@ def test_two_band_path_safe_at_gap_closing():
     np.testing.assert_allclose(jax.grad(energy_sum)(0.1), 0.4, rtol=1e-12)
 
 
+@pytest.mark.parametrize("model", [js.models.massive_dirac(1.3, 0.07, valley=-1, tilt=0.2, texture_G=[0.3, 0.1]),
+                                   js.models.qwz(-1.2, 0.9), js.models.haldane(1.0, 0.15, 1.1, 0.2)],
+                         ids=lambda m: m.name)
+def test_registered_d_vector_energies_equal_eigvalsh_with_gradients(model):
+    """``band_energies`` from a model's registered d-vector (real arithmetic) equals the eigenvalues
+    of its 𝓗, with the same parameter gradients; a copy with an unregistered Hamiltonian takes the
+    eigvalsh path; at a gap closing (Δ = 0, k = 0) both levels are 0 and the gradient finite."""
+    from jaxsemi._eigh import eigvalsh
+    from jaxsemi._geometry import band_energies
+    from jaxsemi._model import D_FORMS, registered
+
+    assert registered(D_FORMS, model) is not None
+    copy = js.Model(lambda k, x, p: model.hamiltonian(k, x, p), model.params, model.dim)
+    assert registered(D_FORMS, copy) is None
+    x = jnp.array([2.0, -1.0])
+    for k in (jnp.array([0.31, -0.17]), jnp.array([-1.2, 0.4])):
+        expected = jnp.linalg.eigvalsh(model.hamiltonian(k, x, model.params))
+        np.testing.assert_allclose(band_energies(model, k, x), expected, rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(band_energies(copy, k, x), expected, rtol=1e-13, atol=1e-14)
+
+        def sq(p, m):
+            return jnp.sum(band_energies(m.with_params(p), k, x) * jnp.array([1.0, 3.0]))
+
+        ga = jax.grad(sq)(model.params, model)
+        gb = jax.grad(lambda p: jnp.sum(eigvalsh(model.hamiltonian(k, x, p)) * jnp.array([1.0, 3.0])))(model.params)
+        for name in ga:
+            np.testing.assert_allclose(ga[name], gb[name], rtol=1e-12, atol=1e-13)
+    closing = js.models.massive_dirac(1.0, 0.0)
+    np.testing.assert_allclose(band_energies(closing, jnp.zeros(2), jnp.zeros(2)), 0.0)
+    assert np.isfinite(jax.grad(lambda d: band_energies(closing.with_params({**closing.params, "delta": d}),
+                                                          jnp.zeros(2), jnp.zeros(2))[1])(0.0))
+
+
 def test_textured_dirac_mixed_curvature_closed_form():
     """Ω^{k_a x_b} of massive_dirac with Δ(x) = Δ cos(G·x), by hand from the d-vector:
     d = (τ v k_x, v k_y, Δ cos(G·x)) ⇒ Ω₋^{k_a x_b} = ½ d·(∂_{k_a}d × ∂_{x_b}d)/|d|³,

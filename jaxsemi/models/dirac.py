@@ -5,14 +5,15 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .._model import Model, bind
-from ._pauli import from_d
+from ._pauli import pauli_form
 
 
+@pauli_form
 def _dirac(k, x, p, valley):
     delta = p["delta"]
     if "G" in p:
         delta = delta * jnp.cos(jnp.dot(p["G"], x))
-    return from_d(p["tilt"] * k[0], valley * p["v"] * k[0], p["v"] * k[1], delta)
+    return p["tilt"] * k[0], valley * p["v"] * k[0], p["v"] * k[1], delta
 
 
 def massive_dirac(v, delta, valley: int = +1, tilt=0.0, *, texture_G=None) -> Model:

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import _bloch
 from .._model import Model, bind
-from ._pauli import from_d
+from ._pauli import pauli_form
 
 
 def _vectors(a):
@@ -17,6 +17,7 @@ def _vectors(a):
     return nn, nnn
 
 
+@pauli_form
 def _haldane(k, x, p, a):
     nn, nnn = _vectors(a)
     phase = jnp.asarray(nn) @ k
@@ -25,7 +26,7 @@ def _haldane(k, x, p, a):
     dx = p["t1"] * jnp.sum(jnp.cos(phase))
     dy = -p["t1"] * jnp.sum(jnp.sin(phase))
     dz = p["mass"] - 2 * p["t2"] * jnp.sin(p["phi"]) * jnp.sum(jnp.sin(nk))
-    return from_d(d0, dx, dy, dz)
+    return d0, dx, dy, dz
 
 
 @_bloch.register(_haldane)

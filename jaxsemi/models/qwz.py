@@ -7,12 +7,13 @@ import numpy as np
 
 from .. import _bloch
 from .._model import Model
-from ._pauli import from_d
+from ._pauli import pauli_form
 
 
+@pauli_form
 def _qwz(k, x, p):
     t = p["t"]
-    return from_d(0.0, t * jnp.sin(k[0]), t * jnp.sin(k[1]), p["m"] + t * (jnp.cos(k[0]) + jnp.cos(k[1])))
+    return 0.0, t * jnp.sin(k[0]), t * jnp.sin(k[1]), p["m"] + t * (jnp.cos(k[0]) + jnp.cos(k[1]))
 
 
 @_bloch.register(_qwz)

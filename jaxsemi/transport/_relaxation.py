@@ -45,9 +45,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._eigh import d_vector, eigvalsh, split_levels
+from .._eigh import d_vector, split_levels
 from .._eom import centre_of_mass_rates
-from .._geometry import einsum, point_geometry
+from .._geometry import band_energies, einsum, point_geometry
 from .._statistics import fermi
 from ..units import HBAR
 from ._ssct import band_motion
@@ -88,8 +88,7 @@ def chambers_average(energy_fn, k, fields, mu, tau, kT, nodes: int = LAGUERRE_NO
 
 def chambers_occupation(model, k, x, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES):
     """Exact SSCT occupations f_n(k) (B, n) of the model's bands (``chambers_average``)."""
-    return chambers_average(lambda kk, e: eigvalsh(model.hamiltonian(kk, x, model.params)), k, fields, mu, tau,
-                            kT, nodes)
+    return chambers_average(lambda kk, e: band_energies(model, kk, x), k, fields, mu, tau, kT, nodes)
 
 
 @functools.lru_cache(maxsize=None)
