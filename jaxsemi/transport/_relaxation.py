@@ -45,9 +45,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._eigh import d_vector, split_levels
+from .._eigh import split_levels
 from .._eom import centre_of_mass_rates
-from .._geometry import band_energies, einsum, point_geometry
+from .._geometry import band_energies, einsum, point_geometry, two_band_d
 from .._statistics import fermi
 from ..units import HBAR
 from ._ssct import band_motion
@@ -113,7 +113,7 @@ def _two_band_rate(model, lam, field, band):
     𝓗 = d₀ + d·σ (no eigen-solver): ∂ε_∓/∂λ = ∂d₀ ∓ d̂·∂d and Ω_∓^{λ_a λ_b} = ±d·(∂_a d × ∂_b d)/(2|d|³),
     zero where the gap 2|d| is degenerate (as ``curvature_xy``)."""
     d = lam.shape[0] // 2
-    (g0, g), (d0, dv) = jax.jacfwd(lambda l: (d_vector(model.hamiltonian(l[d:], l[:d], model.params)),) * 2,
+    (g0, g), (d0, dv) = jax.jacfwd(lambda l: (two_band_d(model, l[d:], l[:d]),) * 2,
                                    has_aux=True)(lam)  # ∂d₀/∂λ (2d,), ∂d/∂λ (3, 2d)
     dn, ok = split_levels(d0, dv)
     safe = jnp.where(ok, dn, 1.0)
