@@ -122,14 +122,10 @@ def split_levels(d0, d):
 def eigvalsh(h: jax.Array) -> jax.Array:
     """Ascending eigenvalues (n,) of one Hermitian matrix; closed form (no eigenvectors) for n = 2."""
     if h.shape[-1] == 2:
-        return levels(*d_vector(h))
+        d0, d = d_vector(h)
+        dn = _safe_sqrt(jnp.sum(d * d))
+        return jnp.stack([d0 - dn, d0 + dn])
     return eigh_general(h)[0]
-
-
-def levels(d0, d):
-    """The two levels d₀ ∓ |d| (2,) eV of 𝓗 = d₀ + d·σ, d (3,)."""
-    dn = _safe_sqrt(jnp.sum(d * d))
-    return jnp.stack([d0 - dn, d0 + dn])
 
 
 def manifold_gap(energies, start, stop):

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _sharding
-from ._eigh import (SMALL_N, d_vector, degeneracy_tol, eigh as _eigh_matrix, eigvalsh, inverse_gaps, levels,
+from ._eigh import (SMALL_N, _safe_sqrt, d_vector, degeneracy_tol, eigh as _eigh_matrix, eigvalsh, inverse_gaps,
                     manifold_gap, matmul, split_levels)
 from ._model import D_FORMS, Model, registered
 from .kspace import default_chunk
@@ -67,23 +67,30 @@ def hamiltonian_and_derivatives(model: Model, k, x, wrt_x: bool = True):
     return h, jnp.moveaxis(dk, -1, 0), None
 
 
+def _d_form(model: Model, k, x):
+    """(d₀, d_x, d_y, d_z) eV at one point from the model's registered d-vector
+    (``models._pauli.pauli_form``: Dirac, QWZ, Haldane), or None where it has none."""
+    found = registered(D_FORMS, model)
+    return None if found is None else jnp.broadcast_arrays(*found[0](k, x, model.params, **found[1]))
+
+
 def two_band_d(model: Model, k, x):
     """d₀ (eV) and d (3,) eV of a two-band model 𝓗 = d₀ + d·σ at one point k (d,) 1/Å, x (d,) Å: from
-    its registered d-vector (``models._pauli.pauli_form``: Dirac, QWZ, Haldane) in real arithmetic —
-    the exact steady state's shifted energies ~2× faster than through the complex 𝓗 — else from 𝓗."""
-    found = registered(D_FORMS, model)
-    if found is None:
-        return d_vector(model.hamiltonian(k, x, model.params))
-    d0, dx, dy, dz = jnp.broadcast_arrays(*found[0](k, x, model.params, **found[1]))
-    return d0, jnp.stack([dx, dy, dz])
+    its registered d-vector in real arithmetic where it has one, else from 𝓗."""
+    d = _d_form(model, k, x)
+    return d_vector(model.hamiltonian(k, x, model.params)) if d is None else (d[0], jnp.stack(d[1:]))
 
 
 def band_energies(model: Model, k, x):
-    """Ascending energies (n,) eV at one point k (d,) 1/Å, x (d,) Å, no eigenvectors (two bands:
-    d₀ ∓ |d| from ``two_band_d``)."""
-    if model.n_bands == 2:
-        return levels(*two_band_d(model, k, x))
-    return eigvalsh(model.hamiltonian(k, x, model.params))
+    """Ascending energies (n,) eV at one point k (d,) 1/Å, x (d,) Å, no eigenvectors: d₀ ∓ |d| from a
+    registered d-vector in real arithmetic — the exact steady state's shifted energies ~2× faster than
+    through the complex 𝓗 — else ``eigvalsh`` of 𝓗."""
+    d = _d_form(model, k, x)
+    if d is None:
+        return eigvalsh(model.hamiltonian(k, x, model.params))
+    d0, dx, dy, dz = d
+    dn = _safe_sqrt(dx * dx + dy * dy + dz * dz)
+    return jnp.stack([d0 - dn, d0 + dn])
 
 
 def einsum(spec: str, *operands):
