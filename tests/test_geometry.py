@@ -265,10 +265,12 @@ def test_two_band_path_safe_at_gap_closing():
                          ids=lambda m: m.name)
 def test_registered_d_vector_energies_equal_eigvalsh_with_gradients(model):
     """``band_energies`` from a model's registered d-vector (real arithmetic) equals the eigenvalues
-    of its 𝓗, with the same parameter gradients; a copy with an unregistered Hamiltonian takes the
-    eigvalsh path; at a gap closing (Δ = 0, k = 0) both levels are 0 and the gradient finite."""
-    from jaxsemi._eigh import eigvalsh
-    from jaxsemi._geometry import band_energies
+    of its 𝓗, with the same parameter gradients, and ``two_band_d`` equals d read off 𝓗 (a swapped
+    or sign-flipped component would move the textured characteristic's rates); a copy with an
+    unregistered Hamiltonian takes the eigvalsh path; at a gap closing (Δ = 0, k = 0) both levels are
+    0 and the gradient finite."""
+    from jaxsemi._eigh import d_vector, eigvalsh
+    from jaxsemi._geometry import band_energies, two_band_d
     from jaxsemi._model import D_FORMS, registered
 
     assert registered(D_FORMS, model) is not None
@@ -279,6 +281,8 @@ def test_registered_d_vector_energies_equal_eigvalsh_with_gradients(model):
         expected = jnp.linalg.eigvalsh(model.hamiltonian(k, x, model.params))
         np.testing.assert_allclose(band_energies(model, k, x), expected, rtol=1e-13, atol=1e-14)
         np.testing.assert_allclose(band_energies(copy, k, x), expected, rtol=1e-13, atol=1e-14)
+        for got, want in zip(two_band_d(model, k, x), d_vector(model.hamiltonian(k, x, model.params))):
+            np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
 
         def sq(p, m):
             return jnp.sum(band_energies(m.with_params(p), k, x) * jnp.array([1.0, 3.0]))
