@@ -263,8 +263,8 @@ def test_two_band_dressed_energies_closed_form_equals_eigh(split):
     h = 0.2 * np.eye(2) + split * np.einsum("a,aij->ij", d / np.linalg.norm(d), sigma)
     dh = 0.05 * np.eye(2) + 0.07 * np.einsum("a,aij->ij", rng.normal(size=3), sigma)
     block = lambda m, far: jnp.asarray(np.pad(m, ((0, 1), (0, 1))) + np.diag([0, 0, far]))  # noqa: E731
-    closed = np.asarray(dressed_energies(jnp.asarray(h), jnp.asarray(dh), 0, 2))
-    general = np.asarray(dressed_energies(block(h, 50.0), block(dh, 0.0), 0, 2))
+    closed = np.hstack(dressed_energies(jnp.asarray(h), jnp.asarray(dh), 0, 2))
+    general = np.hstack(dressed_energies(block(h, 50.0), block(dh, 0.0), 0, 2))
     np.testing.assert_allclose(closed, general, rtol=0, atol=1e-14)
     hybridised = np.abs(closed - np.linalg.eigvalsh(h)).max()
     assert hybridised > 1e-3 if split > 1e-6 else hybridised < 1e-14

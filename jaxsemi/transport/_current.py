@@ -148,7 +148,8 @@ def _default_chunk(model, s: _Setup) -> int:
     non-adiabatic dressed bands, with a rotated 𝓗 per shifted point, ran 2.8× slower at that size). Measured
     (tilted cone, 12 800 k, compiled, alternating calls, 2026-12-03): J at 8 fields 21.5 ms at the earlier
     97 k-points per chunk (16 384 shifted points), 13.0 at 2048 and 4096, 23.7 at 16 384; at 1 field
-    3.0 → 1.9 ms (780 → 16 384)."""
+    3.0 → 1.9 ms (780 → 16 384). Since the energies fuse with their Fermi sums (``band_energy_parts``) the
+    size matters less: 7.7 ms at 3120 (this rule), 9.6 / 7.9 / 7.5 / 7.0 ms at 800 / 1600 / 6400 / 12 800."""
     n = model.n_bands
     if s.relaxation != "exact":
         return default_chunk(n)

@@ -88,17 +88,18 @@ def _dressed_bloch_vector(d0, d, e):
 
 
 def dressed_energies(h, dh, start: int, stop: int):
-    """Eq. 61's 𝓔_i (m,) in eV from 𝓗 (n, n) and eE·∂𝓗/∂k (n, n) at one point (E in V/Å).
+    """Eq. 61's 𝓔_i in eV from 𝓗 (n, n) and eE·∂𝓗/∂k (n, n) at one point (E in V/Å), as a tuple of parts
+    in band order (``_relaxation.chambers_average``).
 
-    Two bands, both in the manifold: closed form, no eigenvectors, 𝓔_∓ = d₀ ∓ |b| with the dressed
-    Bloch vector b of ``_dressed_bloch_vector``. Otherwise by ``eigh``."""
+    Two bands, both in the manifold: closed form, no eigenvectors, (𝓔_−, 𝓔_+) = d₀ ∓ |b| with the dressed
+    Bloch vector b of ``_dressed_bloch_vector``. Otherwise (𝓔 (m,),) by ``eigh``."""
     if h.shape[-1] == 2 and stop - start == 2:
         d0, d = d_vector(h)
         b, _, _ = _dressed_bloch_vector(d0, d, d_vector(dh)[1])
         half = _safe_sqrt(jnp.sum(b * b))
-        return jnp.stack([d0 - half, d0 + half])
+        return d0 - half, d0 + half
     w, u = eigh(h)
-    return eigvalsh(_manifold_hamiltonian(w, rotate(u, dh), start, stop))
+    return (eigvalsh(_manifold_hamiltonian(w, rotate(u, dh), start, stop)),)
 
 
 def _manifold_bands(model, k, x, fields, start: int, stop: int, textured: bool, density: bool):
