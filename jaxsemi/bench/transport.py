@@ -18,7 +18,9 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
   ``conductivity(order=2)`` at E = 0 (the exact (n//2 + 1)-node rule) and χ at a finite field (the
   21 nodes of the 32-point rule that weigh ≥ 1e-16), SSCT and non-adiabatic; and SSCT J at one field
   with a mass texture Δ(x) = Δ cos(G·x) (``current_1_field_textured``: an RK4 backward
-  characteristic per k, band and field).
+  characteristic per k, band and field); J at the 8 fields in the Haldane model (t₁ = 1, t₂ = 0.15 eV,
+  φ = π/2, M = 0.2 eV, μ = −0.3 eV) on a 120² Brillouin-zone grid (``current_8_fields_haldane``: a lattice
+  model, whose shifted energies come from a table of e^{is·R}).
 
 Everything is compiled first; times ``t_*`` are the best of the timed calls (``block_until_ready``); each
 ratio compares calls made in turn (``compare_times``, up to 40 rounds, ~1 s of calls; ms-scale calls
@@ -40,6 +42,7 @@ from ._common import compare_times
 
 V, DELTA, TILT, MU, KT, TAU = 1.0, 0.1, 0.3, 0.2, 0.01, 10.0
 TEXTURE_G, TEXTURE_X = (0.02, 0.01), (10.0, 5.0)  # 1/Å, Å: Δ(x) = Δ cos(G·x), G·x = 0.25
+HALDANE_SHIFT = -0.5  # eV: μ = −0.3 eV, in the Haldane model's lower band
 
 
 def run(quick: bool = False) -> dict:
@@ -103,6 +106,8 @@ def _relaxation_cost(model, grid, rounds) -> dict:
     ``depends_on_x`` was cached, ~2 ms less since)."""
     fields = jnp.stack([jnp.linspace(0.01, 0.1, 8), jnp.zeros(8)], -1) * DELTA**2 / V
     textured = js.models.massive_dirac(V, DELTA, tilt=TILT, texture_G=TEXTURE_G)
+    haldane = js.models.haldane(1.0, 0.15, np.pi / 2, 0.2)  # a lattice model: shifted energies by a phase table
+    haldane_grid = js.kgrid.brillouin_zone(haldane.lattice, 120 if len(grid) > 5000 else 32)
     kw = dict(kT=KT, check=False)
 
     def response(order, field, theory="ssct"):
@@ -116,7 +121,9 @@ def _relaxation_cost(model, grid, rounds) -> dict:
             "chi_order2_at_field": response(2, fields[-1]),
             "chi_order2_at_field_nonadiabatic": response(2, fields[-1], "nonadiabatic"),
             "current_1_field_textured": lambda r, mu: js.transport.current(textured, fields[-1], mu, TAU, grid,
-                                                                           x=TEXTURE_X, relaxation=r, **kw)}
+                                                                           x=TEXTURE_X, relaxation=r, **kw),
+            "current_8_fields_haldane": lambda r, mu: js.transport.current(haldane, fields, mu + HALDANE_SHIFT,
+                                                                           TAU, haldane_grid, relaxation=r, **kw)}
     mu = jnp.asarray(MU)
     out = {}
     for name, job in jobs.items():

@@ -10,6 +10,8 @@ S0 = np.eye(2, dtype=complex)
 SX = np.array([[0, 1], [1, 0]], dtype=complex)
 SY = np.array([[0, -1j], [1j, 0]], dtype=complex)
 SZ = np.array([[1, 0], [0, -1]], dtype=complex)
+#: (1, σx, σy, σz) (4, 2, 2)
+PAULI = np.stack([S0, SX, SY, SZ])
 
 
 def from_d(d0, dx, dy, dz):
