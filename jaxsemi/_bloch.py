@@ -55,6 +55,11 @@ def register(hamiltonian: Callable):
     return deco
 
 
+def is_lattice(model) -> bool:
+    """Whether the model's Hamiltonian function has a registered lattice form (``lattice_form``)."""
+    return registered(_FORMS, model) is not None
+
+
 def lattice_form(model):
     """``(r_cart (nR, d) Å, H(R) (nR, n, n) eV, tau_cart (n, d) Å)`` of a registered lattice
     model (R unique), else None. H(R) is computed from ``model.params`` (differentiable)."""
@@ -113,7 +118,7 @@ def structure(model, grid) -> Optional[Structure]:
     basis, with a concrete lattice and grid basis; the per-point path serves everything else
     (non-uniform grids, continuum and textured models, models built inside ``jax.jit``).
     """
-    if (registered(_FORMS, model) is None or model.lattice is None or model.dim < 2
+    if (not is_lattice(model) or model.lattice is None or model.dim < 2
             or not isinstance(grid, LatticeGrid) or not _checks.is_concrete(model.lattice, grid.basis)):
         return None
     lat = np.asarray(model.lattice)

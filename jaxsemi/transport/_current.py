@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks, _sharding, units
+from .._bloch import is_lattice
 from .._model import Model, depends_on_x
 from ..kspace import default_chunk
 from ..kspace._reduce import grid_reduce
@@ -139,22 +140,27 @@ def _total(model, grid, s: _Setup, chunk_size, mesh):
 
 #: Shifted points per chunk of a two-band model with ``relaxation="exact"`` (closed-form, fused energies).
 TWO_BAND_SHIFTED = 2**19
+#: The same for a two-band lattice model, whose shifted d-vectors are a GEMM output written to memory.
+LATTICE_SHIFTED = 2**17
 
 
 def _default_chunk(model, s: _Setup) -> int:
     """k-points per chunk: ``default_chunk``'s; with ``relaxation="exact"`` each k carries B·N shifted
     points, and a chunk holds ``default_chunk``'s worth of shifted 𝓗 (n > 2, materialised for eigh) or
-    ``TWO_BAND_SHIFTED`` two-band SSCT energies (closed form, fused; more spill out of the cache; the
-    non-adiabatic dressed bands, with a rotated 𝓗 per shifted point, ran 2.8× slower at that size). Measured
-    (tilted cone, 12 800 k, compiled, alternating calls, 2026-12-03): J at 8 fields 21.5 ms at the earlier
-    97 k-points per chunk (16 384 shifted points), 13.0 at 2048 and 4096, 23.7 at 16 384; at 1 field
-    3.0 → 1.9 ms (780 → 16 384). Since the energies fuse with their Fermi sums (``band_energy_parts``) the
-    size matters less: 7.7 ms at 3120 (this rule), 9.6 / 7.9 / 7.5 / 7.0 ms at 800 / 1600 / 6400 / 12 800."""
+    ``TWO_BAND_SHIFTED`` two-band SSCT energies (closed form, fused; the non-adiabatic dressed bands, with a
+    rotated 𝓗 per shifted point, ran 2.8× slower at that size), ``LATTICE_SHIFTED`` for a two-band lattice
+    model (``_relaxation._shifted_lattice_d``). Measured (compiled, alternating calls, 2026-12-03): tilted
+    cone, 12 800 k, J at 8 fields 21.5 ms at the earlier 97 k-points per chunk (16 384 shifted points), 13.0
+    at 2048 and 4096, 23.7 at 16 384; since the energies fuse with their Fermi sums (``band_energy_parts``)
+    7.7 ms at 3120 (this rule), 9.6 / 7.9 / 7.5 / 7.0 ms at 800 / 1600 / 6400 / 12 800. Haldane, 120² grid, J at
+    8 fields: 42 ms at 3120 k-points per chunk, 31–33 at 512–780 (this rule), 36 at 390."""
     n = model.n_bands
     if s.relaxation != "exact":
         return default_chunk(n)
     shifted = s.fields.shape[0] * len(rule(s.nodes)[0])
-    budget = TWO_BAND_SHIFTED if n == 2 and s.theory.name == "ssct" else default_chunk(n)
+    budget = default_chunk(n)
+    if n == 2 and s.theory.name == "ssct":
+        budget = LATTICE_SHIFTED if is_lattice(model) else TWO_BAND_SHIFTED
     return max(16, min(default_chunk(n), budget // shifted))
 
 
