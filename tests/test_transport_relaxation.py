@@ -252,12 +252,13 @@ def test_nonadiabatic_exact_first_order_in_tau_is_eq_57(tilted):
     np.testing.assert_allclose(sig["exact"], sig["first_order"], rtol=1e-11, atol=1e-12)
 
 
-@pytest.mark.timeout(300)
-def test_two_band_lattice_models_shift_by_a_phase_table():
-    """A two-band lattice model's shifted energies come from one GEMM with the k-independent table
-    e^{is·R} (−R folded onto R); the same exact currents and parameter gradients as its unregistered copy
-    (eigvalsh of 𝓗 at every shifted point): Haldane, QWZ, and a tight-binding honeycomb with orbital
-    positions and complex hoppings."""
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("theory", ["ssct", "nonadiabatic"])
+def test_two_band_lattice_models_shift_by_a_phase_table(theory):
+    """A two-band lattice model's shifted 𝓗 (and, non-adiabatic, eE·∂𝓗/∂k) come from one GEMM with the
+    k-independent table of e^{is·ρ} (−ρ folded onto ρ); the same exact currents and parameter gradients as
+    its unregistered copy (𝓗 and its jvp at every shifted point): Haldane, QWZ, and a tight-binding
+    honeycomb with orbital positions (which the dressed bands see through ∂𝓗/∂k) and complex hoppings."""
     honeycomb = js.models.tight_binding(
         [[1.5, 0.866], [1.5, -0.866]], [[1 / 3, 1 / 3], [2 / 3, 2 / 3]],
         [(-1.0, 0, 1, [0, 0]), (-1.0, 1, 0, [1, 0]), (-1.0, 1, 0, [0, 1]), (0.1 + 0.2j, 0, 0, [1, 0]),
@@ -265,15 +266,16 @@ def test_two_band_lattice_models_shift_by_a_phase_table():
     fields = jnp.array([[0.02, 0.01], [-0.01, 0.05]])
     for model, mu in [(js.models.haldane(1.0, 0.15, np.pi / 2, 0.2), -0.3), (js.models.qwz(1.0, -1.0), 1.2),
                       (honeycomb, 0.4)]:
-        r, h = _relaxation._lattice_pauli(model)
-        full_r = _relaxation.lattice_form(model)[0]
-        assert len(r) < len(full_r)  # folded: R and −R share a term
+        for positions in (False, True):
+            r, c = _relaxation.lattice_pauli(model, positions)
+            assert len(r) < 4 * len(_relaxation.lattice_form(model)[0])  # equal ρ summed, −ρ folded
         copy = js.Model(lambda k, x, p, m=model: m.hamiltonian(k, x, p), model.params, 2, model.lattice)
-        assert _relaxation._lattice_pauli(copy) is None
+        assert _relaxation.lattice_pauli(copy) is None
         grid = js.kgrid.brillouin_zone(model.lattice, 12)
 
         def j(m, p, fields=fields, mu=mu, grid=grid):
-            return tr.current(m.with_params(p), fields, mu, 10.0, grid, kT=0.05, relaxation="exact", check=False)
+            return tr.current(m.with_params(p), fields, mu, 10.0, grid, kT=0.05, theory=theory, relaxation="exact",
+                              check=False)
 
         fast, slow = j(model, model.params), j(copy, model.params)
         assert float(jnp.max(jnp.abs(slow))) > 1e-4

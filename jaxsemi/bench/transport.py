@@ -19,8 +19,8 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
   21 nodes of the 32-point rule that weigh ≥ 1e-16), SSCT and non-adiabatic; and SSCT J at one field
   with a mass texture Δ(x) = Δ cos(G·x) (``current_1_field_textured``: an RK4 backward
   characteristic per k, band and field); J at the 8 fields in the Haldane model (t₁ = 1, t₂ = 0.15 eV,
-  φ = π/2, M = 0.2 eV, μ = −0.3 eV) on a 120² Brillouin-zone grid (``current_8_fields_haldane``: a lattice
-  model, whose shifted energies come from a table of e^{is·R}).
+  φ = π/2, M = 0.2 eV, μ = −0.3 eV) on a 120² Brillouin-zone grid, SSCT and non-adiabatic
+  (``current_8_fields_haldane*``: a lattice model, whose shifted 𝓗 comes from a table of e^{is·ρ}).
 
 Everything is compiled first; times ``t_*`` are the best of the timed calls (``block_until_ready``); each
 ratio compares calls made in turn (``compare_times``, up to 40 rounds, ~1 s of calls; ms-scale calls
@@ -123,7 +123,9 @@ def _relaxation_cost(model, grid, rounds) -> dict:
             "current_1_field_textured": lambda r, mu: js.transport.current(textured, fields[-1], mu, TAU, grid,
                                                                            x=TEXTURE_X, relaxation=r, **kw),
             "current_8_fields_haldane": lambda r, mu: js.transport.current(haldane, fields, mu + HALDANE_SHIFT,
-                                                                           TAU, haldane_grid, relaxation=r, **kw)}
+                                                                           TAU, haldane_grid, relaxation=r, **kw),
+            "current_8_fields_haldane_nonadiabatic": lambda r, mu: js.transport.current(
+                haldane, fields, mu + HALDANE_SHIFT, TAU, haldane_grid, relaxation=r, theory="nonadiabatic", **kw)}
     mu = jnp.asarray(MU)
     out = {}
     for name, job in jobs.items():

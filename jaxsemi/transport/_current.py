@@ -149,7 +149,7 @@ def _default_chunk(model, s: _Setup) -> int:
     points, and a chunk holds ``default_chunk``'s worth of shifted 𝓗 (n > 2, materialised for eigh) or
     ``TWO_BAND_SHIFTED`` two-band SSCT energies (closed form, fused; the non-adiabatic dressed bands, with a
     rotated 𝓗 per shifted point, ran 2.8× slower at that size), ``LATTICE_SHIFTED`` for a two-band lattice
-    model (``_relaxation._shifted_lattice_d``). Measured (compiled, alternating calls, 2026-12-03): tilted
+    model, either theory (``_relaxation._shifted_lattice_d``). Measured (compiled, alternating calls, 2026-12-03): tilted
     cone, 12 800 k, J at 8 fields 21.5 ms at the earlier 97 k-points per chunk (16 384 shifted points), 13.0
     at 2048 and 4096, 23.7 at 16 384; since the energies fuse with their Fermi sums (``band_energy_parts``)
     7.7 ms at 3120 (this rule), 9.6 / 7.9 / 7.5 / 7.0 ms at 800 / 1600 / 6400 / 12 800. Haldane, 120² grid, J at
@@ -159,8 +159,10 @@ def _default_chunk(model, s: _Setup) -> int:
         return default_chunk(n)
     shifted = s.fields.shape[0] * len(rule(s.nodes)[0])
     budget = default_chunk(n)
-    if n == 2 and s.theory.name == "ssct":
-        budget = LATTICE_SHIFTED if is_lattice(model) else TWO_BAND_SHIFTED
+    if n == 2 and is_lattice(model):
+        budget = LATTICE_SHIFTED
+    elif n == 2 and s.theory.name == "ssct":
+        budget = TWO_BAND_SHIFTED
     return max(16, min(default_chunk(n), budget // shifted))
 
 

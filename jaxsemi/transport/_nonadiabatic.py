@@ -33,7 +33,7 @@ from .._geometry import (berry_connection_offdiag, einsum, matmul, nonabelian_cu
                          point_geometry_second, rotate)
 from ..units import HBAR
 from ._phase_space import manifold_density
-from ._relaxation import chambers_average
+from ._relaxation import chambers_average, lattice_chambers, lattice_pauli
 from ._ssct import occupation_and_slope
 
 
@@ -87,6 +87,14 @@ def _dressed_bloch_vector(d0, d, e):
     return d + cross * inv2, cross, inv2
 
 
+def _two_band_dressed(d0, d, e):
+    """(𝓔_−, 𝓔_+) = d₀ ∓ |b| eV of a two-band manifold (both bands) from 𝓗 = d₀ + d·σ and the σ-part e (3,) of
+    eE·∂𝓗/∂k, with the dressed Bloch vector b of ``_dressed_bloch_vector``."""
+    b, _, _ = _dressed_bloch_vector(d0, d, e)
+    half = _safe_sqrt(jnp.sum(b * b))
+    return d0 - half, d0 + half
+
+
 def dressed_energies(h, dh, start: int, stop: int):
     """Eq. 61's 𝓔_i in eV from 𝓗 (n, n) and eE·∂𝓗/∂k (n, n) at one point (E in V/Å), as a tuple of parts
     in band order (``_relaxation.chambers_average``).
@@ -94,10 +102,7 @@ def dressed_energies(h, dh, start: int, stop: int):
     Two bands, both in the manifold: closed form, no eigenvectors, (𝓔_−, 𝓔_+) = d₀ ∓ |b| with the dressed
     Bloch vector b of ``_dressed_bloch_vector``. Otherwise (𝓔 (m,),) by ``eigh``."""
     if h.shape[-1] == 2 and stop - start == 2:
-        d0, d = d_vector(h)
-        b, _, _ = _dressed_bloch_vector(d0, d, d_vector(dh)[1])
-        half = _safe_sqrt(jnp.sum(b * b))
-        return d0 - half, d0 + half
+        return _two_band_dressed(*d_vector(h), d_vector(dh)[1])
     w, u = eigh(h)
     return (eigvalsh(_manifold_hamiltonian(w, rotate(u, dh), start, stop)),)
 
@@ -198,7 +203,12 @@ def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int
             h, dh = jax.jvp(lambda q: model.hamiltonian(q, x, model.params), (kk,), (e,))
             return dressed_energies(h, dh, start, stop)
 
-        dg = chambers_average(dressed, k, fields, mu, tau, kT, exact_nodes) - g0
+        lattice = lattice_pauli(model, positions=True) if stop - start == 2 else None
+        if lattice is None:
+            dg = chambers_average(dressed, k, fields, mu, tau, kT, exact_nodes) - g0
+        else:  # a two-band lattice model: its shifted 𝓗 and eE·∂𝓗/∂k from one GEMM per k
+            dg = lattice_chambers(lattice, k, fields, mu, tau, kT, exact_nodes,
+                                  lambda dd, e: _two_band_dressed(dd[0], dd[1:], e)) - g0
     g = g0 + dg
     if weight is not None:
         g = g * weight

@@ -104,48 +104,75 @@ def chambers_average(energy_fn, k, fields, mu, tau, kT, nodes: int = LAGUERRE_NO
     return _node_average(parts, w, mu, kT)
 
 
-def _lattice_pauli(model):
-    """(R (m, d) Å, h (m, 4) complex eV) with (d₀, d) = Re Σ_R e^{ik·R} h(R) of a two-band lattice model
-    (``_bloch.lattice_form``), else None. Each −R is folded onto R, exactly: Re(e^{−iθ}h(−R)) =
-    Re(e^{iθ}h(−R)*), so h(R) = h_R + h_{−R}* (half the terms). The orbital positions are a gauge,
-    𝓗 = D†𝓗_lat D: the energies do not see them."""
+def lattice_pauli(model, positions: bool = False):
+    """(ρ (m, d) Å, c (m, 4) complex eV) with (d₀, d)(k) = Re Σ_ρ e^{ik·ρ} c(ρ) for a two-band lattice model
+    (``_bloch.lattice_form``), else None. Entry (i, j) of 𝓗 sits at ρ = R + τ_j − τ_i; without
+    ``positions`` at ρ = R — 𝓗 up to the gauge D = diag(e^{ik·τ}), enough for energies, not for
+    k-derivatives. Equal ρ are summed and each −ρ folded onto ρ, exactly: Re(e^{−iθ}c) = Re(e^{iθ}c*)."""
     form = lattice_form(model) if model.n_bands == 2 else None
     if form is None:
         return None
-    r, hr, _ = form
-    h = jnp.einsum("aij,Rji->Ra", PAULI, hr) / 2  # Tr(σ_a H(R))/2 (nR, 4)
-    keys = [tuple(v) for v in np.round(np.asarray(r), 9) + 0.0]  # +0.0: −0.0 → 0.0
-    index = {key: i for i, key in enumerate(keys)}
-    keep, folded = [], []
-    for i, key in enumerate(keys):
-        j = index.get(tuple(-np.asarray(key) + 0.0))
-        if j is None or key >= keys[j]:  # R ≥ −R keeps both terms; an R without −R keeps its own
-            keep.append(i)
-            folded.append(h[i] if j is None or j == i else h[i] + jnp.conj(h[j]))
-    return jnp.asarray(r[keep]), jnp.stack(folded)
+    r, hr, tau = form
+    tau = np.asarray(tau) if positions else np.zeros_like(np.asarray(tau))
+    pairs = [(i, j) for i in range(2) for j in range(2)]
+    vectors = np.concatenate([np.asarray(r) + tau[j] - tau[i] for i, j in pairs])
+    coefficients = jnp.concatenate([PAULI[None, :, j, i] * hr[:, i, j, None] / 2 for i, j in pairs])  # Tr(σ_a 𝓗)/2
+    keys = [tuple(v) for v in np.round(vectors, 9) + 0.0]  # +0.0: −0.0 → 0.0
+    rows = {}
+    for row, key in enumerate(keys):
+        rows.setdefault(key, []).append(row)
+    kept, folded = [], []
+    for key, mine in rows.items():
+        negative = tuple(-np.asarray(key) + 0.0)
+        if negative in rows and key < negative:
+            continue  # folded onto its partner
+        c = jnp.sum(coefficients[np.asarray(mine)], 0)
+        if negative in rows and negative != key:
+            c = c + jnp.conj(jnp.sum(coefficients[np.asarray(rows[negative])], 0))
+        kept.append(key)
+        folded.append(c)
+    return jnp.asarray(np.array(kept)), jnp.stack(folded)
 
 
-def _shifted_lattice_d(lattice, k, shifts):
-    """(d₀, d) (B, N, 4) eV at k + shifts (B, N, d) of a two-band lattice model: e^{i(k+s)·R} =
-    e^{ik·R} e^{is·R}, so one real GEMM with the k-independent table of e^{is·R} (no trigonometry per
-    shifted point; through the model's 𝓗 each costs one sin and cos per R)."""
-    r, h = lattice
-    phase = shifts @ r.T  # (B, N, nR)
-    table = jnp.concatenate([jnp.cos(phase), -jnp.sin(phase)], -1)  # (B, N, 2nR)
-    g = jnp.exp(1j * (r @ k))[:, None] * h  # e^{ik·R} h(R) (nR, 4)
-    return table @ jnp.concatenate([g.real, g.imag])  # Re Σ_R e^{is·R} g(R)
+def _shifted_lattice_d(lattice, k, shifts, fields=None):
+    """(d₀, d) (B, N, 4) eV at k + shifts (B, N, d) of a two-band lattice model (``lattice_pauli``), and with
+    ``fields`` (B, d) V/Å also eE·∂(d₀, d)/∂k (B, N, 4) eV. e^{i(k+s)·ρ} = e^{ik·ρ}e^{is·ρ}: one real GEMM
+    per k with k-independent tables of e^{is·ρ} and i(ρ·eE)e^{is·ρ} (no trigonometry per shifted point;
+    through the model's 𝓗 each costs a sine and cosine per R)."""
+    r, c = lattice
+    phase = shifts @ r.T  # (B, N, m)
+    cos, sin = jnp.cos(phase), jnp.sin(phase)
+    tables = [jnp.concatenate([cos, -sin], -1)]  # Re(e^{iθ}g) = cos·Re g − sin·Im g
+    if fields is not None:
+        p = (fields @ r.T)[:, None, :]  # ρ·eE (B, 1, m): Re(ip e^{iθ}g) = −p(sin·Re g + cos·Im g)
+        tables.append(jnp.concatenate([-p * sin, -p * cos], -1))
+    g = jnp.exp(1j * (r @ k))[:, None] * c  # e^{ik·ρ} c(ρ) (m, 4)
+    out = jnp.stack(tables, -2) @ jnp.concatenate([g.real, g.imag])  # (B, N, 1 or 2, 4)
+    return out[..., 0, :] if fields is None else (out[..., 0, :], out[..., 1, :])
+
+
+def lattice_chambers(lattice, k, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES, bands=None):
+    """Σ_i w_i f⁰ (B, 2) of a two-band lattice model's shifted bands (``lattice_pauli``, ``_shifted_lattice_d``):
+    d₀ ∓ |d| (SSCT), or ``bands(d (4,), e (3,))`` → (lower, upper) eV of d and e = eE·∂d/∂k (the
+    non-adiabatic dressed bands; ``lattice`` then with ``positions``)."""
+    shifts, w = _shifts(fields, tau, nodes)
+    if bands is None:
+        d = _shifted_lattice_d(lattice, k, shifts)
+        dn = _safe_sqrt(jnp.sum(d[..., 1:] ** 2, -1))
+        parts = (d[..., 0] - dn, d[..., 0] + dn)
+    else:
+        d, e = _shifted_lattice_d(lattice, k, shifts, fields)
+        parts = jax.vmap(jax.vmap(bands))(d, e[..., 1:])
+    return _node_average(parts, w, mu, kT)
 
 
 def chambers_occupation(model, k, x, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES):
     """Exact SSCT occupations f_n(k) (B, n) of the model's bands (``chambers_average``); a two-band lattice
-    model's shifted energies from one GEMM per k (``_shifted_lattice_d``: Haldane J at 8 fields 270 → 29 ms)."""
-    lattice = _lattice_pauli(model)
+    model's from one GEMM per k (``lattice_chambers``: Haldane J at 8 fields 270 → 29 ms)."""
+    lattice = lattice_pauli(model)
     if lattice is None:
         return chambers_average(lambda kk, e: band_energy_parts(model, kk, x), k, fields, mu, tau, kT, nodes)
-    shifts, w = _shifts(fields, tau, nodes)
-    d = _shifted_lattice_d(lattice, k, shifts)
-    dn = _safe_sqrt(jnp.sum(d[..., 1:] ** 2, -1))
-    return _node_average((d[..., 0] - dn, d[..., 0] + dn), w, mu, kT)
+    return lattice_chambers(lattice, k, fields, mu, tau, kT, nodes)
 
 
 @functools.lru_cache(maxsize=None)
