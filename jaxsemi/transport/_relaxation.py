@@ -118,20 +118,17 @@ def lattice_pauli(model, positions: bool = False):
     vectors = np.concatenate([np.asarray(r) + tau[j] - tau[i] for i, j in pairs])
     coefficients = jnp.concatenate([PAULI[None, :, j, i] * hr[:, i, j, None] / 2 for i, j in pairs])  # Tr(σ_a 𝓗)/2
     keys = [tuple(v) for v in np.round(vectors, 9) + 0.0]  # +0.0: −0.0 → 0.0
-    rows = {}
-    for row, key in enumerate(keys):
-        rows.setdefault(key, []).append(row)
-    kept, folded = [], []
-    for key, mine in rows.items():
-        negative = tuple(-np.asarray(key) + 0.0)
-        if negative in rows and key < negative:
-            continue  # folded onto its partner
-        c = jnp.sum(coefficients[np.asarray(mine)], 0)
-        if negative in rows and negative != key:
-            c = c + jnp.conj(jnp.sum(coefficients[np.asarray(rows[negative])], 0))
-        kept.append(key)
-        folded.append(c)
-    return jnp.asarray(np.array(kept)), jnp.stack(folded)
+    present = set(keys)
+
+    def negative(key):
+        return tuple(-np.asarray(key) + 0.0)
+
+    kept = sorted({max(key, negative(key)) if negative(key) in present else key for key in keys})  # of ρ, −ρ the larger
+    index = {key: i for i, key in enumerate(kept)}
+    folded = np.array([key not in index for key in keys])  # rows whose −ρ is kept
+    target = np.array([index[negative(key) if f else key] for key, f in zip(keys, folded)])
+    c = jnp.where(folded[:, None], jnp.conj(coefficients), coefficients)
+    return jnp.asarray(np.array(kept)), jnp.zeros((len(kept), 4), c.dtype).at[target].add(c)
 
 
 def _shifted_lattice_d(lattice, k, shifts, fields=None):
