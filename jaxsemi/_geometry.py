@@ -82,13 +82,8 @@ def two_band_d(model: Model, k, x):
 
 
 def band_energies(model: Model, k, x):
-    """Ascending energies (n,) eV at one point k (d,) 1/Å, x (d,) Å, no eigenvectors (``band_energy_parts``
-    stacked)."""
-    return jnp.hstack(band_energy_parts(model, k, x))
-
-
-def band_energy_parts(model: Model, k, x):
-    """``band_energies`` as a tuple of parts in band order: (d₀ − |d|, d₀ + |d|) (scalars) from a registered
+    """Ascending energies in eV at one point k (d,) 1/Å, x (d,) Å, no eigenvectors, as a tuple of parts in
+    band order (``jnp.hstack`` gives the (n,) array): (d₀ − |d|, d₀ + |d|) (scalars) from a registered
     d-vector in real arithmetic — the exact steady state's shifted energies ~2× faster than through the
     complex 𝓗 — else (``eigvalsh`` of 𝓗,). Kept apart, each closed-form band fuses with what consumes it;
     stacked, XLA writes the stack to memory first (``_relaxation.chambers_average``: 2× slower)."""

@@ -151,7 +151,7 @@ def _default_chunk(model, s: _Setup) -> int:
     rotated 𝓗 per shifted point, ran 2.8× slower at that size), ``LATTICE_SHIFTED`` for a two-band lattice
     model, either theory (``_relaxation._shifted_lattice_d``). Measured (compiled, alternating calls, 2026-12-03): tilted
     cone, 12 800 k, J at 8 fields 21.5 ms at the earlier 97 k-points per chunk (16 384 shifted points), 13.0
-    at 2048 and 4096, 23.7 at 16 384; since the energies fuse with their Fermi sums (``band_energy_parts``)
+    at 2048 and 4096, 23.7 at 16 384; since the energies fuse with their Fermi sums (``band_energies``)
     7.7 ms at 3120 (this rule), 9.6 / 7.9 / 7.5 / 7.0 ms at 800 / 1600 / 6400 / 12 800. Haldane, 120² grid, J at
     8 fields: 42 ms at 3120 k-points per chunk, 31–33 at 512–780 (this rule), 36 at 390."""
     n = model.n_bands

@@ -48,7 +48,7 @@ import numpy as np
 from .._bloch import lattice_form
 from .._eigh import _safe_sqrt, split_levels
 from .._eom import centre_of_mass_rates
-from .._geometry import band_energy_parts, einsum, point_geometry, two_band_d
+from .._geometry import band_energies, einsum, point_geometry, two_band_d
 from .._statistics import fermi
 from ..models._pauli import PAULI
 from ..units import HBAR
@@ -97,7 +97,7 @@ def _node_average(parts, w, mu, kT):
 def chambers_average(energy_fn, k, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES):
     """Σ_i w_i f⁰(ε(k + eEτu_i/ħ; E)) (B, n): the exact steady state of bands ε = ``energy_fn(k, E)``
     ((d,), (d,) → the n energies in eV as a tuple of parts in band order, scalars or (m,) arrays:
-    ``_geometry.band_energy_parts``) for fields (B, d) V/Å, mu/tau/kT (B,), with the ``nodes``-point
+    ``_geometry.band_energies``) for fields (B, d) V/Å, mu/tau/kT (B,), with the ``nodes``-point
     rule (fewer only for derivatives at E = 0, ``nodes_for``)."""
     shifts, w = _shifts(fields, tau, nodes)
     parts = jax.vmap(jax.vmap(energy_fn, in_axes=(0, None)))(k + shifts, fields)  # each (B, N) or (B, N, m)
@@ -168,7 +168,7 @@ def chambers_occupation(model, k, x, fields, mu, tau, kT, nodes: int = LAGUERRE_
     model's from one GEMM per k (``lattice_chambers``: Haldane J at 8 fields 270 → 29 ms)."""
     lattice = lattice_pauli(model)
     if lattice is None:
-        return chambers_average(lambda kk, e: band_energy_parts(model, kk, x), k, fields, mu, tau, kT, nodes)
+        return chambers_average(lambda kk, e: band_energies(model, kk, x), k, fields, mu, tau, kT, nodes)
     return lattice_chambers(lattice, k, fields, mu, tau, kT, nodes)
 
 
