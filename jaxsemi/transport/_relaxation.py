@@ -1,5 +1,6 @@
 """The exact relaxation-time steady state (Chambers' formula): uniform fields (SSCT and the
-non-adiabatic theory's field-dressed bands, ``chambers_average``) and SSCT with a texture
+non-adiabatic theory's field-dressed bands, ``chambers_average``; two-band lattice models through a
+k-independent table of e^{is·ρ}, ``lattice_chambers``) and SSCT with a texture
 (``characteristic_occupation``).
 
 Eq. A5 without its short-τ step: with ħk̇ = −eE the state at k was at k + eEs/ħ a time s
