@@ -199,16 +199,16 @@ def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int
     if exact_nodes is None:
         dg = -tau[:, None] * gp * rate
     else:  # the exact g stays in [0, 1]: no linearisation limit (max|δg| reported as 0)
-        def dressed(kk, e):  # Eq. 61 needs 𝓗's derivative along E only: one jvp instead of d
-            h, dh = jax.jvp(lambda q: model.hamiltonian(q, x, model.params), (kk,), (e,))
-            return dressed_energies(h, dh, start, stop)
-
         lattice = lattice_pauli(model, positions=True) if stop - start == 2 else None
-        if lattice is None:
-            dg = chambers_average(dressed, k, fields, mu, tau, kT, exact_nodes) - g0
-        else:  # a two-band lattice model: its shifted 𝓗 and eE·∂𝓗/∂k from one GEMM per k
+        if lattice is not None:  # a two-band lattice model: its shifted 𝓗 and eE·∂𝓗/∂k from one GEMM per k
             dg = lattice_chambers(lattice, k, fields, mu, tau, kT, exact_nodes,
                                   lambda dd, e: _two_band_dressed(dd[0], dd[1:], e)) - g0
+        else:
+            def dressed(kk, e):  # Eq. 61 needs 𝓗's derivative along E only: one jvp instead of d
+                h, dh = jax.jvp(lambda q: model.hamiltonian(q, x, model.params), (kk,), (e,))
+                return dressed_energies(h, dh, start, stop)
+
+            dg = chambers_average(dressed, k, fields, mu, tau, kT, exact_nodes) - g0
     g = g0 + dg
     if weight is not None:
         g = g * weight

@@ -152,7 +152,8 @@ def _shifted_lattice_d(lattice, k, shifts, fields=None):
 def lattice_chambers(lattice, k, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES, bands=None):
     """Σ_i w_i f⁰ (B, 2) of a two-band lattice model's shifted bands (``lattice_pauli``, ``_shifted_lattice_d``):
     d₀ ∓ |d| (SSCT), or ``bands(d (4,), e (3,))`` → (lower, upper) eV of d and e = eE·∂d/∂k (the
-    non-adiabatic dressed bands; ``lattice`` then with ``positions``)."""
+    non-adiabatic dressed bands; ``lattice`` then with ``positions``). k (d,) 1/Å; fields (B, d) V/Å,
+    mu/tau/kT (B,) in eV/fs/eV and ``nodes`` as ``chambers_average``."""
     shifts, w = _shifts(fields, tau, nodes)
     if bands is None:
         d = _shifted_lattice_d(lattice, k, shifts)
