@@ -9,6 +9,11 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_sched
 
 import functools  # noqa: E402
 import gc  # noqa: E402
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
@@ -63,3 +68,21 @@ def _fresh_compile_caches():
     yield
     jax.clear_caches()
     gc.collect()
+
+
+def _run_on_cpu_devices(code: str, n_devices: int = 1, timeout: int = 300) -> dict:
+    """Run ``code`` in a fresh Python on ``n_devices`` host-platform CPU devices and return the JSON
+    object its last output line prints. ``JAX_PLATFORMS=cpu``: on a GPU machine the default
+    backend would otherwise be the GPUs, and the device count would not be ``n_devices``."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n_devices}".strip()
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
+                         timeout=timeout, cwd=pathlib.Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def run_on_cpu_devices():
+    """``run(code, n_devices=1, timeout=300) -> dict``: ``code`` in a fresh Python on fake CPU devices."""
+    return _run_on_cpu_devices

@@ -1,11 +1,7 @@
 """Grid-structured Bloch sums: the same 𝓗, ∂𝓗/∂k, σ_xy, Chern numbers and gradients as the
 per-point path, taken automatically, sharded over devices."""
 
-import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -186,12 +182,7 @@ print(json.dumps({"devices": sorted(d.id for d in fast.sharding.device_set), "tr
 
 
 @pytest.mark.timeout(300)
-def test_grid_path_is_sharded_over_devices():
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4".strip()
-    out = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True, env=env, timeout=300,
-                         cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-3000:]
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+def test_grid_path_is_sharded_over_devices(run_on_cpu_devices):
+    res = run_on_cpu_devices(SHARDED, 4)
     assert res["devices"] == [0, 1, 2, 3] and res["traces"] == 2
     assert max(res["err"]) < 1e-12, res["err"]

@@ -115,13 +115,13 @@ def test_hall_value_checks_eager_jit_vmap_grad(kw, match):
     with pytest.raises(ValueError, match=match):
         f(bad)
     with pytest.raises(Exception, match=match):
-        jax.jit(f)(bad)
+        jax.block_until_ready(jax.jit(f)(bad))
     batch = np.stack([good, bad]) if name == "x" else np.array([good, bad])
     with pytest.raises(Exception, match=match):
-        jax.jit(jax.vmap(f))(batch)
+        jax.block_until_ready(jax.jit(jax.vmap(f))(batch))
     if name != "x":
         with pytest.raises(Exception, match=match):
-            jax.jit(jax.grad(f))(bad)
+            jax.block_until_ready(jax.jit(jax.grad(f))(bad))
     np.testing.assert_allclose(float(jax.jit(f)(good)), float(f(good)), rtol=1e-12)  # good input passes
 
 
@@ -130,22 +130,23 @@ def test_non_finite_model_parameters_under_jit_and_grad():
     with pytest.raises(ValueError, match=r"params\['delta'\] contains NaN"):
         jax.grad(sigma)(np.nan)
     with pytest.raises(Exception, match=r"params\['delta'\] contains NaN"):
-        jax.jit(sigma)(np.nan)
+        jax.block_until_ready(jax.jit(sigma)(np.nan))
     model = js.models.massive_dirac(1.0, 0.1)  # a model passed in with bad parameters
     bad = model.with_params({**model.params, "v": jnp.asarray(np.inf)})
     with pytest.raises(ValueError, match=r"model\.params\['v'\] contains NaN or inf"):
         _hall(model=bad)
     with pytest.raises(Exception, match=r"model\.params\['v'\] contains NaN or inf"):
-        jax.jit(lambda m: _hall(model=m))(bad)
+        jax.block_until_ready(jax.jit(lambda m: _hall(model=m))(bad))
     with pytest.raises(Exception, match=r"k contains NaN"):
-        jax.jit(lambda k: js.berry_curvature(model, k))(jnp.array([[0.1, np.nan]]))
+        jax.block_until_ready(jax.jit(lambda k: js.berry_curvature(model, k))(jnp.array([[0.1, np.nan]])))
 
 
 def test_gap_closing_chern_under_jit_and_vmap():
     with pytest.raises(Exception, match=r"bands \[0, 1\) and the remaining bands closes on the grid"):
-        jax.jit(lambda m: js.chern_number(js.models.qwz(m), 0, 8))(2.0)
+        jax.block_until_ready(jax.jit(lambda m: js.chern_number(js.models.qwz(m), 0, 8))(2.0))
     with pytest.raises(Exception, match="closes on the grid"):
-        jax.vmap(lambda m: js.chern_number(js.models.qwz(m), 0, 8))(jnp.array([1.0, 2.0]))
+        jax.block_until_ready(jax.vmap(lambda m: js.chern_number(js.models.qwz(m), 0, 8))(
+            jnp.array([1.0, 2.0])))
     phases = jax.vmap(lambda m: js.chern_number(js.models.qwz(m), 0, 12))(jnp.array([-3.0, -1.0, 1.0, 3.0]))
     np.testing.assert_allclose(phases, [0.0, 1.0, -1.0, 0.0], atol=1e-9)
 
@@ -161,7 +162,7 @@ def test_chern_nan_raises_and_unresolved_gap_warns():
         with pytest.warns(js.ChernWarning, match="gap to the other bands is not resolved"):
             assert float(js.chern_number(model, 0, n, method="kubo")) == 0.0  # the silent wrong answer
     with pytest.raises(Exception, match="Chern number of bands .* is NaN"):
-        jax.jit(lambda t1: js.chern_number(js.models.haldane(t1, 0.1, 1.2, 0.2), 0, 24))(0.0)
+        jax.block_until_ready(jax.jit(lambda t1: js.chern_number(js.models.haldane(t1, 0.1, 1.2, 0.2), 0, 24))(0.0))
 
 
 def test_chern_coarse_grid_warns_resolved_does_not():
@@ -196,7 +197,7 @@ def test_non_hermitian_near_gamma_is_caught():
         with pytest.raises(ValueError, match=r"not Hermitian at k = \[0\. 0\.\]"):
             js.Model(_leaky((0.0, 0.0)), 1.0, 2, lattice)
     with pytest.raises(Exception, match="not Hermitian"):  # built inside jit: checked when it runs
-        jax.jit(lambda m: js.Model(_leaky((0.0, 0.0)), m, 2).params)(1.0)
+        jax.block_until_ready(jax.jit(lambda m: js.Model(_leaky((0.0, 0.0)), m, 2).params)(1.0))
     with pytest.raises(ValueError, match=r"not Hermitian at k = \[3\.14"):  # zone corner (π, π)
         js.Model(_leaky((np.pi, np.pi)), 1.0, 2, np.eye(2))
 
@@ -210,7 +211,7 @@ def test_non_hermitian_on_the_grid_is_caught():
     with pytest.raises(ValueError, match="not Hermitian"):
         js.hall_conductivity(model, 0.0, grid)
     with pytest.raises(Exception, match="not Hermitian"):
-        jax.jit(lambda g: js.hall_conductivity(model, 0.0, g))(grid)
+        jax.block_until_ready(jax.jit(lambda g: js.hall_conductivity(model, 0.0, g))(grid))
 
 
 # ------------------------------------------------------------------ clear input errors
@@ -232,9 +233,9 @@ def test_bad_grids_name_the_argument():
     with pytest.raises(ValueError, match=r"grid\.weights contains NaN or inf"):
         js.hall_conductivity(model, 0.0, bad)
     with pytest.raises(Exception, match=r"grid\.weights contains NaN or inf"):
-        jax.jit(lambda g: js.hall_conductivity(model, 0.0, g))(bad)
+        jax.block_until_ready(jax.jit(lambda g: js.hall_conductivity(model, 0.0, g))(bad))
     with pytest.raises(Exception, match=r"grid\.weights contains NaN or inf"):
-        jax.jit(lambda g: js.integrate(lambda k: k[0], g))(bad)
+        jax.block_until_ready(jax.jit(lambda g: js.integrate(lambda k: k[0], g))(bad))
 
 
 def test_wrong_types_name_the_argument():

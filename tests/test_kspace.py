@@ -1,8 +1,6 @@
 """The k-space package: one chunked, sharded reduce (sum / min / max / stack) and no import circle."""
 
 import ast
-import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -16,7 +14,7 @@ import jaxsemi as js
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# Runs alone (here on 1 device, in a subprocess on 4 fake ones): prints the largest deviation
+# Runs alone in a subprocess on 1 and on 4 fake CPU devices: prints the largest deviation
 # of every reduction from NumPy, for chunks that do not divide the grid and for no chunking.
 REDUCE = """
 import json, jax, jax.numpy as jnp, numpy as np, jaxsemi as js
@@ -48,18 +46,9 @@ print(json.dumps({"devices": len(jax.devices()), "err": err}))
 """
 
 
-def _run(n_devices: int) -> dict:
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n_devices}".strip()
-    out = subprocess.run([sys.executable, "-c", REDUCE], capture_output=True, text=True, env=env, timeout=300,
-                         cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 @pytest.mark.parametrize("n_devices", [1, 4])
-def test_reduce_matches_numpy(n_devices):
-    res = _run(n_devices)
+def test_reduce_matches_numpy(n_devices, run_on_cpu_devices):
+    res = run_on_cpu_devices(REDUCE, n_devices)
     assert res["devices"] == n_devices
     assert set(res["err"]) == {"None", "1", "4", "6", "fhs", "eigh"}
     assert max(res["err"].values()) < 1e-12, res["err"]

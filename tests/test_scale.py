@@ -4,23 +4,12 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jaxsemi as js
-
-
-def _run(code: str, n_devices: int = 1, timeout: int = 300) -> dict:
-    env = dict(os.environ)
-    flags = env.get("XLA_FLAGS", "")
-    env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n_devices}".strip()
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                         env=env, timeout=timeout)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 SHARDED = """
@@ -52,8 +41,8 @@ print(json.dumps(res))
 
 
 @pytest.mark.timeout(300)
-def test_device_set_is_part_of_the_compiled_program():
-    res = _run(SHARDED, n_devices=4)
+def test_device_set_is_part_of_the_compiled_program(run_on_cpu_devices):
+    res = run_on_cpu_devices(SHARDED, 4)
     assert res["n"] == 4
     # every sum runs where it is told, also after its first compilation
     assert res["all"][0] == [[0, 1, 2, 3]] * 5 and res["one"][0] == [[0]] * 5
@@ -140,8 +129,8 @@ print(json.dumps(out))
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_memory_does_not_grow_with_grid():
-    res = _run(MEMORY)
+def test_memory_does_not_grow_with_grid(run_on_cpu_devices):
+    res = run_on_cpu_devices(MEMORY)
     (s1, rss1), (s2, rss2) = res["1000"], res["4000"]
     np.testing.assert_allclose([s1, s2], -1.0, atol=1e-9)
     # 16× more points: explicit arrays alone would add > 750 MB (points + weights + curvatures)
@@ -177,9 +166,10 @@ def test_two_process_run_matches_one_process():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = MULTIHOST.format(port=port)  # run with -c, like _run: imports this checkout's jaxsemi
+    code = MULTIHOST.format(port=port)  # run with -c from the checkout: imports this checkout's jaxsemi
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}  # one CPU device per process, also on a GPU machine
     procs = [subprocess.Popen([sys.executable, "-c", code, str(r)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+                              stderr=subprocess.PIPE, text=True, env=env) for r in (0, 1)]
     outs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
@@ -211,8 +201,8 @@ print(json.dumps(res))
 
 
 @pytest.mark.timeout(300)
-def test_wavepacket_ensemble_sharded_matches_one_device():
-    res = _run(WAVEPACKETS, n_devices=4)
+def test_wavepacket_ensemble_sharded_matches_one_device(run_on_cpu_devices):
+    res = run_on_cpu_devices(WAVEPACKETS, 4)
     assert res["n"] == 4 and res["spread"] == [4, 8]  # padded to 8 and split over the 4 devices
     assert res["many"][0] == [0, 1, 2, 3] and res["one"][0] == [3]
     np.testing.assert_allclose(res["one"][1], res["many"][1], rtol=1e-12, atol=1e-14)

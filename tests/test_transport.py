@@ -439,7 +439,9 @@ def test_errors_and_validity_warnings(dirac, small_disk):
 def test_bad_values_raise_under_transformations(dirac, small_disk):
     """Under jit, vmap and grad the value checks become run-time errors (eqx.error_if) with the
     eager messages, instead of garbage: NaN/inf inputs, τ < 0, kT < 0, kT = 0 with τ ≠ 0, E = 0
-    in ``hall_vs_field``. Good values through the same compiled program match the eager call."""
+    in ``hall_vs_field``. Good values through the same compiled program match the eager call. Each
+    bad call is waited for (``block_until_ready``): dispatch is asynchronous, and on a GPU the error
+    surfaces only then."""
     good = dict(model=dirac, field=jnp.array([0.0, 1e-4]), mu=jnp.asarray(0.2), tau=jnp.asarray(TAU),
                 kT=jnp.asarray(KT), x=jnp.zeros(2))
     run = eqx.filter_jit(lambda model, field, mu, tau, kT, x: tr.current(model, field, mu, tau, small_disk, kT=kT, x=x))
@@ -459,13 +461,14 @@ def test_bad_values_raise_under_transformations(dirac, small_disk):
                             ("x", jnp.array([0.0, np.inf]), "x contains NaN"),
                             ("model", dirac.with_params({**dirac.params, "v": nan}), "model.params contains NaN")]:
         with pytest.raises(Exception, match=match):
-            run(**{**good, key: bad})
+            jax.block_until_ready(run(**{**good, key: bad}))
 
     with pytest.raises(Exception, match="mu contains NaN"):
-        jax.vmap(lambda mu: tr.current(dirac, [0.0, 1e-4], mu, TAU, small_disk, kT=KT))(jnp.array([0.2, np.nan]))
+        jax.block_until_ready(jax.vmap(lambda mu: tr.current(dirac, [0.0, 1e-4], mu, TAU, small_disk, kT=KT))(
+            jnp.array([0.2, np.nan])))
     with pytest.raises(Exception, match="tau must be finite and >= 0"):
-        jax.grad(lambda tau: tr.current(dirac, [0.0, 1e-4], 0.2, tau, small_disk, kT=KT)[0])(-1.0)
+        jax.block_until_ready(jax.grad(lambda tau: tr.current(dirac, [0.0, 1e-4], 0.2, tau, small_disk, kT=KT)[0])(-1.0))
     with pytest.raises(Exception, match="kT must be > 0 eV where tau != 0"):
-        jax.jit(lambda kT: tr.conductivity(dirac, [0.0, 0.0], 0.2, TAU, small_disk, kT=kT))(0.0)
+        jax.block_until_ready(jax.jit(lambda kT: tr.conductivity(dirac, [0.0, 0.0], 0.2, TAU, small_disk, kT=kT))(0.0))
     with pytest.raises(Exception, match="field strengths must be non-zero"):
-        jax.jit(lambda e: tr.hall_vs_field(dirac, e, 0.2, TAU, small_disk, kT=KT))(0.0)
+        jax.block_until_ready(jax.jit(lambda e: tr.hall_vs_field(dirac, e, 0.2, TAU, small_disk, kT=KT))(0.0))

@@ -192,11 +192,11 @@ def test_t1_not_after_zero_under_transformations(dirac):
     np.testing.assert_allclose(float(jax.grad(k_end)(1.0)), -E_X / js.units.HBAR, rtol=1e-10)
     for bad in (-1.0, 0.0, np.nan):
         with pytest.raises(Exception, match="t1 must be after t0"):
-            jitted(bad)
+            jax.block_until_ready(jitted(bad))
     with pytest.raises(Exception, match="t1 must be after t0"):
-        jax.vmap(k_end)(jnp.array([1.0, -1.0]))
+        jax.block_until_ready(jax.vmap(k_end)(jnp.array([1.0, -1.0])))
     with pytest.raises(Exception, match="t1 must be after t0"):
-        jax.grad(k_end)(-1.0)
+        jax.block_until_ready(jax.grad(k_end)(-1.0))
 
 
 def test_bad_values_raise_under_jit(dirac):
@@ -216,16 +216,16 @@ def test_bad_values_raise_under_jit(dirac):
                             ("c", jnp.array([np.nan, 0.0], complex), "chi0 contains NaN"),
                             ("c", jnp.zeros(2, complex), "zero norm")]:
         with pytest.raises(Exception, match=match):
-            run(**{**good, key: bad})
+            jax.block_until_ready(run(**{**good, key: bad}))
 
     field = eqx.filter_jit(lambda amp: evolve(dirac, [0.0, 0.0], K0, 1.0, lambda x, t: jnp.array([amp, 0.0]),
                                               band=0, saveat=3).k_end)
     with pytest.raises(Exception, match=r"field\(x0, 0\) contains NaN"):
-        field(jnp.asarray(np.inf))
+        jax.block_until_ready(field(jnp.asarray(np.inf)))
     band = jax.jit(lambda b: evolve(dirac, [0.0, 0.0], K0, 1.0, [E_X, 0.0], band=b, saveat=3).k_end)
     for b in (2, -1):
         with pytest.raises(Exception, match="band index out of range"):
-            band(b)
+            jax.block_until_ready(band(b))
     # eagerly, a NaN in a model's parameters set by with_params (which does not check) is caught too
     with pytest.raises(ValueError, match="model.params"):
         evolve(dirac.with_params(nan_params), [0.0, 0.0], K0, 1.0, [E_X, 0.0], band=0)

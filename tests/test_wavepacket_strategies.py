@@ -68,7 +68,7 @@ def test_abelian_band_batch(dirac):
         evolve(*args, method=wp.Abelian(2))
     run = jax.jit(lambda b: evolve(*args, method=wp.Abelian(b), saveat=3).k_end)
     with pytest.raises(Exception, match="band index out of range"):
-        run(2)
+        jax.block_until_ready(run(2))
 
 
 # ----------------------------------------------------------------------------- user subclasses
