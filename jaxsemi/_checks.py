@@ -4,7 +4,9 @@ Type and shape errors are raised as plain ``TypeError``/``ValueError`` before an
 Value checks (finiteness, temperature, Hermiticity, gaps) go through ``fail_if``: with
 concrete inputs (an eager call, or ``jax.grad`` outside jit) they raise a ``ValueError``
 that quotes the offending values; under ``jax.jit``/``vmap`` they become an
-``equinox.error_if`` check compiled into the program, which raises when it runs. Every
+``equinox.error_if`` check compiled into the program, which raises when it runs (JAX
+dispatches asynchronously: on a GPU the error surfaces when the result is waited for, e.g.
+``jax.block_until_ready`` or ``np.asarray``; ``equinox.filter_jit`` waits itself). Every
 check returns the value it checked: use the returned value, or the compiled check is dropped;
 or pass ``defer=Deferred()`` to several checks and ``apply`` them at once to the inputs.
 """
@@ -30,8 +32,9 @@ def is_concrete(*trees: Any) -> bool:
 
 
 def stop_gradient(tree: Any) -> Any:
-    """``tree`` with the gradient stopped on every array leaf (concrete outside jit/vmap)."""
-    return jax.tree_util.tree_map(lambda a: jax.lax.stop_gradient(a) if eqx.is_array(a) else a, tree)
+    """``tree`` with the gradient stopped on every traced leaf (concrete leaves carry no gradient:
+    they pass as they are, without an eager operation each)."""
+    return jax.tree_util.tree_map(lambda a: jax.lax.stop_gradient(a) if isinstance(a, jax.core.Tracer) else a, tree)
 
 
 class Deferred:
@@ -98,24 +101,46 @@ def check_kT(kT: Any, *, positive: bool = False, why: str = "", defer: Optional[
     it); returns ``kT``."""
     kT = check_finite(kT, "kT", defer)
     shown = lambda: np.asarray(stop_gradient(kT))  # noqa: E731
-    kT = fail_if(kT, concrete_eval(lambda t: jnp.asarray(t) < 0, kT), "kT must be >= 0 eV",
+    kT = fail_if(kT, concrete_eval(lambda t: t < 0, as_array(kT)), "kT must be >= 0 eV",
                  lambda: f"kT must be >= 0 eV, got {shown()}", defer)
     if positive:
         msg = (f"kT must be > 0 eV here{': ' + why if why else ''} (the derivative of a step "
                "function is zero, so kT = 0 would silently drop Fermi-surface terms)")
-        kT = fail_if(kT, concrete_eval(lambda t: jnp.asarray(t) <= 0, kT), msg, defer=defer)
+        kT = fail_if(kT, concrete_eval(lambda t: t <= 0, as_array(kT)), msg, defer=defer)
     return kT
 
 
-def as_points(k: Any, dim: int, name: str = "k", defer: Optional[Deferred] = None) -> jax.Array:
-    """Validate a batch of points with last axis ``dim``; returns a float array (..., dim)."""
-    arr = jnp.asarray(k)
+def is_host(*trees: Any) -> bool:
+    """True when no leaf of ``trees`` is a JAX array or tracer (Python numbers, NumPy arrays)."""
+    return not any(isinstance(leaf, (jax.Array, jax.core.Tracer)) for leaf in jax.tree_util.tree_leaves(trees))
+
+
+def as_array(a: Any, dtype: Any = None) -> Any:
+    """``a`` as an array of ``dtype`` (``float``: JAX's default float): a NumPy array for host values
+    (Python numbers, lists, NumPy arrays), a JAX array for JAX arrays and tracers. Checking and
+    reshaping host values in NumPy spares an eager call the dispatch of each JAX operation (tens of
+    µs each on a CPU, a kernel launch each on a GPU); the compiled program takes them as inputs
+    either way."""
+    if not is_host(a):
+        return jnp.asarray(a, dtype)
+    out = np.asarray(a, None if dtype is float else dtype)
+    if out.dtype.kind == "f" or dtype is float:  # JAX's default float: float32 with JAXSEMI_X64=0
+        out = out.astype(jnp.result_type(float))
+    return out
+
+
+def as_points(k: Any, dim: int, name: str = "k", defer: Optional[Deferred] = None) -> Any:
+    """Validate a batch of points with last axis ``dim``; returns a float array (..., dim)
+    (NumPy for host input, see ``as_array``)."""
+    arr = as_array(k)
     if arr.ndim == 0 or arr.shape[-1] != dim:
         raise ValueError(
             f"{name} must have shape (..., {dim}) for a {dim}D model, got shape {arr.shape}"
         )
     if jnp.issubdtype(arr.dtype, jnp.complexfloating):
         raise ValueError(f"{name} must be real, got dtype {arr.dtype}")
+    if not jnp.issubdtype(arr.dtype, jnp.number):
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
     return check_finite(arr, name, defer).astype(jnp.result_type(float))
 
 
@@ -196,13 +221,14 @@ def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferre
     ``compiled``: evaluate through a cached compiled function (cheap on repeated calls; pass
     False where each model would compile it once for a single use).
     """
-    params, k, x = stop_gradient((model.params, *jnp.broadcast_arrays(k, x)))
+    params, k, x = stop_gradient((model.params, k, x))
     deviation = _hermiticity if compiled else _hermiticity.__wrapped__
     dev, scale, bad = concrete_eval(deviation, model.hamiltonian, params, k, x, rtol)
 
     def eager_msg():
         i = int(np.argmax(np.where(np.asarray(bad), np.asarray(dev), -1.0)))
-        where = f"k = {np.asarray(k)[i]}, x = {np.asarray(x)[i]}"
+        ki, xi = (np.broadcast_to(np.asarray(a), np.shape(dev) + np.shape(a)[-1:])[i] for a in (k, x))
+        where = f"k = {ki}, x = {xi}"
         return (f"Hamiltonian is not Hermitian at {where}: max |H - H^dagger| = {float(dev[i]):.3e} "
                 f"(max |H| = {float(scale[i]):.3e})")
 
@@ -213,8 +239,9 @@ def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferre
 
 @eqx.filter_jit
 def _hermiticity(hamiltonian, params, k, x, rtol):
-    """max |H − H†| (m,), max |H| (m,) and whether the first exceeds the tolerance, per point."""
-    h = jax.vmap(lambda kk, xx: hamiltonian(kk, xx, params))(k, x)
+    """max |H − H†| (m,), max |H| (m,) and whether the first exceeds the tolerance, per point
+    (k and x broadcast against each other)."""
+    h = jax.vmap(lambda kk, xx: hamiltonian(kk, xx, params))(*jnp.broadcast_arrays(k, x))
     dev = jnp.max(jnp.abs(h - jnp.conj(jnp.swapaxes(h, -1, -2))), axis=(-2, -1))
     scale = jnp.max(jnp.abs(h), axis=(-2, -1))
     tol = max(rtol, 100 * float(jnp.finfo(h.dtype).eps))

@@ -7,6 +7,7 @@ from typing import Optional
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _bloch, _checks, _sharding
 from ._geometry import curvature_xy, hamiltonian_and_derivatives
@@ -42,15 +43,15 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
     if model.dim not in (2, 3):
         raise ValueError(f"hall_conductivity needs a 2D or 3D model, got dim = {model.dim}")
     grid = _checks.check_grid(grid, model.dim, defer=checks)
-    mu = _checks.check_finite(jnp.asarray(mu, dtype=float), "mu", checks)
-    kT = _checks.check_kT(jnp.asarray(kT, dtype=float), defer=checks)
-    x = jnp.zeros(model.dim) if x is None else _checks.as_points(x, model.dim, "x", checks)
+    mu = _checks.check_finite(_checks.as_array(mu, float), "mu", checks)
+    kT = _checks.check_kT(_checks.as_array(kT, float), defer=checks)
+    x = np.zeros(model.dim, jnp.result_type(float)) if x is None else _checks.as_points(x, model.dim, "x", checks)
     if x.shape != (model.dim,):
         raise ValueError(f"x must be one position of shape ({model.dim},), got {x.shape}")
     _checks.check_hermitian_at(model, _checks.grid_sample(grid), x, defer=checks)
     params, mu, kT, grid, x = checks.apply((model.params, mu, kT, grid, x))
     model = model.with_params(params)
-    mu_b, kT_b = jnp.broadcast_arrays(mu, kT)
+    mu_b, kT_b = (np if _checks.is_host(mu, kT) else jnp).broadcast_arrays(mu, kT)
     return _hall(model, mu_b, kT_b, grid, x, chunk_size or default_chunk(model.n_bands), _sharding.get_mesh(mesh),
                  _bloch.structure(model, grid))
 

@@ -143,13 +143,13 @@ def depends_on_x(model: Model) -> bool:
     costs ~2 ms, most of a transport call's Python overhead, and the answer cannot depend on
     parameter values (a model is traced under jit, so it cannot branch on them)."""
     leaves, treedef = jax.tree_util.tree_flatten(model.params)
-    zeros = jnp.zeros(model.dim)
     try:
         hash(model.hamiltonian)
         cacheable = all(hasattr(leaf, "shape") and hasattr(leaf, "dtype") for leaf in leaves)
     except TypeError:
         cacheable = False
     if not cacheable:
+        zeros = jnp.zeros(model.dim)
         return _reaches_output(jax.make_jaxpr(lambda x: model.hamiltonian(zeros, x, model.params))(zeros).jaxpr)
     avals = tuple((tuple(leaf.shape), jnp.dtype(leaf.dtype)) for leaf in leaves)
     return _cached_x_dependence(model.hamiltonian, model.dim, treedef, avals)

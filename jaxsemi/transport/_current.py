@@ -75,12 +75,12 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
         raise ValueError(f"grid points are {grid.dim}D but the model is {model.dim}D")
     d = model.dim
     field = _checks.as_points(field, d, "field")
-    mu, tau, kT = (jnp.asarray(a, dtype=float) for a in (mu, tau, kT))
+    mu, tau, kT = (_checks.as_array(a, float) for a in (mu, tau, kT))
     for name, a in (("mu", mu), ("tau", tau)):
         _checks.check_finite(a, name)
     if _checks.is_concrete(tau) and np.any(np.asarray(tau) < 0):
         raise ValueError(f"tau must be >= 0 fs, got {tau}")
-    x = jnp.zeros(d) if x is None else _checks.as_points(x, d, "x")
+    x = np.zeros(d, jnp.result_type(float)) if x is None else _checks.as_points(x, d, "x")
     if x.shape != (d,):
         raise ValueError(f"x must be one position of shape ({d},), got {x.shape}")
     theory.check(model)
@@ -89,13 +89,15 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
     _checks.check_kT(kT, positive=fermi_surface and not tau_off,
                      why="the relaxation-time terms δf, δg (Drude, Berry-curvature dipole) live on the Fermi surface")
     try:
-        batch = jnp.broadcast_shapes(field.shape[:-1], mu.shape, tau.shape, kT.shape)
+        batch = np.broadcast_shapes(field.shape[:-1], mu.shape, tau.shape, kT.shape)
     except ValueError as err:
         raise ValueError(f"field batch {field.shape[:-1]}, mu {mu.shape}, tau {tau.shape} and kT "
                          f"{kT.shape} do not broadcast") from err
     _checks.check_finite(model.params, "model.params")  # with_params does not check
-    flat = lambda a: jnp.broadcast_to(a, batch).reshape(-1)  # noqa: E731
-    inputs = (jnp.broadcast_to(field, batch + (d,)).reshape(-1, d), flat(mu), flat(tau), flat(kT), x)
+    def flat(a, shape=()):  # NumPy for host values (``as_array``)
+        return (np if _checks.is_host(a) else jnp).broadcast_to(a, batch + shape).reshape((-1,) + shape)
+
+    inputs = (flat(field, (d,)), flat(mu), flat(tau), flat(kT), x)
     if not _checks.is_concrete(model.params, inputs):
         inputs = _traced_checks(model, *inputs, fermi_surface)
     # the low-node rule at E = 0 is exact only in a uniform model (``_relaxation``)

@@ -380,7 +380,7 @@ def _traced_checks(model, params, x0, k0, t1, field, chi0, band, bounds):
     """(x0, k0, t1) carrying run-time errors (``eqx.error_if``, under jit/vmap/grad) for the value
     checks that traced inputs skipped above: t1 > 0, finite inputs, a normalised χ0 (the one given,
     normalised: NaN where its norm was 0) and ``band`` within ``bounds`` = [start, stop)."""
-    at_start = field(x0.reshape(-1, x0.shape[-1])[0], jnp.zeros(())) if callable(field) else field
+    at_start = field(jnp.asarray(x0.reshape(-1, x0.shape[-1])[0]), jnp.zeros(())) if callable(field) else field
     if _checks.is_concrete(model.params, params, x0, k0, t1, at_start, chi0, band):
         return x0, k0, t1
     return _checks.traced_error_if((x0, k0, t1), [
@@ -432,7 +432,7 @@ def _check_field(field, x0, d):
     """Returns the field (array or callable) and its batch shape."""
     if callable(field):
         _check_field_signature(field)
-        xs = x0.reshape(-1, d)[0]
+        xs = jnp.asarray(x0.reshape(-1, d)[0])  # a user's field(x, t) may use JAX array methods
         shape = jax.eval_shape(field, xs, jnp.zeros(()))
         if shape.shape != (d,):
             raise ValueError(f"field(x, t) must return shape ({d},) (V/Å), got {shape.shape}")
