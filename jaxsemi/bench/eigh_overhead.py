@@ -7,11 +7,14 @@ e^{−|R|/2}/√n, H(−R) = H(R)†; written as ``_hr.dat`` and read with ``js.
 
 * ``eigh``: ``jax.vmap(jnp.linalg.eigh)`` of precomputed H(k) matrices (the floor any
   sum-over-states code pays);
-* ``sigma_xy``: ``js.hall_conductivity`` (H and ∂H/∂k, eigh, rotations, curvature, sum);
+* ``sigma_xy``: ``js.hall_conductivity`` (H and ∂H/∂k, eigh, rotations, curvature, sum), as called
+  (Python-side checks and dispatch included) and compiled (``jax.jit`` over μ: ``*_compiled``; on a
+  GPU the call's fixed cost of a few ms is larger than the sum on these grids);
 * WannierBerri (``jaxsemi[interop]``, n = 32 only, or all with ``quick``): its ``AHC`` on the
   same model as a PythTB model, serial, as in ``berry_throughput``.
 
-overhead = t(sigma_xy)/t(eigh) − 1 (the project heads for ≤ 50 %). ``--quick`` is short.
+overhead = t(sigma_xy)/t(eigh) − 1 (the project heads for ≤ 50 %), ``overhead_compiled`` likewise.
+``--quick`` is short.
 """
 
 from __future__ import annotations
@@ -120,9 +123,13 @@ def measure(n_bands: int, n_k: int, repeats: int, with_wannierberri: bool) -> di
     sigma = lambda: jax.block_until_ready(js.hall_conductivity(model, mu, grid))  # noqa: E731
     sigma()
     t_sigma, value = best_time(sigma, repeats)
+    compiled = jax.jit(lambda m: js.hall_conductivity(model, m, grid))
+    jax.block_until_ready(compiled(mu))
+    t_compiled, _ = best_time(lambda: jax.block_until_ready(compiled(mu)), repeats)
     n = grid.size
     out = {"n_bands": n_bands, "n_R": len(rvecs), "n_k": n, "eigh_kpts_per_s": n / t_eigh,
            "sigma_kpts_per_s": n / t_sigma, "overhead": t_sigma / t_eigh - 1.0,
+           "sigma_compiled_kpts_per_s": n / t_compiled, "overhead_compiled": t_compiled / t_eigh - 1.0,
            "sigma_xy": np.asarray(value).tolist()}
     if with_wannierberri:
         wb = _wannierberri(rvecs, hr, n_k, repeats)
