@@ -123,10 +123,12 @@ def as_array(a: Any, dtype: Any = None) -> Any:
     either way."""
     if not is_host(a):
         return jnp.asarray(a, dtype)
-    out = np.asarray(a, None if dtype is float else dtype)
-    if out.dtype.kind == "f" or dtype is float:  # JAX's default float: float32 with JAXSEMI_X64=0
-        out = out.astype(jnp.result_type(float))
-    return out
+    out = np.asarray(a)
+    if dtype is float:
+        if np.iscomplexobj(out):
+            raise TypeError(f"expected real values, got complex {_short(out)}: {out!r}")
+        return out.astype(jnp.result_type(float))  # float32 with JAXSEMI_X64=0, as JAX's default
+    return out if dtype is None else out.astype(dtype)
 
 
 def as_points(k: Any, dim: int, name: str = "k", defer: Optional[Deferred] = None) -> Any:

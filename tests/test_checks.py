@@ -51,6 +51,31 @@ def test_bad_temperature_and_grid():
         js.kgrid.brillouin_zone(model, 8)
 
 
+def test_host_and_jax_inputs_give_the_same_result():
+    """Python numbers and NumPy arrays are checked and broadcast in NumPy (``_checks.as_array``), JAX arrays in
+    JAX: the results agree, and a NaN, a negative kT or a complex value is refused either way."""
+    model = js.models.massive_dirac(1.0, 0.1, tilt=0.2)
+    grid = js.kgrid.disk(1.0, 8, 4, scale=0.1)
+    host = dict(field=[[0.01, 0.0], [0.0, 0.02]], mu=0.2, tau=20.0, kT=0.01)
+    on_device = {key: jnp.asarray(value) for key, value in host.items()}
+    for fn in (js.transport.current, js.transport.conductivity):
+        a, b = (fn(model, d["field"], d["mu"], d["tau"], grid, kT=d["kT"], check=False) for d in (host, on_device))
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    mus = np.array([-0.2, 0.0, 0.3])
+    np.testing.assert_array_equal(np.asarray(js.hall_conductivity(model, mus, grid, kT=0.01)),
+                                  np.asarray(js.hall_conductivity(model, jnp.asarray(mus), grid, kT=jnp.asarray(0.01))))
+    for mu in (np.nan, jnp.asarray(np.nan)):
+        with pytest.raises(ValueError, match="mu contains NaN"):
+            js.hall_conductivity(model, mu, grid)
+    for kT in (-0.01, jnp.asarray(-0.01)):
+        with pytest.raises(ValueError, match="kT must be >= 0"):
+            js.transport.current(model, [0.01, 0.0], 0.2, 20.0, grid, kT=kT)
+    with pytest.raises(TypeError, match="expected real values, got complex"):
+        js.transport.current(model, [0.01, 0.0], 0.2 + 0.1j, 20.0, grid, kT=0.01)
+    with pytest.raises(ValueError, match="field must be real"):
+        js.transport.current(model, [0.01j, 0.0], 0.2, 20.0, grid, kT=0.01)
+
+
 def test_manifold_indices():
     model = js.models.haldane(1.0, 0.1, 1.0, 0.0)
     with pytest.raises(ValueError, match="out of range"):
