@@ -145,6 +145,8 @@ def evolve(
 
     start, stop = scheme.active_bands(n)
     band = scheme.initial_band(band, chi0)
+    if getattr(scheme, "band", None) is not None:  # e.g. Abelian(band): the band travels per trajectory in args,
+        scheme = dataclasses.replace(scheme, band=None)  # not in the method, a static field of the compiled term
     if chi0 is None and band is None:
         raise ValueError(f"give chi0 (length {n}, orbital basis) or band (0..{n - 1})")
     if chi0 is not None and band is not None:
