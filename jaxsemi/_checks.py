@@ -120,14 +120,13 @@ def as_array(a: Any, dtype: Any = None) -> Any:
     (Python numbers, lists, NumPy arrays), a JAX array for JAX arrays and tracers. Checking and
     reshaping host values in NumPy spares an eager call the dispatch of each JAX operation (tens of
     µs each on a CPU, a kernel launch each on a GPU); the compiled program takes them as inputs
-    either way."""
-    if not is_host(a):
-        return jnp.asarray(a, dtype)
-    out = np.asarray(a)
+    either way. With ``dtype=float`` complex values raise a ``TypeError`` on every route (the dtype is
+    known at trace time, so also under jit/vmap/grad)."""
+    out = np.asarray(a) if is_host(a) else jnp.asarray(a)
     if dtype is float:
-        if np.iscomplexobj(out):
-            raise TypeError(f"expected real values, got complex {_short(out)}: {out!r}")
-        return out.astype(jnp.result_type(float))  # float32 with JAXSEMI_X64=0, as JAX's default
+        if jnp.iscomplexobj(out):
+            raise TypeError(f"expected real values, got complex {_short(out)}")
+        dtype = jnp.result_type(float)  # float32 with JAXSEMI_X64=0, as JAX's default
     return out if dtype is None else out.astype(dtype)
 
 

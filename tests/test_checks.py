@@ -70,8 +70,11 @@ def test_host_and_jax_inputs_give_the_same_result():
     for kT in (-0.01, jnp.asarray(-0.01)):
         with pytest.raises(ValueError, match="kT must be >= 0"):
             js.transport.current(model, [0.01, 0.0], 0.2, 20.0, grid, kT=kT)
-    with pytest.raises(TypeError, match="expected real values, got complex"):
-        js.transport.current(model, [0.01, 0.0], 0.2 + 0.1j, 20.0, grid, kT=0.01)
+    for mu in (0.2 + 0.1j, jnp.asarray(0.2 + 0.1j)):
+        with pytest.raises(TypeError, match="expected real values, got complex"):
+            js.transport.current(model, [0.01, 0.0], mu, 20.0, grid, kT=0.01)
+        with pytest.raises(TypeError, match="expected real values, got complex"):  # at trace time
+            jax.jit(lambda m: js.hall_conductivity(model, m, grid, kT=0.01))(mu)
     with pytest.raises(ValueError, match="field must be real"):
         js.transport.current(model, [0.01j, 0.0], 0.2, 20.0, grid, kT=0.01)
 
