@@ -4,6 +4,7 @@ Units: E in V/Å, τ in fs, μ and kT in eV, J in e/(fs·Å), conductivities in 
 """
 
 import warnings
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -434,6 +435,34 @@ def test_errors_and_validity_warnings(dirac, small_disk):
         args = dict(model=dirac, field=[0.0, 1e-4], mu=0.2, tau=TAU, grid=small_disk, kT=KT, check=False)
         with pytest.raises(ValueError, match=match):
             tr.current(**{**args, **kwargs})
+
+
+def test_validity_limits_come_from_the_same_pass(dirac, small_disk):
+    """With check=True the grid maxima of the validity numbers ride in the current's own program
+    (one pass, one eigen-decomposition per k): the current is that of check=False, and the
+    limits still warn — for ``conductivity`` too, where they are read at the primal point of its
+    forward-mode derivative, and its E = 0 shortcut reports the asked theory's numbers."""
+    strong = [0.0, 2 * DELTA**2 / V]  # eEv/Δ² = 2
+    with pytest.warns(tr.ValidityWarning, match="Eq. 37"):
+        checked = np.asarray(tr.current(dirac, strong, 0.0, TAU, small_disk, kT=KT))
+    np.testing.assert_allclose(checked, np.asarray(tr.current(dirac, strong, 0.0, TAU, small_disk, kT=KT, check=False)),
+                               rtol=1e-13, atol=0)
+    with pytest.warns(tr.ValidityWarning, match="Eq. 37"):
+        sigma = np.asarray(tr.conductivity(dirac, strong, 0.0, TAU, small_disk, kT=KT))
+    np.testing.assert_allclose(sigma, np.asarray(tr.conductivity(dirac, strong, 0.0, TAU, small_disk, kT=KT,
+                                                                 check=False)), rtol=1e-13, atol=0)
+
+    class Flagged(tr.SSCT):  # SSCT with an always-broken limit, computed through its cheaper linear response
+        name: ClassVar[str] = "flagged"
+
+        def validity(self, model, k, s):
+            return {"spread": jnp.ones(())}
+
+        def linear_response(self):
+            return tr.SSCT()
+
+    with pytest.warns(tr.ValidityWarning, match="theory='flagged'.*spread"):
+        tr.conductivity(dirac, [0.0, 0.0], 0.2, TAU, small_disk, kT=KT, theory=Flagged())
 
 
 def test_bad_values_raise_under_transformations(dirac, small_disk):

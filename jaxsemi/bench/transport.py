@@ -21,6 +21,10 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
   characteristic per k, band and field); J at the 8 fields in the Haldane model (t₁ = 1, t₂ = 0.15 eV,
   φ = π/2, M = 0.2 eV, μ = −0.3 eV) on a 120² Brillouin-zone grid, SSCT and non-adiabatic
   (``current_8_fields_haldane*``: a lattice model, whose shifted 𝓗 comes from a table of e^{is·ρ}).
+* ``validity_check``: calls as a user makes them, with the default ``check=True`` (the grid maxima of
+  the validity numbers, computed in the current's own pass) over ``check=False``
+  (``checked_over_unchecked``): J at the 8 fields (cone and Haldane 120²), σ at E = 0 (non-adiabatic:
+  its numbers beside SSCT's σ) and χ at a finite field.
 
 Everything is compiled first; times ``t_*`` are the best of the timed calls (``block_until_ready``); each
 ratio compares calls made in turn (``compare_times``, up to 40 rounds, ~1 s of calls; ms-scale calls
@@ -72,6 +76,7 @@ def run(quick: bool = False) -> dict:
                        "grad_current_ratio": cur["ratio"], "grad_current_ratio_of_minima": cur["ratio_of_minima"]}
     out["hall"] = _hall_cost(100 if quick else 300, rounds)
     out["relaxation"] = _relaxation_cost(model, grid, rounds)
+    out["validity_check"] = _check_cost(model, grid, rounds)
     out["nonadiabatic_over_ssct"] = currents["nonadiabatic"] / currents["ssct"]
     out["nonadiabatic_over_ssct_sigma"] = out["nonadiabatic"]["t_sigma_s"] / out["ssct"]["t_sigma_s"]
     return out
@@ -97,6 +102,30 @@ def _hall_cost(n, rounds) -> dict:
     t, value = _with_gradient(sigma, (dict(model.params), jnp.asarray(0.1), jnp.asarray(0.02)), rounds)
     return {"grid_points": n * n, "sigma_xy_e2h": float(value), "t_sigma_s": t["t_s"], "t_grad_s": t["t_grad_s"],
             "grad_ratio": t["ratio"], "grad_ratio_of_minima": t["ratio_of_minima"]}
+
+
+def _check_cost(model, grid, rounds) -> dict:
+    """Called times with ``check=True`` (default) and ``check=False``, and their ratio (``compare_times``)."""
+    fields = jnp.stack([jnp.linspace(0.01, 0.1, 8), jnp.zeros(8)], -1) * DELTA**2 / V
+    haldane = js.models.haldane(1.0, 0.15, np.pi / 2, 0.2)
+    haldane_grid = js.kgrid.brillouin_zone(haldane.lattice, 120 if len(grid) > 5000 else 32)
+    tr = js.transport
+    jobs = {"current_8_fields": lambda c: tr.current(model, fields, MU, TAU, grid, kT=KT, check=c),
+            "current_8_fields_haldane": lambda c: tr.current(haldane, fields, MU + HALDANE_SHIFT, TAU, haldane_grid,
+                                                             kT=KT, check=c),
+            "sigma_order1_nonadiabatic": lambda c: tr.conductivity(model, np.zeros(2), MU, TAU, grid, kT=KT,
+                                                                   theory="nonadiabatic", check=c),
+            "chi_order2_at_field": lambda c: tr.conductivity(model, fields[-1], MU, TAU, grid, order=2, kT=KT,
+                                                             check=c)}
+    out = {}
+    for name, job in jobs.items():
+        fns = [lambda c=c: jax.block_until_ready(job(c)) for c in (False, True)]
+        for fn in fns:
+            fn()  # compile
+        best, ratio, ratio_min = compare_times(fns, rounds)
+        out[name] = {"t_unchecked_s": best[0], "t_checked_s": best[1], "checked_over_unchecked": ratio[1],
+                     "checked_over_unchecked_of_minima": ratio_min[1]}
+    return out
 
 
 def _relaxation_cost(model, grid, rounds) -> dict:

@@ -131,13 +131,26 @@ def trace_count() -> int:
     return _traces
 
 
-def _total(model, grid, s: _Setup, chunk_size, mesh):
+def _total(model, grid, s: _Setup, chunk_size, mesh, check: bool = False, asked: Optional[AbstractTheory] = None):
+    """Σ_k w_k j(k) (B, d); with ``check`` also the grid maxima of the validity numbers from the
+    same pass, (J, {name: max}): ``s.theory``'s (sharing its per-k work), or ``asked``'s if given
+    (the theory a user asked for where ``s.theory`` is its cheaper ``linear_response()``)."""
     global _traces
     _traces += 1  # Python side effect: runs at trace time only
+
+    def per_k(k):
+        if not check:
+            return s.theory.integrand(model, k, s)
+        if asked is None:
+            j, limits = s.theory.integrand_and_validity(model, k, s)
+        else:
+            j, limits = s.theory.integrand(model, k, s), asked.validity(model, k, s)
+        return j, jax.lax.stop_gradient(limits)  # read, never differentiated (``conductivity``'s jacfwd)
+
     # rematerialise the per-k work in reverse mode: residuals of the eigen-solves and the
     # k-derivatives are cheaper to recompute than to store (gradient/forward 9× → 6× non-adiabatic)
-    return grid_reduce(jax.checkpoint(lambda k: s.theory.integrand(model, k, s)), grid, "sum",
-                       chunk_size or _default_chunk(model, s), mesh)  # (B, d)
+    return grid_reduce(jax.checkpoint(per_k), grid, ("sum", "max") if check else "sum",
+                       chunk_size or _default_chunk(model, s), mesh)
 
 
 #: Shifted points per chunk of a two-band model with ``relaxation="exact"`` (closed-form, fused energies).
@@ -172,31 +185,25 @@ _current_jit = eqx.filter_jit(_total)
 
 
 @eqx.filter_jit
-def _derivative_jit(model, grid, s: _Setup, order: int, chunk_size, mesh):
+def _derivative_jit(model, grid, s: _Setup, order: int, chunk_size, mesh, check: bool, asked=None):
+    """∂ⁿJ/∂Eⁿ at ``s.fields`` (B, d, …, d) and, with ``check``, the validity maxima there ({} without)."""
     def shifted(e):
-        return _total(model, grid, eqx.tree_at(lambda t: t.fields, s, s.fields + e), chunk_size, mesh)
+        out = _total(model, grid, eqx.tree_at(lambda t: t.fields, s, s.fields + e), chunk_size, mesh, check, asked)
+        return out if check else (out, {})
 
     fn = shifted
     for _ in range(order):
-        fn = jax.jacfwd(fn)
-    return fn(jnp.zeros(model.dim))  # (B, d, d, ..., d)
+        fn = jax.jacfwd(fn, has_aux=True)  # the validity numbers ride along at the primal point
+    return fn(jnp.zeros(model.dim))
 
 
-@eqx.filter_jit
-def _limits_jit(model, grid, s: _Setup, chunk_size, mesh):
-    """Grid maxima of the validity numbers (each is written so that larger is worse), read chunk
-    by chunk and sharded like the sums."""
-    def f(k):
-        return s.theory.validity(model, k, s)
-
-    keys = jax.eval_shape(f, jnp.zeros(model.dim))
-    return grid_reduce(f, grid, {key: "max" for key in keys}, chunk_size or default_chunk(model.n_bands), mesh)
+def _checked(model, grid, s: _Setup, check: bool) -> bool:
+    """Whether this call checks the validity limits: asked for, and not under a JAX transformation."""
+    return bool(check) and _checks.is_concrete(model, grid, s)
 
 
-def _check_limits(model, grid, s, chunk_size, check, mesh):
-    if check and _checks.is_concrete(model, grid, s):
-        vals = {k: float(v) for k, v in _limits_jit(model, grid, s, chunk_size, mesh).items()}
-        warn_limits(vals, s.theory.name)
+def _warn(limits: dict, name: str) -> None:
+    warn_limits({key: float(v) for key, v in limits.items()}, name)
 
 
 def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union[str, AbstractTheory] = "ssct",
@@ -248,9 +255,12 @@ def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union
     order in the texture gradient and independent of τ (δf ≡ 0 there, docs/conventions.md §14).
     """
     s = _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation, phase_space_density)
-    mesh = _sharding.get_mesh(mesh)
-    _check_limits(model, grid, s, chunk_size, check, mesh)
-    return _current_jit(model, grid, s, chunk_size, mesh).reshape(s.batch + (model.dim,))
+    check = _checked(model, grid, s, check)
+    out = _current_jit(model, grid, s, chunk_size, _sharding.get_mesh(mesh), check)
+    if check:
+        out, limits = out
+        _warn(limits, s.theory.name)
+    return out.reshape(s.batch + (model.dim,))
 
 
 def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, x=None,
@@ -303,10 +313,14 @@ def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, 
     s = _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation, phase_space_density,
                nodes_for(order) if at_zero else LAGUERRE_NODES)
     mesh = _sharding.get_mesh(mesh)
-    _check_limits(model, grid, s, chunk_size, check, mesh)
+    check = _checked(model, grid, s, check)
+    asked = None
     if at_zero and order == 1 and not s.textured:  # the same tensor from a cheaper theory (non-adiabatic: SSCT)
+        asked = s.theory  # whose validity numbers apply
         s = eqx.tree_at(lambda t: t.theory, s, s.theory.linear_response())
-    out = _derivative_jit(model, grid, s, int(order), chunk_size, mesh)
+    out, limits = _derivative_jit(model, grid, s, int(order), chunk_size, mesh, check, asked)
+    if check:
+        _warn(limits, (s.theory if asked is None else asked).name)
     return units.to_e2_over_h(out.reshape(s.batch + out.shape[1:]))
 
 

@@ -53,20 +53,21 @@ def transition_limits(geo: PointGeometry, fields, mu, kT, start: int, stop: int)
     w, dk, dx = geo.energies, geo.dk, geo.dx
     idx = jnp.arange(w.shape[0])
     inside = (idx >= start) & (idx < stop)
-    inv, degenerate = inverse_gaps(w)
-    inv, nondeg = jnp.abs(inv), ~degenerate
-    pair = nondeg & ~(inside[:, None] & inside[None, :])
+    inv2 = inverse_gaps(w, 2)[0]  # 1/eV², 0 on degenerate pairs
+    pair = ~(inside[:, None] & inside[None, :])
     f0 = fermi(w[None], mu[:, None], kT[:, None])  # (B, n)
-    weight = jnp.abs(f0[:, :, None] - f0[:, None, :]) * pair  # (B, n, n)
+    weight2 = (f0[:, :, None] - f0[:, None, :]) ** 2 * (pair * inv2)  # (B, n, n) 1/eV²
     conn_k = berry_connection_offdiag(w, dk)  # (d, n, n)
-    eps_e = jnp.abs(jnp.einsum("Bd,dnl->Bnl", fields, conn_k)) * inv
-    out = {"field": jnp.max(weight * eps_e)}
+
+    def largest(z):  # max|z|·√weight2: squares throughout, one square root per k
+        return jnp.sqrt(jnp.max(weight2 * (jnp.real(z) ** 2 + jnp.imag(z) ** 2)))
+
+    out = {"field": largest(jnp.einsum("Bd,dnl->Bnl", fields, conn_k))}
     if dx is not None:
         conn_x = berry_connection_offdiag(w, dx)
         vb = jnp.real(jnp.diagonal(dk, axis1=1, axis2=2)) / HBAR  # (d, n)
         fb = -jnp.real(jnp.diagonal(dx, axis1=1, axis2=2))
-        drive = HBAR * jnp.einsum("dnl,dl->nl", conn_x, vb) + jnp.einsum("dnl,dl->nl", conn_k, fb)
-        out["texture"] = jnp.max(weight * (jnp.abs(drive) * inv)[None])
+        out["texture"] = largest((HBAR * jnp.einsum("dnl,dl->nl", conn_x, vb) + jnp.einsum("dnl,dl->nl", conn_k, fb))[None])
     return out
 
 

@@ -61,6 +61,12 @@ class AbstractTheory(eqx.Module):
         with its threshold: any of ``"field"``, ``"texture"`` (Eq. 37), ``"occupation"`` (max|δf|),
         ``"inverse_intra_gap"`` (1/eV), ``"spread"`` (eV), ``"unfilled"`` (see ``_limits``); {} for none."""
 
+    def integrand_and_validity(self, model, k: jax.Array, s) -> tuple[jax.Array, dict]:
+        """``integrand`` and ``validity`` at k together: ``current`` with ``check=True`` sums the one and
+        maximises the other in one pass over the grid. Default: the two methods (XLA merges work
+        they repeat only where it can prove it equal); override it to share the eigen-decomposition."""
+        return self.integrand(model, k, s), self.validity(model, k, s)
+
     def check(self, model) -> None:
         """Raise ``ValueError`` for a model the theory cannot take (before tracing). Default: none."""
 
@@ -108,9 +114,12 @@ class SSCT(AbstractTheory):
     def integrand(self, model, k, s):
         return self._parts(model, k, s)[0]
 
+    def integrand_and_validity(self, model, k, s):
+        j, dmax, geo = self._parts(model, k, s)
+        return j, {**transition_limits(geo, s.fields, s.mu, s.kT, 0, 0), "occupation": jnp.max(dmax)}
+
     def validity(self, model, k, s):
-        _, dmax, geo = self._parts(model, k, s)
-        return {**transition_limits(geo, s.fields, s.mu, s.kT, 0, 0), "occupation": jnp.max(dmax)}
+        return self.integrand_and_validity(model, k, s)[1]
 
 
 class _Manifold(AbstractTheory):
@@ -144,11 +153,14 @@ class _Manifold(AbstractTheory):
     def integrand(self, model, k, s):
         return self._parts(model, k, s)[0]
 
-    def validity(self, model, k, s):
-        _, dmax, geo, start, stop = self._parts(model, k, s)
+    def integrand_and_validity(self, model, k, s):
+        j, dmax, geo, start, stop = self._parts(model, k, s)
         own = manifold_limits(geo, s.mu, s.kT, start, stop)
-        return {**transition_limits(geo, s.fields, s.mu, s.kT, start, stop), "occupation": jnp.max(dmax),
-                **{key: own[key] for key in self._own_limits}}
+        return j, {**transition_limits(geo, s.fields, s.mu, s.kT, start, stop), "occupation": jnp.max(dmax),
+                   **{key: own[key] for key in self._own_limits}}
+
+    def validity(self, model, k, s):
+        return self.integrand_and_validity(model, k, s)[1]
 
 
 class NonAbelian(_Manifold):
