@@ -203,20 +203,11 @@ def spread(n: int, m: int = 16) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, m).round().astype(int)) if n else np.zeros(0, int)
 
 
-def grid_sample(grid, m: int = 16) -> jax.Array:
-    """Up to ``m`` points (m, d) spread evenly over the flat index of ``grid``."""
-    return _take_points(grid, jnp.asarray(spread(grid.size, m)))
-
-
-@eqx.filter_jit
-def _take_points(grid, idx):
-    return grid.take(idx)[0]
-
-
 def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferred] = None,
                        compiled: bool = True):
     """Fail if 𝓗(k_i, x_i) is not Hermitian at some of the points k, x (m, d); returns ``model``
-    (under jit, its parameters carry the check).
+    (under jit, its parameters carry the check). ``k`` may be a k-grid: then up to 16 of its points,
+    spread over its flat index, taken inside the same compiled probe.
 
     The tolerance is max(rtol, 100 ε) relative to max |𝓗| at each point (ε of the dtype).
     ``compiled``: evaluate through a cached compiled function (cheap on repeated calls; pass
@@ -224,7 +215,7 @@ def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferre
     """
     params, k, x = stop_gradient((model.params, k, x))
     deviation = _hermiticity if compiled else _hermiticity.__wrapped__
-    dev, scale, bad = concrete_eval(deviation, model.hamiltonian, params, k, x, rtol)
+    dev, scale, bad, k = concrete_eval(deviation, model.hamiltonian, params, k, x, rtol)
 
     def eager_msg():
         i = int(np.argmax(np.where(np.asarray(bad), np.asarray(dev), -1.0)))
@@ -240,13 +231,17 @@ def check_hermitian_at(model, k, x, rtol: float = 1e-10, defer: Optional[Deferre
 
 @eqx.filter_jit
 def _hermiticity(hamiltonian, params, k, x, rtol):
-    """max |H − H†| (m,), max |H| (m,) and whether the first exceeds the tolerance, per point
-    (k and x broadcast against each other)."""
+    """max |H − H†| (m,), max |H| (m,), whether the first exceeds the tolerance, per point (k and x
+    broadcast against each other), and the points k (a grid: ``spread`` of its points)."""
+    from .kspace.grids import AbstractGrid
+
+    if isinstance(k, AbstractGrid):
+        k = k.take(jnp.asarray(spread(k.size)))[0]
     h = jax.vmap(lambda kk, xx: hamiltonian(kk, xx, params))(*jnp.broadcast_arrays(k, x))
     dev = jnp.max(jnp.abs(h - jnp.conj(jnp.swapaxes(h, -1, -2))), axis=(-2, -1))
     scale = jnp.max(jnp.abs(h), axis=(-2, -1))
     tol = max(rtol, 100 * float(jnp.finfo(h.dtype).eps))
-    return dev, scale, dev > tol * scale + 1e-14
+    return dev, scale, dev > tol * scale + 1e-14, k
 
 
 def check_gap_open(x: Any, gap, points, start: int, stop: int, tol: float = 1e-6,

@@ -48,7 +48,7 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
     x = np.zeros(model.dim, jnp.result_type(float)) if x is None else _checks.as_points(x, model.dim, "x", checks)
     if x.shape != (model.dim,):
         raise ValueError(f"x must be one position of shape ({model.dim},), got {x.shape}")
-    _checks.check_hermitian_at(model, _checks.grid_sample(grid), x, defer=checks)
+    _checks.check_hermitian_at(model, grid, x, defer=checks)
     params, mu, kT, grid, x = checks.apply((model.params, mu, kT, grid, x))
     model = model.with_params(params)
     mu_b, kT_b = (np if _checks.is_host(mu, kT) else jnp).broadcast_arrays(mu, kT)

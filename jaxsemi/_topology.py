@@ -73,7 +73,7 @@ def chern_number(model: Model, bands, n_k, method: str = "fhs", x=None,
     n1, n2 = _checks.check_int_sequence(n_k, 2, "n_k")
     x = jnp.zeros(2) if x is None else _checks.as_points(x, 2, "x", checks)
     grid = LatticeGrid(b, jnp.zeros(2), (n1, n2))
-    _checks.check_hermitian_at(model, _checks.grid_sample(grid), x, defer=checks)
+    _checks.check_hermitian_at(model, grid, x, defer=checks)
     params, x = checks.apply((model.params, x))
     model = model.with_params(params)
     chunk = chunk_size or default_chunk(model.n_bands)
