@@ -242,8 +242,8 @@ def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union
             divided by the B·N shifted points per k (fields × nodes) with ``relaxation="exact"``.
         mesh: devices the k-points are split over (a ``jax.sharding.Mesh`` with one axis "k"
             or a sequence of devices); default ``js.set_devices``'s, else all devices.
-        check: test the validity limits on the grid and warn (``ValidityWarning``); skipped
-            automatically under JAX transformations.
+        check: test the validity limits on the grid and warn (``ValidityWarning``), in the same
+            pass over the grid as the current; skipped automatically under JAX transformations.
 
     Returns J with shape batch + (d,). Differentiable in the model parameters, field, μ, τ and
     kT; new values of any of them reuse the compiled program. The Fermi-surface terms need

@@ -2,8 +2,8 @@
 ``NonAbelian`` and ``NonAdiabatic`` (aliases ``theory="ssct" | "nonabelian" | "nonadiabatic"``).
 
 A theory gives ``current`` its per-k integrand and its per-k validity numbers; ``current``
-sums the integrand over the grid (chunked, sharded, differentiable) and warns where the grid
-maxima of the numbers break their limits (``_limits.LIMITS``).
+sums the integrand over the grid (chunked, sharded, differentiable), maximises the numbers in the
+same pass, and warns where a maximum breaks its limit (``_limits.LIMITS``).
 """
 
 from __future__ import annotations
