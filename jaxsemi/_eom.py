@@ -39,6 +39,12 @@ def _solve4(a, b):
     only, no pivot search. Its forward error grows as cond(a)²·ε, not cond(a)·ε: for the matrices of
     Eqs. 42–43 (|Ω^{kk}| up to 1e5 Å², mixed curvatures of order one) ≤ 3e-12 relative against 40-digit
     solves (Gauss–Jordan 3e-15), for generic 4×4 systems of condition 1e4 5e-11."""
+    adj, det = adjugate4(a)
+    return jnp.stack([sum(r[j] * b[j] for j in range(4)) for r in adj]) / det
+
+
+def adjugate4(a):
+    """The adjugate of a (4, 4) as rows of entries, and its determinant: a⁻¹ = adj/det (2×2 minors)."""
     (a00, a01, a02, a03), (a10, a11, a12, a13), (a20, a21, a22, a23), (a30, a31, a32, a33) = (
         [a[i, j] for j in range(4)] for i in range(4))
     s0, s1, s2 = a00 * a11 - a10 * a01, a00 * a12 - a10 * a02, a00 * a13 - a10 * a03
@@ -54,7 +60,7 @@ def _solve4(a, b):
             a30 * s4 - a31 * s2 + a33 * s0, -a20 * s4 + a21 * s2 - a23 * s0),
            (-a10 * c3 + a11 * c1 - a12 * c0, a00 * c3 - a01 * c1 + a02 * c0,
             -a30 * s3 + a31 * s1 - a32 * s0, a20 * s3 - a21 * s1 + a22 * s0))
-    return jnp.stack([sum(r[j] * b[j] for j in range(4)) for r in adj]) / det
+    return adj, det
 
 
 def centre_of_mass_rates(v, dhdx, f_kk, f_kx, f_xk, f_xx, e_field):

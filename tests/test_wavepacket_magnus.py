@@ -218,16 +218,18 @@ def test_manifold_landau_zener_steps_do_not_follow_the_splitting():
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_gradients_adaptive_against_finite_differences():
+@pytest.mark.parametrize("phase", ["frozen", "adiabatic"])
+def test_gradients_adaptive_against_finite_differences(phase):
     """∂P_LZ/∂Δ and ∂x(t1)/∂k0 through adaptive Magnus4 steps and the default adjoint agree with
-    central differences to 1e-5 relative."""
+    central differences to 1e-5 relative, with either phase (the adiabatic one through the Levin solve's
+    own derivative)."""
     model = js.models.massive_dirac(1.0, 0.3)
     t1 = 2 * HBAR * 3.0 / 0.2
 
     def run(z):  # z = (Δ, k0x, k0y) → (P_upper, x, y) at t1
         m = model.with_params({**model.params, "delta": z[0]})
         tr = evolve(m, jnp.zeros(2), z[1:], t1, jnp.array([0.2, 0.0]), band=0, saveat=diffrax.SaveAt(t1=True),
-                    **MAGNUS)
+                    solver=wp.Magnus4(phase=phase))
         return jnp.stack([tr.populations[-1, 1], tr.x[-1, 0], tr.x[-1, 1]])
 
     z0 = jnp.array([0.3, 3.0, 0.1])

@@ -14,7 +14,10 @@ exponential integrator whose step count follows how fast 𝓗(x(t), k(t)) change
 splitting |𝓗|/ħ (fewer steps on long sweeps; for two bands a step is a closed-form su(2) rotation
 costing ~2 Tsit5 steps, more with a texture); everything else defaults to ``diffrax.Tsit5`` (a general
 Magnus4 step costs ~10 Tsit5 steps for a manifold of a 4-band model, ~100 for "full"). ``solver=``
-picks either.
+picks either; ``solver=Magnus4(phase="adiabatic")`` also integrates the drift of the two band energies
+exactly, so sweeps far beyond an avoided crossing take nearly K-independent step counts (on the
+Landau–Zener sweep k_x: K → −K with v = 1 eV·Å, Δ = 0.3 eV: 2.1× / 4.3× faster than the default at
+K = 80 / 320 1/Å, as fast at K = 20, 1.5× slower at K = 5 and on short or textured runs).
 
 The diffrax settings (solver, step-size controller, dt0, adjoint, max_steps, progress meter) are
 one ``SolverOptions``; ``default_controller(rtol, atol)`` is the default PI step-size controller at
