@@ -3,14 +3,18 @@
 80, 320 1/Å, and the cost and accuracy of its gradients.
 
 Per K: trajectories/s (vmap; "shared" and Tsit5 for K ≤ 20), mean/max steps, the max error of
-the upper-band population vs the LZ formula and the max |⟨χ|χ⟩ − 1|. Gradients (one trajectory,
+the upper-band population vs the LZ formula and the max |⟨χ|χ⟩ − 1|; the same for
+``Magnus4(phase="adiabatic")`` (vmap and shared), ``adiabatic_over_frozen`` its trajectories/s over
+the default's (vmap; the step counts beside it), and ``difference_to_frozen`` the largest population
+difference between the two. Gradients (one trajectory,
 K = 5, Magnus4, default adjoint and tolerances): ∂P/∂Δ and ∂x(t1)/∂k0 vs central differences
 of tight (rtol 1e-11) solves, and gradient/forward time (the ratio of medians over alternating calls, and
 of the best times: ``_of_minima``); ``batch``: the same for ∂(Σ P)/∂Δ of 50 trajectories.
 
 ``moderate``: where the default stays Tsit5 — 50 two-band trajectories (k_y spread over 0.2 1/Å) in
 runs of 100–1300 Tsit5 steps, with a mass texture, an E(x, t) pulse, or neither: time, first call
-(compile + run) and mean steps of both solvers, and ``magnus4_over_tsit5`` (not with ``--quick``).
+(compile + run) and mean steps of the solvers, ``magnus4_over_tsit5`` and ``adiabatic_over_frozen``
+(time ratios; not with ``--quick``).
 
     python -m jaxsemi.bench --only wavepacket_steps [--quick]
 """
@@ -115,7 +119,8 @@ def _batch_gradient(model, s, n=50):
 
 
 def _moderate(repeats, n=50) -> dict:
-    """Tsit5 and Magnus4 on runs where 𝓗 changes at a rate comparable with the splitting (``moderate``)."""
+    """Tsit5 and Magnus4 (both phases) on runs where 𝓗 changes at a rate comparable with the splitting
+    (``moderate``)."""
     import diffrax
     import jax
     import jax.numpy as jnp
@@ -134,7 +139,8 @@ def _moderate(repeats, n=50) -> dict:
     for name, (model, k0, t1, field) in cases.items():
         ks = jnp.asarray(k0) + jnp.stack([jnp.zeros(n), jnp.linspace(0.0, 0.2, n)], -1)
         row = {}
-        for label, solver in (("tsit5", diffrax.Tsit5()), ("magnus4", js.wavepacket.Magnus4())):
+        for label, solver in (("tsit5", diffrax.Tsit5()), ("magnus4", js.wavepacket.Magnus4()),
+                              ("magnus4_adiabatic", js.wavepacket.Magnus4(phase="adiabatic"))):
             def go(solver=solver):
                 tr = js.wavepacket.evolve(model, jnp.zeros(2), ks, t1, field, band=0, saveat=2, solver=solver,
                                           max_steps=1 << 18)
@@ -146,6 +152,7 @@ def _moderate(repeats, n=50) -> dict:
             best, (_, steps) = best_time(go, repeats)
             row[label] = {"seconds": best, "first_call_seconds": first, "mean_steps": float(np.mean(steps))}
         row["magnus4_over_tsit5"] = row["magnus4"]["seconds"] / row["tsit5"]["seconds"]
+        row["adiabatic_over_frozen"] = row["magnus4_adiabatic"]["seconds"] / row["magnus4"]["seconds"]
         out[name] = row
     return out
 
@@ -159,8 +166,14 @@ def run(quick: bool = False) -> dict:
     repeats = 1 if quick else 2
     out = {"trajectories": n, "sweep": _lz.__doc__.split("\n\n")[1].replace("\n", " "), "by_K": {}}
     for K in KS[:2] if quick else KS:
-        magnus = js.wavepacket.Magnus4()
+        magnus, adiabatic = js.wavepacket.Magnus4(), js.wavepacket.Magnus4(phase="adiabatic")
         row = {"magnus4_vmap": _sweep(K, n, "vmap", repeats, solver=magnus)}
+        for ensemble in ("vmap", "shared"):
+            row[f"magnus4_adiabatic_{ensemble}"] = _sweep(K, n, ensemble, repeats, solver=adiabatic)
+        row["adiabatic_over_frozen"] = (row["magnus4_adiabatic_vmap"]["trajectories_per_s"]
+                                        / row["magnus4_vmap"]["trajectories_per_s"])
+        row["difference_to_frozen"] = float(np.max(np.abs(_lz.run_jaxsemi(K, n, solver=adiabatic)[0]
+                                                          - _lz.run_jaxsemi(K, n, solver=magnus)[0])))
         if K <= 20:
             row["magnus4_shared"] = _sweep(K, n, "shared", repeats, solver=magnus)
             row["tsit5_vmap"] = _sweep(K, n, "vmap", repeats, solver=diffrax.Tsit5(), max_steps=1 << 17)
