@@ -16,7 +16,9 @@ Magnus exponent Ω = Ω₁ + Ω₂ (Ω₂ from the linear part of D) is exact fo
 c(h) = e^{−iεh/2ħ}e^{Ω_b}e^{−iεh/2ħ}e^{Ω_a}c(0) is unitary (an eigen-decomposition of the
 anti-Hermitian exponent, with Daleckii–Krein derivatives; for n = 2 a dedicated su(2) step,
 ``_advance_su2``: Ω = −i(k₀ + k·σ) from 18 products, its closed-form exponential, and the
-Hellmann–Feynman increments below from the Bloch vector).
+Hellmann–Feynman increments below from the Bloch vector). ``Magnus4(phase="adiabatic")`` (two bands)
+also moves the drift of the band energies, D's diagonal, into the exactly integrated phase and
+integrates the coupling against that chirped phase by Levin collocation (``_adiabatic_generator``).
 
 The centre moves with the same propagator (Hellmann–Feynman): if 𝓗 → 𝓗 + λ·∂𝓗/∂k along the
 step, ∂c(h)/∂λ = −(i/ħ)∫U(h,t)(∂𝓗/∂k)c(t)dt, so
@@ -360,8 +362,9 @@ _LEVIN_D = (np.arange(4) * _LEVIN_X[:, None] ** np.maximum(np.arange(4) - 1, 0))
     _LEVIN_X[:, None] ** np.arange(4))
 _LEVIN_GX, _LEVIN_GW = (0.5 + 0.5 * r if i == 0 else 0.5 * r for i, r in enumerate(np.polynomial.legendre.leggauss(3)))
 _LEVIN_TO_GAUSS = (_LEVIN_GX[:, None] ** np.arange(4)) @ np.linalg.inv(_LEVIN_X[:, None] ** np.arange(4))
-#: The phase u changes by at least this much (rad) per sub-interval at every Lobatto node, or the
-#: sub-interval takes the frozen-phase moments: the collocation matrix D + i diag θ is singular at θ = 0.
+#: The phase rate times the sub-interval, θ = u'τ, is at least this (rad) at every Lobatto node, with one
+#: sign, or the sub-interval takes the frozen-phase moments: the collocation matrix D + i diag θ is
+#: singular at θ = 0.
 LEVIN_MIN = 1.0
 
 
@@ -391,14 +394,16 @@ def _adiabatic_generator(coef, eps, tau, tables):
     −i(Re I σ_x + Im I σ_y) and Ω₂ = i Im J σ_z through I = ∫e^{iu}f ds and J = ∫∫_{s₂<s₁}
     e^{iu₁}f₁ e^{−iu₂}f̄₂. Both by Levin's method: with P' + iu'P = f (a smooth, non-oscillating
     solution, cubic collocation), I = [P e^{iu}]₀^τ and J = ∫f P̄ ds − P̄(0) I, exact whatever the
-    phase's curvature. Where |u'τ| < ``LEVIN_MIN`` at a node, the frozen-phase step (``_su2_generator``)."""
+    phase's curvature. Unless u'τ ≥ ``LEVIN_MIN`` at every node (or ≤ −LEVIN_MIN at every node), the
+    frozen-phase step (``_su2_generator``)."""
     coef = jnp.stack(coef)
     t = jnp.where(tau > 0, tau, 1.0)
     d = jnp.real(coef[:, 1, 1] - coef[:, 0, 0])
     f = coef[:, 1, 0] * (t / HBAR)  # in x = s/τ: g(x) = τ f(τx)
     x = _LEVIN_X
     theta = t * (eps[1] - eps[0] + d[0] + t * x * (d[1] + t * x * d[2])) / HBAR  # τu'(τx)
-    levin = jax.lax.stop_gradient(jnp.min(jnp.abs(theta)) >= LEVIN_MIN) & (tau > 0)
+    # one sign at every node: a stationary point of the phase inside would be a pole of P
+    levin = jax.lax.stop_gradient(jnp.all(theta >= LEVIN_MIN) | jnp.all(theta <= -LEVIN_MIN)) & (tau > 0)
     p = _levin_solve(jnp.where(levin, theta, 2.0), f[0] + t * x * (f[1] + t * x * f[2]))
     ints = jnp.stack([t, t * t / 2, t ** 3 / 3])
     i1 = p[-1] * jnp.exp(1j * ((eps[1] - eps[0]) * t + ints @ d) / HBAR) - p[0]
