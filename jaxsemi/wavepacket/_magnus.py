@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._eigh import eigh
-from .._eom import adjugate4
+from .._eom import _solve4, adjugate4
 from .._geometry import hamiltonian_and_derivatives, matmul
 from .._model import depends_on_x
 from ..units import HBAR
@@ -372,8 +372,7 @@ LEVIN_MIN = 1.0
 def _levin_solve(theta, g):
     """P (4,) at the Lobatto nodes with (D + i diag θ) P = g (the collocation of P' + iθP = g on [0, 1]);
     its derivative reuses the inverse."""
-    adj, det = adjugate4(_LEVIN_D + 1j * jnp.diag(theta))
-    return jnp.stack([sum(r[j] * g[j] for j in range(4)) for r in adj]) / det
+    return _solve4(_LEVIN_D + 1j * jnp.diag(theta), g)
 
 
 @_levin_solve.defjvp
@@ -387,7 +386,8 @@ def _levin_solve_jvp(primals, tangents):
 
 def _adiabatic_generator(coef, eps, tau, tables):
     """n = 2, ``Magnus4(phase="adiabatic")``: (k0, kx, ky, kz, φ) (5,) with the sub-interval's frame
-    propagator e^{−iετ/ħ} e^{−ik0} e^{−iφσ_z} exp(−ik·σ), for D(s) = Σ_p coef[p] s^p.
+    propagator e^{−iετ/ħ} e^{−ik0} e^{−iφσ_z} exp(−ik·σ) (all in rad), for D(s) = Σ_p coef[p] s^p
+    (coef (3, 2, 2) in eV/fs^p, s in fs), frame energies eps (2,) eV, sub-interval tau fs.
 
     The diagonal of D (the drift of the band energies along the step) joins the dynamical phase,
     u(s) = Φ₁ − Φ₀ = ∫(ε₁ − ε₀ + D₁₁ − D₀₀)ds/ħ, integrated exactly; the coupling f = D₁₀/ħ enters Ω₁ =
