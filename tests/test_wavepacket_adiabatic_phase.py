@@ -27,7 +27,7 @@ def _coef(d, f, a=(0.1, -0.05, 0.02)):
 
 def _generators(eps, coef, tau):
     tables = M._su2_tables((eps[1] - eps[0]) / HBAR * tau)
-    return (np.asarray(M._adiabatic_generator(coef, jnp.asarray(eps), tau, tables)),
+    return (np.asarray(M._adiabatic_generator(coef, jnp.asarray(eps), tau)),
             np.asarray(M._su2_generator(jnp.stack(coef), tau, tables)))
 
 
@@ -65,6 +65,62 @@ def test_drifting_phase_exponent_matches_quadrature():
             errors.append(np.max(np.abs(ada[1:4] - ref)) / np.max(np.abs(ref)))
             np.testing.assert_allclose(ada[4], -(d[0] * t + d[1] * t**2 / 2 + d[2] * t**3 / 3) / (2 * HBAR))
         assert errors[0] < 1e-4 and errors[1] < min(errors[0] / 10, 2e-6), errors
+
+
+def test_levin_solve_against_a_dense_solve():
+    """The collocation solve (multilinear closed form of (D + i diag θ)⁻¹) equals numpy's dense solve on
+    phases the Levin branch takes (one sign, |θ| ≥ LEVIN_MIN), and its custom derivative is the
+    derivative of that solve."""
+    rng = np.random.default_rng(3)
+    for sign in (1.0, -1.0):
+        theta = sign * (M.LEVIN_MIN + rng.uniform(0, 30, 4))
+        g = rng.normal(size=4) + 1j * rng.normal(size=4)
+        dtheta, dg = rng.normal(size=4), rng.normal(size=4) + 1j * rng.normal(size=4)
+        a = M._LEVIN_D + 1j * np.diag(theta)
+        ref = np.linalg.solve(a, g)
+        (pr, pi), (dpr, dpi) = jax.jvp(M._levin_solve, (jnp.asarray(theta), jnp.asarray(g.real), jnp.asarray(g.imag)),
+                                       (jnp.asarray(dtheta), jnp.asarray(dg.real), jnp.asarray(dg.imag)))
+        np.testing.assert_allclose(np.asarray(pr + 1j * pi), ref, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(np.asarray(dpr + 1j * dpi), np.linalg.solve(a, dg - 1j * dtheta * ref), rtol=1e-11)
+
+
+def test_shared_batch_takes_the_frozen_branch_only_where_a_member_needs_it():
+    """Under ensemble="shared" the generator decides for the whole batch (a psum over its named axis, then
+    one cond): a batch where one member needs the frozen-phase fallback and one where none does give the
+    per-member (select) values and derivatives exactly."""
+    coef = _coef((0.4, 0.9, -0.3), (0.3 + 0.1j, -0.2 + 0.05j, 0.04 - 0.02j))
+    tan = _coef((0.1, -0.2, 0.3), (0.2j, 0.1 + 0.1j, -0.05 + 0j))
+    for splits in ((40.0, 4.0), (40.0, 0.01)):  # Levin for both; Levin and the fallback
+        eps = jnp.array([[-s / 2, s / 2] for s in splits])
+
+        def gen(e, axis):
+            return jax.jvp(lambda c: M._adiabatic_generator(c, e, 0.6, axis), (coef,), (tan,))
+
+        named = jax.vmap(lambda e: gen(e, "batch"), axis_name="batch")(eps)
+        plain = jax.vmap(lambda e: gen(e, None))(eps)
+        for a, b in zip(named, plain):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert 0.01 * 0.6 / HBAR < M.LEVIN_MIN < 4.0 * 0.6 / HBAR
+
+
+@pytest.mark.slow  # ~2 min here: two gradient compiles
+def test_shared_landau_zener_sweep_matches_the_vmapped_one():
+    """K = 20, 3 trajectories as one ensemble="shared" ODE (the crossing needs the fallback, the wings do
+    not): populations within 5e-7 of the vmapped adiabatic solve and 1e-5 of the LZ formula, and ∂ΣP/∂Δ
+    through the shared batch within 1e-4 of the vmapped one."""
+    model, K = js.models.massive_dirac(1.0, 0.3), 20.0
+    ky = np.array([0.0, 0.3, 0.6])
+
+    def run(delta, ensemble):
+        m = model.with_params({**model.params, "delta": delta})
+        return wp.evolve(m, jnp.zeros(2), jnp.stack([np.full(3, K), ky], -1), 2 * HBAR * K / 0.2,
+                         jnp.array([0.2, 0.0]), band=0, saveat=2, ensemble=ensemble, **ADIABATIC).populations[:, -1, 1]
+
+    shared, vmapped = np.asarray(run(0.3, "shared")), np.asarray(run(0.3, "vmap"))
+    np.testing.assert_allclose(shared, vmapped, rtol=0, atol=5e-7)
+    np.testing.assert_allclose(shared, np.exp(-np.pi * (0.09 + ky**2) / 0.2), rtol=0, atol=1e-5)
+    g_shared, g_vmap = (float(jax.grad(lambda d: jnp.sum(run(d, e)))(0.3)) for e in ("shared", "vmap"))
+    np.testing.assert_allclose(g_shared, g_vmap, rtol=1e-4)
 
 
 def test_wide_landau_zener_sweep_in_a_fraction_of_the_steps():

@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._eigh import eigh
-from .._eom import _solve4, adjugate4
+from .._eom import adjugate4
 from .._geometry import hamiltonian_and_derivatives, matmul
 from .._model import depends_on_x
 from ..units import HBAR
@@ -368,23 +368,64 @@ _LEVIN_TO_GAUSS = (_LEVIN_GX[:, None] ** np.arange(4)) @ np.linalg.inv(_LEVIN_X[
 LEVIN_MIN = 1.0
 
 
+def _levin_polynomials():
+    """adj(D + i diag θ) and det(D + i diag θ) as multilinear polynomials in θ (4,): the coefficients of the
+    16 monomials Π_{j∈S} θ_j (S a bit mask) in the real and imaginary parts of the 16 entries of adj
+    (row-major) and of det, (2, 17, 16). From D + diag z at the corners z ∈ {0, 1}⁴ by Möbius inversion,
+    then Π_{j∈S} iθ_j = i^|S| Π_{j∈S} θ_j."""
+    size = np.array([bin(s).count("1") for s in range(16)])
+    corners = []
+    for s in range(16):
+        adj, det = adjugate4(_LEVIN_D + np.diag([(s >> j) & 1 for j in range(4)]))
+        corners.append(np.append(np.ravel(np.array(adj, float)), det))
+    corners = np.array(corners)
+    coef = np.array([sum((-1) ** (size[s] - size[r]) * corners[r] for r in range(16) if r & s == r) for s in range(16)])
+    coef[np.abs(coef) < 1e-12 * np.abs(coef).max()] = 0.0
+    unit = 1j ** size
+    return np.stack([(coef * np.real(unit)[:, None]).T, (coef * np.imag(unit)[:, None]).T])
+
+
+_LEVIN_POLY = _levin_polynomials()
+
+
+def _levin_inverse(theta):
+    """(D + i diag θ)⁻¹ for θ (4,): the adjugate's real and imaginary parts (4 × 4 lists of scalars) and
+    1/det (re, im). Each entry a polynomial with constant coefficients: elementwise arithmetic that
+    fuses into one loop under vmap (a complex 4×4 adjugate took 2.4× as long)."""
+    mono = [1.0]
+    for j in range(4):
+        mono = mono + [m * theta[j] for m in mono]
+    re, im = ([sum(float(c) * m for c, m in zip(row, mono) if c) for row in part] for part in _LEVIN_POLY)
+    norm = 1.0 / (re[16] * re[16] + im[16] * im[16])
+    return ([re[4 * r:4 * r + 4] for r in range(4)], [im[4 * r:4 * r + 4] for r in range(4)],
+            (re[16] * norm, -im[16] * norm))
+
+
+def _levin_apply(inverse, gr, gi):
+    """(D + i diag θ)⁻¹ (gr + i gi) from ``_levin_inverse``: real and imaginary parts (4,) each."""
+    ar, ai, (qr, qi) = inverse
+    nr = [sum(ar[r][j] * gr[j] - ai[r][j] * gi[j] for j in range(4)) for r in range(4)]
+    ni = [sum(ar[r][j] * gi[j] + ai[r][j] * gr[j] for j in range(4)) for r in range(4)]
+    return (jnp.stack([a * qr - b * qi for a, b in zip(nr, ni)]),
+            jnp.stack([a * qi + b * qr for a, b in zip(nr, ni)]))
+
+
 @jax.custom_jvp
-def _levin_solve(theta, g):
-    """P (4,) at the Lobatto nodes with (D + i diag θ) P = g (the collocation of P' + iθP = g on [0, 1]);
-    its derivative reuses the inverse."""
-    return _solve4(_LEVIN_D + 1j * jnp.diag(theta), g)
+def _levin_solve(theta, gr, gi):
+    """P = pr + i pi (4,) at the Lobatto nodes with (D + i diag θ) P = gr + i gi (the collocation of
+    P' + iθP = g on [0, 1]), in real arithmetic; its derivative reuses the inverse."""
+    return _levin_apply(_levin_inverse(theta), gr, gi)
 
 
 @_levin_solve.defjvp
 def _levin_solve_jvp(primals, tangents):
-    (theta, g), (dtheta, dg) = primals, tangents
-    adj, det = adjugate4(_LEVIN_D + 1j * jnp.diag(theta))
-    inv = jnp.stack([jnp.stack(r) for r in adj]) / det
-    p = inv @ g
-    return p, inv @ (dg - 1j * dtheta * p)
+    (theta, gr, gi), (dtheta, dgr, dgi) = primals, tangents
+    inverse = _levin_inverse(theta)
+    pr, pi = _levin_apply(inverse, gr, gi)
+    return (pr, pi), _levin_apply(inverse, dgr + dtheta * pi, dgi - dtheta * pr)
 
 
-def _adiabatic_generator(coef, eps, tau, tables):
+def _adiabatic_generator(coef, eps, tau, axis=None):
     """n = 2, ``Magnus4(phase="adiabatic")``: (k0, kx, ky, kz, φ) (5,) with the sub-interval's frame
     propagator e^{−iετ/ħ} e^{−ik0} e^{−iφσ_z} exp(−ik·σ) (all in rad), for D(s) = Σ_p coef[p] s^p
     (coef (3, 2, 2) in eV/fs^p, s in fs), frame energies eps (2,) eV, sub-interval tau fs.
@@ -395,23 +436,41 @@ def _adiabatic_generator(coef, eps, tau, tables):
     e^{iu₁}f₁ e^{−iu₂}f̄₂. Both by Levin's method: with P' + iu'P = f (a smooth, non-oscillating
     solution, cubic collocation), I = [P e^{iu}]₀^τ and J = ∫f P̄ ds − P̄(0) I, exact whatever the
     phase's curvature. Unless u'τ ≥ ``LEVIN_MIN`` at every node (or ≤ −LEVIN_MIN at every node), the
-    frozen-phase step (``_su2_generator``)."""
+    frozen-phase step (``_su2_generator``), behind a cond: for an ensemble="shared" batch (``axis``, the
+    name of its vmapped axis) computed only where some member needs it; vmapped trajectories (each its
+    own solve) evaluate both branches. Real arithmetic throughout (the complex form took 1.4× as long)."""
     coef = jnp.stack(coef)
     t = jnp.where(tau > 0, tau, 1.0)
-    d = jnp.real(coef[:, 1, 1] - coef[:, 0, 0])
+    re = jnp.real(coef)
+    d, mean = re[:, 1, 1] - re[:, 0, 0], 0.5 * (re[:, 0, 0] + re[:, 1, 1])
     f = coef[:, 1, 0] * (t / HBAR)  # in x = s/τ: g(x) = τ f(τx)
-    x = _LEVIN_X
-    theta = t * (eps[1] - eps[0] + d[0] + t * x * (d[1] + t * x * d[2])) / HBAR  # τu'(τx)
+    fr, fi = jnp.real(f), jnp.imag(f)
+
+    def quadratic(c, x):  # c[0] + c[1] s + c[2] s² at s = τx
+        return c[0] + t * x * (c[1] + t * x * c[2])
+
+    def integral(c):  # ∫_0^τ of that quadratic
+        return t * (c[0] + t * (c[1] / 2 + t * c[2] / 3))
+
+    gap = eps[1] - eps[0]
+    theta = t * (gap + quadratic(d, _LEVIN_X)) / HBAR  # τu'(τx)
     # one sign at every node: a stationary point of the phase inside would be a pole of P
     levin = jax.lax.stop_gradient(jnp.all(theta >= LEVIN_MIN) | jnp.all(theta <= -LEVIN_MIN)) & (tau > 0)
-    p = _levin_solve(jnp.where(levin, theta, 2.0), f[0] + t * x * (f[1] + t * x * f[2]))
-    ints = jnp.stack([t, t * t / 2, t ** 3 / 3])
-    i1 = p[-1] * jnp.exp(1j * ((eps[1] - eps[0]) * t + ints @ d) / HBAR) - p[0]
-    xg = _LEVIN_GX
-    j2 = jnp.sum(_LEVIN_GW * (f[0] + t * xg * (f[1] + t * xg * f[2])) * jnp.conj(_LEVIN_TO_GAUSS @ p)) - jnp.conj(p[0]) * i1
-    mean = 0.5 * jnp.real(coef[:, 0, 0] + coef[:, 1, 1])
-    adiabatic = jnp.stack([ints @ mean / HBAR, jnp.real(i1), jnp.imag(i1), -jnp.imag(j2), -0.5 * (ints @ d) / HBAR])
-    frozen = jnp.concatenate([_su2_generator(coef, tau, tables), jnp.zeros(1)])
+    pr, pi = _levin_solve(jnp.where(levin, theta, 2.0), quadratic(fr, _LEVIN_X), quadratic(fi, _LEVIN_X))
+    u = (gap * t + integral(d)) / HBAR
+    cos, sin = jnp.cos(u), jnp.sin(u)
+    i1r, i1i = pr[3] * cos - pi[3] * sin - pr[0], pr[3] * sin + pi[3] * cos - pi[0]
+    qr = sum(pr[j] * _LEVIN_TO_GAUSS[:, j] for j in range(4))  # P̄ at the Gauss nodes (3,)
+    qi = sum(pi[j] * _LEVIN_TO_GAUSS[:, j] for j in range(4))
+    im_j = (jnp.sum(_LEVIN_GW * (quadratic(fi, _LEVIN_GX) * qr - quadratic(fr, _LEVIN_GX) * qi))
+            - (pr[0] * i1i - pi[0] * i1r))
+    adiabatic = jnp.stack([integral(mean) / HBAR, i1r, i1i, -im_j, -0.5 * integral(d) / HBAR])
+    need = ~levin
+    if axis is not None:  # one branch for the batch: a cond, not a select of both
+        need = jax.lax.psum(need.astype(jnp.int32), axis) > 0
+    frozen = jax.lax.cond(
+        need, lambda: jnp.append(_su2_generator(coef, tau, _su2_tables(gap * tau / HBAR)), 0.0),
+        lambda: jnp.zeros(5))
     return jnp.where(levin, adiabatic, frozen)
 
 
@@ -545,16 +604,17 @@ def _frequencies(eps):
     return (eps[:, None] - eps[None, :]) / HBAR
 
 
-def _advance(plan, *parts, phase="frozen"):
+def _advance(plan, *parts, phase="frozen", axis=None):
     """c and the Hellmann–Feynman increments (L,) after each of the consecutive sub-intervals
-    ``parts`` = (tau, tables), ... from 0 (a Magnus step each; tau = 0 leaves c unchanged), with the
-    dynamical phase of ``Magnus4(phase=...)``."""
+    ``parts`` = (tau, tables), ... from 0 (``_parts``; a Magnus step each; tau = 0 leaves c unchanged),
+    with the dynamical phase of ``Magnus4(phase=...)``; ``axis``: the vmapped axis of an
+    ensemble="shared" batch, if any."""
     eps, h = plan["eps"], plan["h"]
     scale = jnp.array([1.0, 1.0 / h, 1.0 / h**2])
     coef = plan["coef"].astype(complex) * scale[:, None, None]
     tangents = jnp.moveaxis(plan["tan"].astype(complex), 1, 0) * scale[:, None, None]  # (L, 3, n, n)
     if eps.shape[0] == 2:
-        return _advance_su2(eps, coef, tangents, plan["c0"], parts, phase)
+        return _advance_su2(eps, coef, tangents, plan["c0"], parts, phase, axis)
     if phase != "frozen":
         raise ValueError(f"js.wavepacket.Magnus4(phase={phase!r}) integrates two-band steps only; this one has "
                          f"{eps.shape[0]} bands (use the default phase='frozen')")
@@ -573,7 +633,7 @@ def _advance(plan, *parts, phase="frozen"):
     return [(c, -jnp.imag(jnp.sum(jnp.conj(c) * dc, -1))) for c, dc in zip(cs, dcs)]
 
 
-def _advance_su2(eps, coef, tangents, c, parts, phase):
+def _advance_su2(eps, coef, tangents, c, parts, phase, axis):
     """``_advance`` for n = 2: per sub-interval the generator (k0, k) and its tangents (``_su2_generator``;
     phase "adiabatic": ``_adiabatic_generator``, which adds a σ_z phase φ after the exponential), then the
     closed-form exponential and its Hellmann–Feynman increments (``_su2_step``), which add up
@@ -581,7 +641,7 @@ def _advance_su2(eps, coef, tangents, c, parts, phase):
     out, hf, start = [], 0.0, 0.0
     for tau, tables in parts:
         if phase == "adiabatic":
-            generator = functools.partial(_adiabatic_generator, eps=eps, tau=tau, tables=tables)
+            generator = functools.partial(_adiabatic_generator, eps=eps, tau=tau, axis=axis)
         else:
             generator = functools.partial(_su2_generator, tau=tau, tables=tables)
         k, dk = jax.vmap(lambda t: jax.jvp(generator, (_shift(coef, start),), (_shift(t, start),)),
@@ -671,10 +731,16 @@ def _class_tables(eps_c, cls, tau):
     return m1[cls][:, cls], diff[:, cls][:, :, cls][:, :, :, cls]
 
 
-def step(method, args, t0, h, y0, phase="frozen"):
+def _parts(eps_c, cls, phase, *taus):
+    """The sub-intervals (tau, tables) of ``_advance``: the frozen phase's oscillatory weights of each
+    (the adiabatic phase computes its fallback's own, only where a sub-interval needs them)."""
+    return [(tau, None if phase == "adiabatic" else _class_tables(eps_c, cls, tau)) for tau in taus]
+
+
+def step(method, args, t0, h, y0, phase="frozen", axis=None):
     """One Magnus4 step of ``method``'s (``Full`` or ``Manifold``) state y0 = {"x", "k", "chi"}
     from t0 to t0 + h (fs) with ``args = (model, field, band)``: (y1, y_error, dense plan); ``phase``
-    of ``Magnus4``.
+    of ``Magnus4``, ``axis`` the vmapped axis of an ensemble="shared" batch (``WavepacketTerm``).
 
     Where 𝓗 does not depend on x and the field is a constant array, k(t) = k0 − Et/ħ exactly
     and x does not act back on χ: the predicted nodes are exact, one pass is the whole step
@@ -694,12 +760,12 @@ def step(method, args, t0, h, y0, phase="frozen"):
     eps_c, cls = _frame(method, w)
     eps = eps_c[cls]
     c0 = _mv(jnp.conj(u.T), chi0)
-    half = (h / 2, _class_tables(eps_c, cls, h / 2))
+    [half] = _parts(eps_c, cls, phase, h / 2)
 
     def one_pass(nodes):
         pm, p1 = [point(x, k, c, t0 + tau) for (x, k, c), tau in zip(nodes, (h / 2, h))]
         plan = _plan((eps, u), (p0, pm, p1), c0, h)
-        (ca, hfa), (cb, hfb) = _advance(plan, half, half, phase=phase)
+        (ca, hfa), (cb, hfb) = _advance(plan, half, half, phase=phase, axis=axis)
         ym, y1 = _state(plan, x0, k0, ca, hfa, h / 2), _state(plan, x0, k0, cb, hfb, h)
         return tuple((y["x"], y["k"], unpack(y["chi"])) for y in (ym, y1)), y1, plan
 
@@ -719,7 +785,7 @@ def step(method, args, t0, h, y0, phase="frozen"):
         init = (nodes,) + jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype),
                                                  (shapes[1], shapes[1], shapes[2]))
         _, prev, y1, plan = jax.lax.fori_loop(0, passes, body, init)
-    [(cf, hff)] = _advance(plan, (h, _class_tables(eps_c, cls, h)), phase=phase)
+    [(cf, hff)] = _advance(plan, *_parts(eps_c, cls, phase, h), phase=phase, axis=axis)
     full = _state(plan, x0, k0, cf, hff, h)
     err = jax.tree_util.tree_map(lambda a, b, c: (a - b) / 15 + (a - c), y1, full, prev)  # step doubling
     return y1, err, {**plan, "x0": x0, "k0": k0, "eps_c": eps_c, "classes": jnp.asarray(cls)}
@@ -729,8 +795,7 @@ def evaluate(plan, tau, phase="frozen"):
     """The state at t0 + tau (0 ≤ tau ≤ h) inside a step, from its dense plan."""
     t1 = jnp.minimum(tau, plan["h"] / 2)
     eps_c, cls = plan["eps_c"], plan["classes"]
-    _, (c, hf) = _advance(plan, (t1, _class_tables(eps_c, cls, t1)), (tau - t1, _class_tables(eps_c, cls, tau - t1)),
-                          phase=phase)
+    _, (c, hf) = _advance(plan, *_parts(eps_c, cls, phase, t1, tau - t1), phase=phase)
     return _state(plan, plan["x0"], plan["k0"], c, hf, tau)
 
 
@@ -757,12 +822,17 @@ class _AdiabaticInterpolation(_Interpolation):
     phase: ClassVar[str] = "adiabatic"
 
 
+#: The name of the vmapped axis of an ensemble="shared" batch (``WavepacketTerm.axis``).
+ENSEMBLE_AXIS = "trajectories"
+
+
 class WavepacketTerm(diffrax.ODETerm):
     """The ``ODETerm`` of a wavepacket method: its vector field, the method object and
     ``each(fn, y, args)``, which applies a one-trajectory function to the state (vmapped for
-    ``ensemble="shared"``)."""
+    ``ensemble="shared"``, over the named axis ``axis``; None for one trajectory)."""
 
     method: Any = eqx.field(static=True, default=None)
+    axis: Any = eqx.field(static=True, default=None)
     each: Any = eqx.field(static=True, default=None)
 
 
@@ -819,7 +889,7 @@ class Magnus4(diffrax.AbstractSolver):
         h = t1 - t0
         idle = h == 0
         h = jnp.where(idle, 1.0, h)
-        y1, err, plan = term.each(lambda y, a: step(term.method, a, t0, h, y, self.phase), y0, args)
+        y1, err, plan = term.each(lambda y, a: step(term.method, a, t0, h, y, self.phase, term.axis), y0, args)
         y1 = jax.tree_util.tree_map(lambda a, b: jnp.where(idle, a, b), y0, y1)
         err = jax.tree_util.tree_map(lambda e: jnp.where(idle, 0.0, e), err)
         return y1, err, {**plan, "h": h}, None, diffrax.RESULTS.successful
