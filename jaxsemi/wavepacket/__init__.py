@@ -16,8 +16,8 @@ costing ~2 Tsit5 steps, more with a texture); everything else defaults to ``diff
 Magnus4 step costs ~10 Tsit5 steps for a manifold of a 4-band model, ~100 for "full"). ``solver=``
 picks either; ``solver=Magnus4(phase="adiabatic")`` also integrates the drift of the two band energies
 exactly, so sweeps far beyond an avoided crossing take nearly K-independent step counts (on the
-Landau–Zener sweep k_x: K → −K with v = 1 eV·Å, Δ = 0.3 eV: 2.1× / 4.3× faster than the default at
-K = 80 / 320 1/Å, as fast at K = 20, 1.5× slower at K = 5 and on short or textured runs).
+Landau–Zener sweep k_x: K → −K with v = 1 eV·Å, Δ = 0.3 eV: 1.6× / 2.9× / 6.9× faster than the
+default at K = 20 / 80 / 320 1/Å, 1.1–1.2× slower at K = 5 and ~2× slower on short or textured runs).
 
 The diffrax settings (solver, step-size controller, dt0, adjoint, max_steps, progress meter) are
 one ``SolverOptions``; ``default_controller(rtol, atol)`` is the default PI step-size controller at

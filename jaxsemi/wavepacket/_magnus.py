@@ -852,8 +852,8 @@ class Magnus4(diffrax.AbstractSolver):
             ``_adiabatic_generator``), so far from avoided crossings, where the bands only drift, the
             steps grow with the gap: a Landau–Zener sweep over k_x ∈ [K, −K] takes 90 / 122 / 149 / 171
             steps at K = 5 / 20 / 80 / 320 1/Å (rtol 1e-8) against 168 / 353 / 765 / 1867, at equal or
-            better accuracy, and runs 0.65 / 1.0–1.2 / 2.1 / 4.3–4.6× as fast; a step costs ~3 frozen ones
-            (CPU), so runs that stay near crossings or in textures are 1.5–3× slower with it
+            better accuracy, and runs 0.8–0.9 / 1.6 / 2.9–3.1 / 6.9× as fast; a step costs ~1.8–1.9 frozen
+            ones (CPU), so runs that stay near crossings or in textures are 1.8–2.1× slower with it
             (docs/conventions.md §11).
     """
 
