@@ -87,7 +87,8 @@ def test_levin_solve_against_a_dense_solve():
 def test_shared_batch_takes_the_frozen_branch_only_where_a_member_needs_it():
     """Under ensemble="shared" the generator decides for the whole batch (a psum over its named axis, then
     one cond): a batch where one member needs the frozen-phase fallback and one where none does give the
-    per-member (select) values and derivatives exactly."""
+    per-member (select) values and derivatives, to rounding (exactly on the CPU; 1 ulp apart on an H200,
+    where the two programs fuse differently)."""
     coef = _coef((0.4, 0.9, -0.3), (0.3 + 0.1j, -0.2 + 0.05j, 0.04 - 0.02j))
     tan = _coef((0.1, -0.2, 0.3), (0.2j, 0.1 + 0.1j, -0.05 + 0j))
     for splits in ((40.0, 4.0), (40.0, 0.01)):  # Levin for both; Levin and the fallback
@@ -99,7 +100,7 @@ def test_shared_batch_takes_the_frozen_branch_only_where_a_member_needs_it():
         named = jax.vmap(lambda e: gen(e, "batch"), axis_name="batch")(eps)
         plain = jax.vmap(lambda e: gen(e, None))(eps)
         for a, b in zip(named, plain):
-            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-14, atol=1e-16)
     assert 0.01 * 0.6 / HBAR < M.LEVIN_MIN < 4.0 * 0.6 / HBAR
 
 
