@@ -279,7 +279,7 @@ def run(quick: bool = False) -> dict:
                 for mode in ("vmap", "shared"):
                     res[f"jaxsemi_{name}{suffix}_{mode}"] = _jaxsemi(model, K, n, mode, end, ky, repeats, reference,
                                                                      solver, norm)[0]
-        best = max(res[f"jaxsemi_{run}"]["trajectories_per_s"] for run in (
+        best = max(res[f"jaxsemi_{cfg}"]["trajectories_per_s"] for cfg in (
             "tsit5_vmap", "tsit5_shared", "magnus4_vmap", "magnus4_shared", "magnus4_adiabatic_vmap",
             "magnus4_adiabatic_shared"))
         ladder = [res[f"jaxsemi_{name}_chi_norm_{mode}"] for name in ("magnus4", "magnus4_adiabatic")

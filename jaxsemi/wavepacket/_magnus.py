@@ -380,7 +380,7 @@ def _levin_polynomials():
         corners.append(np.append(np.ravel(np.array(adj, float)), det))
     corners = np.array(corners)
     coef = np.array([sum((-1) ** (size[s] - size[r]) * corners[r] for r in range(16) if r & s == r) for s in range(16)])
-    coef[np.abs(coef) < 1e-12 * np.abs(coef).max()] = 0.0
+    coef[np.abs(coef) < 1e-12 * np.abs(coef).max()] = 0.0  # rounding of exact zeros (det D = 0, …): ≤ 7e-14, the rest ≥ 2/3
     unit = 1j ** size
     return np.stack([(coef * np.real(unit)[:, None]).T, (coef * np.imag(unit)[:, None]).T])
 
