@@ -450,7 +450,7 @@ def _adiabatic_generator(coef, eps, tau, axis=None):
         return c[0] + t * x * (c[1] + t * x * c[2])
 
     def integral(c):  # ∫_0^τ of that quadratic
-        return t * (c[0] + t * (c[1] / 2 + t * c[2] / 3))
+        return _integral(c, t, 1.0)
 
     gap = eps[1] - eps[0]
     theta = t * (gap + quadratic(d, _LEVIN_X)) / HBAR  # τu'(τx)
