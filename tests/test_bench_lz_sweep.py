@@ -100,3 +100,19 @@ def test_band_state_norm_leaves_the_steps_to_chi():
     np.testing.assert_allclose(p_chi, p_all, atol=2e-8)
     assert np.max(np.abs(x_all)) > 10.0
     np.testing.assert_allclose(x_chi, x_all, atol=1e-4)
+
+
+def test_peers_task_returns_the_band_state_of_the_whole_solve():
+    """The peers' task (``norm=band_state_norm``) compiles ``evolve`` returning χ(t1) alone
+    (``_final_band_state``; XLA drops the centre's Hellmann–Feynman displacement): the same steps and
+    the same χ as the eager whole-``Trajectory`` call with that norm (K = 5, two trajectories)."""
+    import jax.numpy as jnp
+
+    s = lz_sweep._sweep(5.0, 2)
+    ctrl = js.wavepacket.default_controller(lz_sweep.RTOL, lz_sweep.ATOL, norm=lz_sweep.band_state_norm)
+    tr = js.wavepacket.evolve(MODEL, jnp.zeros(2), jnp.asarray(s["k0"]), s["t1"], jnp.asarray(s["field"]), band=0,
+                              saveat=2, stepsize_controller=ctrl)
+    chi, steps, ok = lz_sweep._jaxsemi_run(MODEL, 5.0, 2, "vmap", norm=lz_sweep.band_state_norm)
+    assert ok and chi.shape == (2, 2)
+    np.testing.assert_array_equal(steps, np.asarray(tr.stats["num_steps"]))
+    np.testing.assert_allclose(chi, np.asarray(tr.chi[:, -1]), rtol=0, atol=1e-12)

