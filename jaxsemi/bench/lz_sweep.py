@@ -186,20 +186,23 @@ def tight_populations(model, K, n, end, ky):
 
 def _jaxsemi(model, K, n, ensemble, end, ky, repeats, reference=None, solver=None, norm=None, tolerances=(RTOL, ATOL)):
     """One ensemble mode, solver (None: the default), error norm and tolerances; the default step
-    budget first, ``BIG_BUDGET`` if it runs out."""
+    budget first, ``BIG_BUDGET`` if it runs out. Returns the figures, the populations (n,) and the
+    timed call."""
     t = time.perf_counter()
     ok = _jaxsemi_run(model, K, n, ensemble, solver=solver, norm=norm, tolerances=tolerances)[2]
     first = time.perf_counter() - t
-    res, psi = _timed(lambda: _jaxsemi_run(model, K, n, ensemble, None if ok else BIG_BUDGET, solver, norm,
-                                           tolerances)[:2], n, repeats, first_call=not ok)
+
+    def call():
+        return _jaxsemi_run(model, K, n, ensemble, None if ok else BIG_BUDGET, solver, norm, tolerances)
+
+    res, psi = _timed(lambda: call()[:2], n, repeats, first_call=not ok)
     res["default_budget_ok"] = ok
     if ok:
         res["first_call_seconds"] = first
     else:
         res["max_steps"] = BIG_BUDGET
     figures, p = _figures(psi, end, ky, reference)
-    return {**res, **figures}, p, lambda: _jaxsemi_run(model, K, n, ensemble, None if ok else BIG_BUDGET, solver,
-                                                      norm, tolerances)
+    return {**res, **figures}, p, call
 
 
 def _dynamiqs(model, K, n, repeats, reference, calls=None) -> dict:
@@ -319,8 +322,8 @@ def run(quick: bool = False) -> dict:
         res, calls = {}, {}
         reference = tight_populations(model, K, n, end, ky)
 
-        def measure(name, *args):
-            res[name], _, calls[name] = _jaxsemi(model, K, n, *args[:1], end, ky, repeats, reference, *args[1:])
+        def measure(name, mode, *settings):  # settings: solver, norm, tolerances as in _jaxsemi
+            res[name], _, calls[name] = _jaxsemi(model, K, n, mode, end, ky, repeats, reference, *settings)
 
         for mode in ("vmap", "shared"):
             measure(f"jaxsemi_tsit5_{mode}", mode, diffrax.Tsit5())
