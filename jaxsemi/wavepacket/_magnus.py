@@ -385,14 +385,13 @@ def _levin_polynomials():
     return np.stack([(coef * np.real(unit)[:, None]).T, (coef * np.imag(unit)[:, None]).T])
 
 
-_LEVIN_POLY = _levin_polynomials()
-#: The same as a (16, 34) table: monomials → real parts, then imaginary parts, of adj and det.
-_LEVIN_TABLE = np.concatenate([_LEVIN_POLY[0], _LEVIN_POLY[1]]).T
+#: Those coefficients as a (16, 34) table: monomials → the real parts, then the imaginary parts, of adj and det.
+_LEVIN_TABLE = np.concatenate(_levin_polynomials()).T
 
 
 def _levin_inverse(theta):
-    """(D + i diag θ)⁻¹ for θ (4,): the adjugate's real and imaginary parts (4 × 4 lists of scalars) and
-    1/det (re, im). Each entry a polynomial with constant coefficients, all 34 from the 16 monomials by
+    """(D + i diag θ)⁻¹ for θ (4,): the adjugate's real and imaginary parts (each a list of its 4 rows,
+    (4,) arrays) and 1/det (re, im). Each entry a polynomial with constant coefficients, all 34 from the 16 monomials by
     one product with the coefficient table (a complex 4×4 adjugate took 2.4× as long)."""
     mono = [jnp.ones_like(theta[0])]
     for j in range(4):
