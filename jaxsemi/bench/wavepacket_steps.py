@@ -9,7 +9,9 @@ the default's (vmap; the step counts beside it), and ``difference_to_frozen`` th
 difference between the two. Gradients (one trajectory,
 K = 5, Magnus4, default adjoint and tolerances): ∂P/∂Δ and ∂x(t1)/∂k0 vs central differences
 of tight (rtol 1e-11) solves, and gradient/forward time (the ratio of medians over alternating calls, and
-of the best times: ``_of_minima``); ``batch``: the same for ∂(Σ P)/∂Δ of 50 trajectories.
+of the best times: ``_of_minima``); ``batch``: the same for ∂(Σ P)/∂Δ of 50 trajectories; ``long_sweep``:
+∂P/∂Δ of one K = 20 trajectory (~450 steps) with the default adjoint (every step stored) and with diffrax's
+``RecursiveCheckpointAdjoint()`` (180 checkpoints: recomputed steps) against the formula, and their costs.
 
 ``moderate``: where the default stays Tsit5 — 50 two-band trajectories (k_y spread over 0.2 1/Å) in
 runs of 100–1300 Tsit5 steps, with a mass texture, an E(x, t) pulse, or neither: time, first call
@@ -83,7 +85,7 @@ def _gradients():
             "rel_error_dP_dDelta": float(rel[0, 0]), "max_rel_error_dx_dk0": float(np.max(rel[1:, 1:])),
             "reference": "central differences (h = 1e-6) of solves at rtol 1e-11 / atol 1e-12",
             "max_rel_error_vs_differences_at_rtol_1e-8": float(max(rel_loose[0, 0], np.max(rel_loose[1:, 1:]))),
-            "batch": _batch_gradient(model, s)}
+            "batch": _batch_gradient(model, s), "long_sweep": _long_sweep_gradient(model)}
 
 
 def _batch_gradient(model, s, n=50):
@@ -116,6 +118,33 @@ def _batch_gradient(model, s, n=50):
             "forward_seconds": t_fwd,
             "gradient_seconds": t_grad, "finite": bool(np.isfinite(float(g))),
             "rel_error_dsumP_dDelta": abs(float(g) - ref) / abs(ref)}
+
+
+def _long_sweep_gradient(model, K=20.0):
+    """∂P/∂Δ of one sweep at K = 20 (~450 steps, more than diffrax's default 180 checkpoints) with the default
+    adjoint (every step stored) and with diffrax's ``RecursiveCheckpointAdjoint()``, against the formula's
+    −2πΔ/(vE)·P, and gradient/forward times of the two (medians of alternating calls)."""
+    import diffrax
+    import jax
+    import jax.numpy as jnp
+
+    import jaxsemi as js
+
+    s = _lz.sweep(K, 1)
+
+    def upper(delta, **options):
+        m = model.with_params({**model.params, "delta": delta})
+        return js.wavepacket.evolve(m, jnp.zeros(2), jnp.asarray(s["k0"][0]), s["t1"], jnp.asarray(s["field"]),
+                                    band=0, saveat=2, **options).populations[-1, 1]
+
+    fns = [jax.jit(upper), jax.jit(jax.grad(upper)),
+           jax.jit(jax.grad(lambda d: upper(d, adjoint=diffrax.RecursiveCheckpointAdjoint())))]
+    values = [float(f(_lz.DELTA)) for f in fns]
+    _, ratio, _ = compare_times([lambda f=f: jax.block_until_ready(f(_lz.DELTA)) for f in fns], 40)
+    formula = -2 * np.pi * _lz.DELTA / (_lz.V * _lz.E) * float(_lz.formula(0.0))
+    return {"K": K, "dP_dDelta_formula": formula, "dP_dDelta_default_adjoint": values[1],
+            "dP_dDelta_diffrax_default_180_checkpoints": values[2],
+            "gradient_over_forward_ratio": ratio[1], "diffrax_default_gradient_over_forward_ratio": ratio[2]}
 
 
 def _moderate(repeats, n=50) -> dict:

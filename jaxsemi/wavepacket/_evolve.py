@@ -22,7 +22,7 @@ from ._full import Full
 from ._magnus import ENSEMBLE_AXIS, Magnus4, WavepacketTerm
 from ._manifold import Manifold
 from ._method import AbstractAdiabaticMethod, AbstractMethod
-from ._options import SolverOptions
+from ._options import SolverOptions, default_adjoint
 from ._trajectory import Result, Trajectory
 
 _ALIASES = {"full": Full, "manifold": Manifold, "abelian": Abelian}
@@ -85,7 +85,8 @@ def evolve(
             method's solver (``js.wavepacket.Magnus4()`` for "full" and "manifold" on two-band
             models, ``diffrax.Tsit5()`` otherwise),
             ``default_controller()`` = ``PIDController(rtol=1e-8, atol=1e-9, pcoeff=0.2, icoeff=0.4)``,
-            ``RecursiveCheckpointAdjoint``,
+            ``js.wavepacket.default_adjoint`` (diffrax's ``RecursiveCheckpointAdjoint``, every step
+            stored where the batch's ``max_steps`` states fit in ``CHECKPOINT_FLOATS`` numbers),
             ``max_steps=16384``, ``NoProgressMeter``).
         solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: the same settings
             one by one; each one given replaces that field of ``options``.
@@ -275,7 +276,7 @@ def _run(config, model, params, batch, x0, k0, t1, field, chi0, band, sub, mesh)
 
         def one(p, x, k, t, f, c, b):
             t = t1 if t is None else t
-            return _solve_one(config, _member(model, field, p, f, b), x, k, t, c, save(t))
+            return _solve_one(config, _member(model, field, p, f, b), x, k, t, c, save(t), size)
 
         out = jax.vmap(one)(*inputs)
         out = jax.tree_util.tree_map(lambda a: a[:size], out)
@@ -310,15 +311,19 @@ def _each_member(fn, y, args):
 _ENDS = diffrax.SubSaveAt(t0=True, t1=True)
 
 
-def _diffeqsolve(config, rhs, t1, y0, args, sub, event=None):
-    """diffrax's solution of dy/dt = rhs(t, y, args) from 0 to t1 (fs), saved at ``sub`` and t1."""
+def _diffeqsolve(config, rhs, t1, y0, args, sub, event=None, copies=1):
+    """diffrax's solution of dy/dt = rhs(t, y, args) from 0 to t1 (fs), saved at ``sub`` and t1; ``copies``:
+    how many such solves run vmapped (for the default adjoint's checkpoint budget, ``default_adjoint``)."""
     opt = config.options
+    adjoint = opt.adjoint
+    if adjoint is None:
+        adjoint = default_adjoint(opt.max_steps, copies * sum(np.size(a) for a in jax.tree_util.tree_leaves(y0)))
     term = WavepacketTerm(rhs, method=config.scheme, each=_each_member if config.shared else _one,
                           axis=ENSEMBLE_AXIS if config.shared else None)
     sol = diffrax.diffeqsolve(
         term, opt.solver, 0.0, t1, opt.dt0, y0, args,
         saveat=diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)]), stepsize_controller=opt.stepsize_controller,
-        adjoint=opt.adjoint, event=event, max_steps=opt.max_steps, throw=False, progress_meter=opt.progress_meter,
+        adjoint=adjoint, event=event, max_steps=opt.max_steps, throw=False, progress_meter=opt.progress_meter,
     )
     if sub is not _ENDS:
         return sol
@@ -329,13 +334,13 @@ def _diffeqsolve(config, rhs, t1, y0, args, sub, event=None):
     return eqx.tree_at(lambda s: (s.ts, s.ys), sol, ([ts, t_end], [ys, y_end]))
 
 
-def _solve_one(config, args, x0, k0, t1, chi0, sub):
+def _solve_one(config, args, x0, k0, t1, chi0, sub, copies):
     scheme = config.scheme
     y0 = _initial_state(config, args, x0, k0, chi0)
     event = None
     if isinstance(scheme, AbstractAdiabaticMethod):
         event = diffrax.Event(lambda t, y, args, **kw: scheme.gap(args[0], y, args[2]) < config.gap_tol)
-    sol = _diffeqsolve(config, scheme.rhs, t1, y0, args, sub, event)
+    sol = _diffeqsolve(config, scheme.rhs, t1, y0, args, sub, event, copies)
     (ts, ys), (t_end, y_end) = zip(sol.ts, sol.ys)
     return _trajectory(scheme, args, y0, ts, ys, t_end, y_end, sol.result, sol.stats)
 
