@@ -22,8 +22,8 @@ default at K = 20 / 80 / 320 1/Å, 1.1–1.2× slower at K = 5 and ~2× slower o
 The diffrax settings (solver, step-size controller, dt0, adjoint, max_steps, progress meter) are
 one ``SolverOptions``; ``default_controller(rtol, atol)`` is the default PI step-size controller at
 other tolerances, ``default_adjoint(max_steps, state_floats)`` the default adjoint (every step stored
-where the batch's states fit in ``CHECKPOINT_FLOATS`` numbers: gradients ~1.5–2× cheaper for a few
-trajectories). A batch runs vmapped (``ensemble="vmap"``, one adaptive solve per
+where the batch's states fit in 2²¹ numbers: the backward pass then walks the forward pass's own adaptive
+steps, and costs 1.5–2× less for a few trajectories). A batch runs vmapped (``ensemble="vmap"``, one adaptive solve per
 trajectory) or, for "full", as one ODE with one shared step sequence (``ensemble="shared"``,
 faster for large ensembles).
 

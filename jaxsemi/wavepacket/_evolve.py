@@ -86,7 +86,8 @@ def evolve(
             models, ``diffrax.Tsit5()`` otherwise),
             ``default_controller()`` = ``PIDController(rtol=1e-8, atol=1e-9, pcoeff=0.2, icoeff=0.4)``,
             ``js.wavepacket.default_adjoint`` (diffrax's ``RecursiveCheckpointAdjoint``, every step
-            stored where the batch's ``max_steps`` states fit in ``CHECKPOINT_FLOATS`` numbers),
+            stored where the batch's ``max_steps`` states fit in 2²¹ numbers: up to 16 two-band
+            trajectories at the default budget),
             ``max_steps=16384``, ``NoProgressMeter``).
         solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: the same settings
             one by one; each one given replaces that field of ``options``.

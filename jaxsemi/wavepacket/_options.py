@@ -71,7 +71,7 @@ class SolverOptions(eqx.Module):
         dt0: the first step in fs; None lets the controller choose (needs an adaptive one).
         adjoint: how gradients flow through the solve; default None: ``default_adjoint``, a
             ``diffrax.RecursiveCheckpointAdjoint`` that stores every step's state where the batch's
-            ``max_steps`` states fit in ``CHECKPOINT_FLOATS`` numbers (else as many as fit).
+            ``max_steps`` states fit in ``CHECKPOINT_FLOATS`` = 2²¹ numbers (else as many as fit, ≤ 1024).
         max_steps: the step budget per solve (default 16384).
         progress_meter: default ``NoProgressMeter()``; ``diffrax.TqdmProgressMeter()`` for a bar.
     """
