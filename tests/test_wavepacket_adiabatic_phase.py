@@ -43,6 +43,21 @@ def test_without_drift_the_adiabatic_exponent_is_the_frozen_one():
         assert ada[4] == 0.0
 
 
+def test_below_levin_min_a_sub_interval_takes_the_frozen_generator():
+    """Where the phase per sub-interval falls below LEVIN_MIN (a small splitting), the generator and its
+    derivative are the frozen-phase ones (selected, not blended), with no σ_z phase."""
+    coef = _coef((0.4, 0.9, -0.3), (0.3 + 0.1j, -0.2 + 0.05j, 0.04 - 0.02j))
+    tan = _coef((0.1, -0.2, 0.3), (0.2j, 0.1 + 0.1j, -0.05 + 0j))
+    eps, tau = jnp.array([-0.005, 0.005]), 0.6
+    assert 0.01 * tau / HBAR < M.LEVIN_MIN
+    tables = M._su2_tables((eps[1] - eps[0]) / HBAR * tau)
+    ada = jax.jvp(lambda c: M._adiabatic_generator(c, eps, tau), (coef,), (tan,))
+    frozen = jax.jvp(lambda c: M._su2_generator(jnp.stack(c), tau, tables), (coef,), (tan,))
+    for a, f in zip(ada, frozen):
+        np.testing.assert_array_equal(np.asarray(a[:4]), np.asarray(f))
+        assert a[4] == 0.0
+
+
 def test_drifting_phase_exponent_matches_quadrature():
     """With a drift (chirped phase u(s) = ∫(ε₁ − ε₀ + D₁₁ − D₀₀)ds/ħ), Ω₁ = −i(Re I σ_x + Im I σ_y),
     Ω₂'s σ_z part −Im J and the σ_z phase agree with adaptive quadrature of I = ∫e^{iu}f and
@@ -82,26 +97,6 @@ def test_levin_solve_against_a_dense_solve():
                                        (jnp.asarray(dtheta), jnp.asarray(dg.real), jnp.asarray(dg.imag)))
         np.testing.assert_allclose(np.asarray(pr + 1j * pi), ref, rtol=1e-12, atol=0)
         np.testing.assert_allclose(np.asarray(dpr + 1j * dpi), np.linalg.solve(a, dg - 1j * dtheta * ref), rtol=1e-11)
-
-
-def test_shared_batch_takes_the_frozen_branch_only_where_a_member_needs_it():
-    """Under ensemble="shared" the generator decides for the whole batch (a psum over its named axis, then
-    one cond): a batch where one member needs the frozen-phase fallback and one where none does give the
-    per-member (select) values and derivatives, to rounding (exactly on the CPU; 1 ulp apart on an H200,
-    where the two programs fuse differently)."""
-    coef = _coef((0.4, 0.9, -0.3), (0.3 + 0.1j, -0.2 + 0.05j, 0.04 - 0.02j))
-    tan = _coef((0.1, -0.2, 0.3), (0.2j, 0.1 + 0.1j, -0.05 + 0j))
-    for splits in ((40.0, 4.0), (40.0, 0.01)):  # Levin for both; Levin and the fallback
-        eps = jnp.array([[-s / 2, s / 2] for s in splits])
-
-        def gen(e, axis):
-            return jax.jvp(lambda c: M._adiabatic_generator(c, e, 0.6, axis), (coef,), (tan,))
-
-        named = jax.vmap(lambda e: gen(e, "batch"), axis_name="batch")(eps)
-        plain = jax.vmap(lambda e: gen(e, None))(eps)
-        for a, b in zip(named, plain):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-14, atol=1e-16)
-    assert 0.01 * 0.6 / HBAR < M.LEVIN_MIN < 4.0 * 0.6 / HBAR
 
 
 @pytest.mark.slow  # ~2 min here: two gradient compiles

@@ -19,7 +19,7 @@ from .._geometry import eigh
 from .._model import Model
 from ._abelian import Abelian
 from ._full import Full
-from ._magnus import ENSEMBLE_AXIS, Magnus4, WavepacketTerm
+from ._magnus import Magnus4, WavepacketTerm
 from ._manifold import Manifold
 from ._method import AbstractAdiabaticMethod, AbstractMethod
 from ._options import SolverOptions, default_adjoint
@@ -304,7 +304,7 @@ def _one(fn, y, args):
 def _each_member(fn, y, args):
     """``fn(y_i, args_i)`` over the trajectories of an ensemble="shared" state (see ``_solve_shared``)."""
     model, field, per = args
-    return jax.vmap(lambda yi, a: fn(yi, _member(model, field, *a)), axis_name=ENSEMBLE_AXIS)(y, per)
+    return jax.vmap(lambda yi, a: fn(yi, _member(model, field, *a)))(y, per)
 
 
 #: ``saveat=2`` without an event: the two ends saved as they are reached, not interpolated inside a
@@ -319,8 +319,7 @@ def _diffeqsolve(config, rhs, t1, y0, args, sub, event=None, copies=1):
     adjoint = opt.adjoint
     if adjoint is None:
         adjoint = default_adjoint(opt.max_steps, copies * sum(np.size(a) for a in jax.tree_util.tree_leaves(y0)))
-    term = WavepacketTerm(rhs, method=config.scheme, each=_each_member if config.shared else _one,
-                          axis=ENSEMBLE_AXIS if config.shared else None)
+    term = WavepacketTerm(rhs, method=config.scheme, each=_each_member if config.shared else _one)
     sol = diffrax.diffeqsolve(
         term, opt.solver, 0.0, t1, opt.dt0, y0, args,
         saveat=diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)]), stepsize_controller=opt.stepsize_controller,

@@ -57,6 +57,7 @@ from .._geometry import hamiltonian_and_derivatives, matmul
 from .._model import depends_on_x
 from ..units import HBAR
 from ._eom import field_at
+from ..models._pauli import PAULI
 from ._full import Full, expect, pack, unpack
 from ._manifold import Manifold
 
@@ -179,21 +180,42 @@ def _two_band_tables():
     return np.concatenate([np.real(table[keep]), np.imag(table[keep])], 1), count
 
 
-def _two_band_moments(theta):
-    """(1, Re μ_j(iθ), Im μ_j(iθ)) for j < ``_TWO_BAND_J`` and real θ (...) → (..., 1 + 2·_TWO_BAND_J):
-    ``_moments`` on the imaginary axis, the Taylor series in real arithmetic (even powers of θ
-    give the real parts, odd ones the imaginary parts)."""
+def _imaginary_moments(theta, count):
+    """(Re μ_j(iθ) for j < count, Im μ_j(iθ) for j < count) for real θ (...) → (..., 2·count): ``_moments`` on
+    the imaginary axis, the Taylor series in real arithmetic (even powers of θ give the real parts, odd
+    ones the imaginary parts); count ≤ ``_TWO_BAND_J`` + 1."""
     small = jnp.abs(theta) < SMALL_W
-    series = _powers(jnp.where(small, theta, 0.0), SERIES + 1) @ _TWO_BAND_SERIES
-    closed = _upward_moments(1j * jnp.where(small, SMALL_W, theta), _TWO_BAND_J)
-    mu = jnp.where(small[..., None], series, jnp.concatenate([jnp.real(closed), jnp.imag(closed)], -1))
-    return jnp.concatenate([jnp.ones_like(theta)[..., None], mu], -1)
+    table = _TWO_BAND_SERIES[:, np.r_[:count, _TWO_BAND_J + 1:_TWO_BAND_J + 1 + count]]
+    series = _powers(jnp.where(small, theta, 0.0), SERIES + 1) @ table
+    closed = _upward_moments(1j * jnp.where(small, SMALL_W, theta), count)
+    return jnp.where(small[..., None], series, jnp.concatenate([jnp.real(closed), jnp.imag(closed)], -1))
+
+
+@jax.custom_jvp
+def _two_band_moments(theta):
+    """(1, Re μ_j(iθ), Im μ_j(iθ)) for j < ``_TWO_BAND_J`` and real θ (...) → (..., 1 + 2·_TWO_BAND_J).
+    Its derivative is one more moment, dμ_j(iθ)/dθ = iμ_{j+1}(iθ): reverse mode then stores one array
+    instead of linearising the series, the recurrence and the select between them (every Magnus4 step
+    of a gradient computes these)."""
+    return jnp.concatenate([jnp.ones_like(theta)[..., None], _imaginary_moments(theta, _TWO_BAND_J)], -1)
+
+
+@_two_band_moments.defjvp
+def _two_band_moments_jvp(primals, tangents):
+    (theta,), (dtheta,) = primals, tangents
+    n = _TWO_BAND_J
+    mu = _imaginary_moments(theta, n + 1)
+    re, im = mu[..., :n + 1], mu[..., n + 1:]
+    value = jnp.concatenate([jnp.ones_like(theta)[..., None], re[..., :n], im[..., :n]], -1)
+    slope = jnp.concatenate([jnp.zeros_like(theta)[..., None], -im[..., 1:], re[..., 1:]], -1)
+    return value, slope * dtheta[..., None]
 
 
 _TWO_BAND, _TWO_BAND_J = _two_band_tables()
-#: θ^r (r ≤ SERIES) → (Re μ_j(iθ), Im μ_j(iθ)), j < _TWO_BAND_J: i^r/(r!(j + r + 1)) split by parity of r.
+#: θ^r (r ≤ SERIES) → (Re μ_j(iθ), Im μ_j(iθ)), j ≤ _TWO_BAND_J (one beyond the tables': their derivative):
+#: i^r/(r!(j + r + 1)) split by parity of r.
 _TWO_BAND_SERIES = np.concatenate(
-    [np.where(np.arange(SERIES + 1)[:, None] % 2 == part, _SERIES_COEF[:_TWO_BAND_J].T, 0.0)
+    [np.where(np.arange(SERIES + 1)[:, None] % 2 == part, _SERIES_COEF[:_TWO_BAND_J + 1].T, 0.0)
      * np.real((1j ** np.arange(SERIES + 1)) / 1j ** part)[:, None] for part in (0, 1)], 1)
 
 
@@ -427,7 +449,7 @@ def _levin_solve_jvp(primals, tangents):
     return (pr, pi), _levin_apply(inverse, dgr + dtheta * pi, dgi - dtheta * pr)
 
 
-def _adiabatic_generator(coef, eps, tau, axis=None):
+def _adiabatic_generator(coef, eps, tau):
     """n = 2, ``Magnus4(phase="adiabatic")``: (k0, kx, ky, kz, φ) (5,) with the sub-interval's frame
     propagator e^{−iετ/ħ} e^{−ik0} e^{−iφσ_z} exp(−ik·σ) (all in rad), for D(s) = Σ_p coef[p] s^p
     (coef (3, 2, 2) in eV/fs^p, s in fs), frame energies eps (2,) eV, sub-interval tau fs.
@@ -438,9 +460,9 @@ def _adiabatic_generator(coef, eps, tau, axis=None):
     e^{iu₁}f₁ e^{−iu₂}f̄₂. Both by Levin's method: with P' + iu'P = f (a smooth, non-oscillating
     solution, cubic collocation), I = [P e^{iu}]₀^τ and J = ∫f P̄ ds − P̄(0) I, exact whatever the
     phase's curvature. Unless u'τ ≥ ``LEVIN_MIN`` at every node (or ≤ −LEVIN_MIN at every node), the
-    frozen-phase step (``_su2_generator``), behind a cond: for an ensemble="shared" batch (``axis``, the
-    name of its vmapped axis) computed only where some member needs it; vmapped trajectories (each its
-    own solve) evaluate both branches. Real arithmetic throughout (the complex form took 1.4× as long)."""
+    sub-interval takes the frozen-phase step (``_su2_generator``): both are evaluated and one selected (batched
+    over sub-intervals in ``_advance_su2``, a cond becomes such a select anyway). Real arithmetic throughout
+    (the complex form took 1.4× as long)."""
     coef = jnp.stack(coef)
     t = jnp.where(tau > 0, tau, 1.0)
     re = jnp.real(coef)
@@ -467,17 +489,14 @@ def _adiabatic_generator(coef, eps, tau, axis=None):
     im_j = (jnp.sum(_LEVIN_GW * (quadratic(fi, _LEVIN_GX) * qr - quadratic(fr, _LEVIN_GX) * qi))
             - (pr[0] * i1i - pi[0] * i1r))
     adiabatic = jnp.stack([integral(mean) / HBAR, i1r, i1i, -im_j, -0.5 * integral(d) / HBAR])
-    need = ~levin
-    if axis is not None:  # one branch for the batch: a cond, not a select of both
-        need = jax.lax.psum(need.astype(jnp.int32), axis) > 0
-    frozen = jax.lax.cond(
-        need, lambda: jnp.append(_su2_generator(coef, tau, _su2_tables(gap * tau / HBAR)), 0.0),
-        lambda: jnp.zeros(5))
+    frozen = jnp.append(_su2_generator(coef, tau, _su2_tables(gap * tau / HBAR)), 0.0)
     return jnp.where(levin, adiabatic, frozen)
 
 
+@jax.custom_jvp
 def _su2_functions(r2):
-    """cos r, sin r/r, (1 − sin 2r/2r)/r², (sin r/r)² at r² = |k|² (...), smooth through r = 0."""
+    """cos r, sin r/r, (1 − sin 2r/2r)/r², (sin r/r)² at r² = |k|² (...), smooth through r = 0. Derivatives
+    in closed form (its jvp below): reverse mode stores four numbers instead of linearising both branches."""
     small = r2 < 1e-4
     r = jnp.sqrt(jnp.where(small, 1.0, r2))
     cos = jnp.where(small, 1 - r2 / 2 + r2**2 / 24 - r2**3 / 720, jnp.cos(r))
@@ -487,21 +506,56 @@ def _su2_functions(r2):
     return cos, sinc, g, sinc * sinc
 
 
-def _su2_step(k, dk, c):
-    """exp(−ik·σ) c for k (4,) = (k0, k) (the phase e^{−ik0} is left to the caller), and the
-    Hellmann–Feynman increments of the tangents dk (L, 4) of e^{−ik0} exp(−ik·σ) =: U:
-    −Im⟨Uc|dU c⟩ = dk0|c|² + a·⟨c|σ|c⟩ with U†dU = −i(dk0 + a·σ),
-    a = sin 2r/2r · dk + (1 − sin 2r/2r)(k̂·dk)k̂ − (sin r/r)²(k × dk) (r = |k|)."""
-    kv, dkv = k[1:], dk[:, 1:]
-    cos, sinc, g, h = _su2_functions(jnp.sum(kv * kv))
-    kx, ky, kz = kv
-    k01 = kx - 1j * ky
-    kc = jnp.stack([kz * c[0] + k01 * c[1], jnp.conj(k01) * c[0] - kz * c[1]])
-    moved = cos * c - 1j * sinc * kc
-    cc = jnp.conj(c[0]) * c[1]
-    spin = jnp.stack([2 * jnp.real(cc), 2 * jnp.imag(cc), jnp.abs(c[0]) ** 2 - jnp.abs(c[1]) ** 2])  # ⟨c|σ|c⟩
-    a = (sinc * cos) * dkv + g * (dkv @ kv)[:, None] * kv - h * jnp.cross(kv, dkv)
-    return moved, dk[:, 0] * jnp.sum(jnp.abs(c) ** 2) + a @ spin
+#: Below this r², the derivatives of ``_su2_functions`` by their Taylor series (12 terms: truncation < 1e-20); above
+#: it by the closed forms, whose cancellation (~1e-16/r⁴, which autodiff of the closed forms suffers down to r² =
+#: 1e-4) is then harmless.
+SU2_SLOPE_SMALL, _SU2_SLOPE_TERMS = 1.0, 12
+#: The series in r² of q = (sin r/r − cos r)/r² = Σ_m (−1)^m 2(m + 1) r^{2m}/(2m + 3)! and of
+#: g' = d/dr² (1 − sin 2r/2r)/r² = Σ_m (−1)^{m+1} 4^{m+2}(m + 1) r^{2m}/(2m + 5)!.
+_SU2_SLOPE_SERIES = np.array([[(-1) ** m * 2 * (m + 1) / math.factorial(2 * m + 3),
+                               (-1) ** (m + 1) * 4 ** (m + 2) * (m + 1) / math.factorial(2 * m + 5)]
+                              for m in range(_SU2_SLOPE_TERMS)])
+
+
+@_su2_functions.defjvp
+def _su2_functions_jvp(primals, tangents):
+    """d/dr² of (cos r, sinc r, g, sinc²) = (−sinc/2, −q/2, g', −sinc·q), q = (sinc − cos)/r²,
+    g' = (q cos/2 + sinc²/2 − g)/r²."""
+    (r2,), (dr2,) = primals, tangents
+    cos, sinc, g, h = _su2_functions(r2)
+    small = r2 < SU2_SLOPE_SMALL
+    x = jnp.where(small, r2, 0.0)
+    series = [functools.reduce(lambda acc, c: acc * x + c, _SU2_SLOPE_SERIES[::-1, i]) for i in range(2)]
+    inv = 1.0 / jnp.where(small, 1.0, r2)
+    q = jnp.where(small, series[0], (sinc - cos) * inv)
+    slope_g = jnp.where(small, series[1], (0.5 * q * cos + 0.5 * h - g) * inv)
+    return (cos, sinc, g, h), (-0.5 * sinc * dr2, -0.5 * q * dr2, slope_g * dr2, -sinc * q * dr2)
+
+
+def _su2_rotation(k, dk):
+    """The parts of ``_su2_step`` that do not depend on c, for k (..., 4) = (k0, k) and its tangents dk (..., L, 4)
+    (batched over sub-intervals): exp(−ik·σ) (..., 2, 2) and the Hermitian A (..., L, 2, 2) with U†dU = −iA for
+    U = e^{−ik0} exp(−ik·σ): A = dk0 + a·σ, a = sin 2r/2r · dk + (1 − sin 2r/2r)(k̂·dk)k̂ − (sin r/r)²(k × dk)
+    (r = |k|). As whole matrices, so the step applies them with one contraction each (a slice of k or c per
+    term cost one kernel more in the forward and two in reverse)."""
+    kv, dkv = k[..., 1:], dk[..., 1:]
+    cos, sinc, g, h = _su2_functions(jnp.sum(kv * kv, -1))
+    kk = kv[..., None, :]
+    a = ((sinc * cos)[..., None, None] * dkv + g[..., None, None] * jnp.sum(dkv * kk, -1, keepdims=True) * kk
+         - h[..., None, None] * jnp.cross(kk, dkv))
+    rotation = cos[..., None, None] * PAULI[0] - 1j * sinc[..., None, None] * _pauli(kv)
+    return rotation, _pauli(jnp.concatenate([dk[..., :1], a], -1), start=0)
+
+
+def _pauli(v, start=1):
+    """Σ_a v_a σ_{start + a} (..., 2, 2) for v (..., 4 − start): σ_0 = 1, σ_x, σ_y, σ_z."""
+    return jnp.sum(v[..., :, None, None] * PAULI[start:], -3)
+
+
+def _su2_step(rotation, generator, c):
+    """exp(−ik·σ) c (the phase e^{−ik0} is left to the caller) and the Hellmann–Feynman increments
+    −Im⟨Uc|dU c⟩ = ⟨c|A|c⟩ (L,) of one sub-interval (``_su2_rotation``: rotation (2, 2), generator A (L, 2, 2))."""
+    return _mv(rotation, c), expect(c, generator)
 
 
 def _exponent(coef, tau, tables):
@@ -578,9 +632,14 @@ def _shift(coef, t):
 # ----------------------------------------------------------------------------- one step
 
 
-def _quadratic(v0, vm, v1):
-    """Coefficients (a0, a1, a2) of the quadratic through v(0), v(h/2), v(h) in the scaled time t/h."""
-    return jnp.stack([v0, -3.0 * v0 + 4.0 * vm - v1, 2.0 * (v0 - 2.0 * vm + v1)])
+#: The quadratic through v(0), v(h/2), v(h) in the scaled time t/h: its coefficients = _QUADRATIC @ the values.
+_QUADRATIC = np.array([[1.0, 0.0, 0.0], [-3.0, 4.0, -1.0], [2.0, -4.0, 2.0]])
+
+
+def _quadratic(values):
+    """Coefficients (3, ...) of the quadratic through values (3, ...) at t = 0, h/2, h, in the scaled time t/h
+    (a broadcast sum, not a dot: vmapped, XLA makes dots tiny batched matrix products)."""
+    return jnp.sum(_QUADRATIC.reshape((3, 3) + (1,) * (values.ndim - 1)) * values, 1)
 
 
 def _mv(a, c):
@@ -591,14 +650,15 @@ def _mv(a, c):
 def _plan(frame, points, c0, h):
     """The data of one pass from the ``points`` at t0, t0 + h/2, t0 + h (see ``_full_point``):
     frame (ε, U), the quadratics of D, of the tangents (3, L, n, n), of the field (3, d) and of the
-    drift (3, 2d), c(0) in the frame and h."""
+    drift (3, 2d), c(0) in the frame and h. The 3(1 + L) matrices go to the frame in one batch."""
     eps, u = frame
-    ud = jnp.conj(u.T)
-    vals = [matmul(matmul(ud, p[0]), u) - jnp.diag(eps) for p in points]
-    tans = [matmul(matmul(ud, p[1]), u) for p in points]
-    return {"eps": eps, "u": u, "coef": _quadratic(*vals), "tan": _quadratic(*tans),
-            "field": _quadratic(*(p[2] for p in points)), "drift": _quadratic(*(p[3] for p in points)),
-            "c0": c0, "h": h}
+    mats = jnp.concatenate([jnp.stack([p[0] for p in points])] + [p[1] for p in points])
+    framed = matmul(matmul(jnp.conj(u.T), mats), u)
+    vals = framed[:3] - jnp.diag(eps)
+    tans = framed[3:].reshape((3, -1) + framed.shape[1:])
+    return {"eps": eps, "u": u, "coef": _quadratic(vals), "tan": _quadratic(tans),
+            "field": _quadratic(jnp.stack([p[2] for p in points])),
+            "drift": _quadratic(jnp.stack([p[3] for p in points])), "c0": c0, "h": h}
 
 
 def _frequencies(eps):
@@ -606,59 +666,81 @@ def _frequencies(eps):
     return (eps[:, None] - eps[None, :]) / HBAR
 
 
-def _advance(plan, *parts, phase="frozen", axis=None):
-    """c and the Hellmann–Feynman increments (L,) after each of the consecutive sub-intervals
-    ``parts`` = (tau, tables), ... from 0 (``_parts``; a Magnus step each; tau = 0 leaves c unchanged),
-    with the dynamical phase of ``Magnus4(phase=...)``; ``axis``: the vmapped axis of an
-    ensemble="shared" batch, if any."""
+def _advance(plan, *chains, phase="frozen"):
+    """c and the Hellmann–Feynman increments (L,) after each sub-interval of each chain: a chain is a tuple of
+    consecutive sub-intervals (tau, tables), ... from 0 (``_parts``; a Magnus step each; tau = 0 leaves c
+    unchanged), each chain from c(0); returns a list per chain of (c, hf) per sub-interval, with the dynamical
+    phase of ``Magnus4(phase=...)``."""
     eps, h = plan["eps"], plan["h"]
     scale = jnp.array([1.0, 1.0 / h, 1.0 / h**2])
     coef = plan["coef"].astype(complex) * scale[:, None, None]
     tangents = jnp.moveaxis(plan["tan"].astype(complex), 1, 0) * scale[:, None, None]  # (L, 3, n, n)
     if eps.shape[0] == 2:
-        return _advance_su2(eps, coef, tangents, plan["c0"], parts, phase, axis)
+        return _advance_su2(eps, coef, tangents, plan["c0"], chains, phase)
     if phase != "frozen":
         raise ValueError(f"js.wavepacket.Magnus4(phase={phase!r}) integrates two-band steps only; this one has "
                          f"{eps.shape[0]} bands (use the default phase='frozen')")
 
     def run(coef):
-        cs, c, start = [], plan["c0"], 0.0
-        for tau, tables in parts:
-            om = _exponent(_shift(coef, start), tau, tables)
-            c = jnp.exp(-1j * eps * tau / HBAR) * _mv(_expm_spectral(om), c)
-            cs.append(c)
-            start = start + tau
+        cs = []
+        for chain in chains:
+            c, start = plan["c0"], 0.0
+            for tau, tables in chain:
+                om = _exponent(_shift(coef, start), tau, tables)
+                c = jnp.exp(-1j * eps * tau / HBAR) * _mv(_expm_spectral(om), c)
+                cs.append(c)
+                start = start + tau
         return cs
 
     # vmapped jvp (the primal once, unbatched): ~30 % faster here than jax.linearize + vmap
     cs, dcs = jax.vmap(lambda t: jax.jvp(run, (coef,), (t,)), out_axes=(None, 0))(tangents)
-    return [(c, -jnp.imag(jnp.sum(jnp.conj(c) * dc, -1))) for c, dc in zip(cs, dcs)]
+    out = iter([(c, -jnp.imag(jnp.sum(jnp.conj(c) * dc, -1))) for c, dc in zip(cs, dcs)])
+    return [[next(out) for _ in chain] for chain in chains]
 
 
-def _advance_su2(eps, coef, tangents, c, parts, phase, axis):
-    """``_advance`` for n = 2: per sub-interval the generator (k0, k) and its tangents (``_su2_generator``;
-    phase "adiabatic": ``_adiabatic_generator``, which adds a σ_z phase φ after the exponential), then the
-    closed-form exponential and its Hellmann–Feynman increments (``_su2_step``), which add up
-    over sub-intervals (−Im⟨c|dc⟩ is unchanged by the later unitary factors)."""
-    out, hf, start = [], 0.0, 0.0
-    for tau, tables in parts:
+def _starts(chain):
+    """The start times (0, τ₁, τ₁ + τ₂, …) of a chain's sub-intervals."""
+    starts = [0.0]
+    for tau, _ in chain[:-1]:
+        starts.append(starts[-1] + tau)
+    return starts
+
+
+def _advance_su2(eps, coef, tangents, c0, chains, phase):
+    """``_advance`` for n = 2: per sub-interval the generator (k0, k) and its tangents (``_su2_generator``; phase
+    "adiabatic": ``_adiabatic_generator``, which adds a σ_z phase φ after the exponential), then the closed-form
+    exponential and its Hellmann–Feynman increments (``_su2_step``), which add up over a chain's sub-intervals
+    (−Im⟨c|dc⟩ is unchanged by the later unitary factors). The generators and ``_su2_rotation`` do not depend
+    on c: computed for all sub-intervals in one batch."""
+    parts = [(start, tau, tables) for chain in chains for start, (tau, tables) in zip(_starts(chain), chain)]
+
+    def generate(start, tau, tables):  # (k, dk) of one sub-interval
         if phase == "adiabatic":
-            generator = functools.partial(_adiabatic_generator, eps=eps, tau=tau, axis=axis)
+            generator = functools.partial(_adiabatic_generator, eps=eps, tau=tau)
         else:
             generator = functools.partial(_su2_generator, tau=tau, tables=tables)
-        k, dk = jax.vmap(lambda t: jax.jvp(generator, (_shift(coef, start),), (_shift(t, start),)),
-                         out_axes=(None, 0))(tangents)
-        c, inc = _su2_step(k[:4], dk[:, :4], c)
-        small = k[0]  # the phases after exp(−ik·σ): e^{−ik0}, with the adiabatic phase's e^{−iφσ_z} in it
-        if phase == "adiabatic":  # −Im⟨c|U†dU|c⟩ gains dφ⟨c|σ_z|c⟩ (|c_n| unchanged by the phase)
-            z = np.array([1.0, -1.0])
-            small, inc = small + z * k[4], inc + dk[:, 4] * jnp.sum(z * jnp.abs(c) ** 2)
-        # the small angles and the dynamical one ετ/ħ in two exponentials: one of their sum lets ⟨c|c⟩ drift
-        # ~10–60× more over thousands of steps (3e-12 in 6000 steps at K = 1000); each extra exponential is
-        # recomputed inside XLA's fusions for every entry of χ (1.2× the time of a χ-only step)
-        c, hf = jnp.exp(-1j * eps * tau / HBAR) * (jnp.exp(-1j * small) * c), hf + inc
-        out.append((c, hf))
-        start = start + tau
+        return jax.vmap(lambda t: jax.jvp(generator, (_shift(coef, start),), (_shift(t, start),)),
+                        out_axes=(None, 0))(tangents)
+
+    # all sub-intervals in one batch: fewer kernels than one per sub-interval, forward and reverse (conventions §11)
+    k, dk = jax.vmap(generate)(*(jax.tree_util.tree_map(lambda *a: jnp.stack(a), *column) for column in zip(*parts)))
+    rotation, generator = _su2_rotation(k[:, :4], dk[:, :, :4])
+    out, i = [], 0
+    for chain in chains:
+        c, hf, done = c0, 0.0, []
+        for tau, _ in chain:
+            c, inc = _su2_step(rotation[i], generator[i], c)
+            small = k[i, 0]  # the phases after exp(−ik·σ): e^{−ik0}, with the adiabatic phase's e^{−iφσ_z} in it
+            if phase == "adiabatic":  # −Im⟨c|U†dU|c⟩ gains dφ⟨c|σ_z|c⟩ (|c_n| unchanged by the phase)
+                z = np.array([1.0, -1.0])
+                small, inc = small + z * k[i, 4], inc + dk[i, :, 4] * jnp.sum(z * jnp.abs(c) ** 2)
+            # the small angles and the dynamical one ετ/ħ in two exponentials: one of their sum lets ⟨c|c⟩ drift
+            # ~10–60× more over thousands of steps (3e-12 in 6000 steps at K = 1000); each extra exponential is
+            # recomputed inside XLA's fusions for every entry of χ (1.2× the time of a χ-only step)
+            c, hf = jnp.exp(-1j * eps * tau / HBAR) * (jnp.exp(-1j * small) * c), hf + inc
+            done.append((c, hf))
+            i += 1
+        out.append(done)
     return out
 
 
@@ -738,14 +820,19 @@ def _class_tables(eps_c, cls, tau):
 
 def _parts(eps_c, cls, phase, *taus):
     """The sub-intervals (tau, tables) of ``_advance``: the frozen phase's oscillatory weights of each
-    (the adiabatic phase computes its fallback's own, only where a sub-interval needs them)."""
-    return [(tau, None if phase == "adiabatic" else _class_tables(eps_c, cls, tau)) for tau in taus]
+    (the adiabatic phase computes its fallback's own; two bands: all sub-intervals' in one batch)."""
+    if phase == "adiabatic":
+        return [(tau, None) for tau in taus]
+    if cls.shape[0] == 2:
+        tables = _class_tables(eps_c, cls, jnp.stack(taus))
+        return [(tau, jax.tree_util.tree_map(lambda a: a[i], tables)) for i, tau in enumerate(taus)]
+    return [(tau, _class_tables(eps_c, cls, tau)) for tau in taus]
 
 
-def step(method, args, t0, h, y0, phase="frozen", axis=None):
+def step(method, args, t0, h, y0, phase="frozen"):
     """One Magnus4 step of ``method``'s (``Full`` or ``Manifold``) state y0 = {"x", "k", "chi"}
     from t0 to t0 + h (fs) with ``args = (model, field, band)``: (y1, y_error, dense plan); ``phase``
-    of ``Magnus4``, ``axis`` the vmapped axis of an ensemble="shared" batch (``WavepacketTerm``).
+    of ``Magnus4``.
 
     Where 𝓗 does not depend on x and the field is a constant array, k(t) = k0 − Et/ħ exactly
     and x does not act back on χ: the predicted nodes are exact, one pass is the whole step
@@ -765,33 +852,27 @@ def step(method, args, t0, h, y0, phase="frozen", axis=None):
     eps_c, cls = _frame(method, w)
     eps = eps_c[cls]
     c0 = _mv(jnp.conj(u.T), chi0)
-    [half] = _parts(eps_c, cls, phase, h / 2)
+    half, whole = _parts(eps_c, cls, phase, h / 2, h)
 
-    def one_pass(nodes):
+    def one_pass(nodes, last):
+        """New nodes, y1 and the plan; on the ``last`` pass also the state after one Magnus step over [0, h]
+        (the step-doubling estimate), in the same batch of generators."""
         pm, p1 = [point(x, k, c, t0 + tau) for (x, k, c), tau in zip(nodes, (h / 2, h))]
         plan = _plan((eps, u), (p0, pm, p1), c0, h)
-        (ca, hfa), (cb, hfb) = _advance(plan, half, half, phase=phase, axis=axis)
+        chains = _advance(plan, (half, half), *([(whole,)] if last else []), phase=phase)
+        [(ca, hfa), (cb, hfb)] = chains[0]
         ym, y1 = _state(plan, x0, k0, ca, hfa, h / 2), _state(plan, x0, k0, cb, hfb, h)
-        return tuple((y["x"], y["k"], unpack(y["chi"])) for y in (ym, y1)), y1, plan
+        full = _state(plan, x0, k0, *chains[1][0], h) if last else None
+        return tuple((y["x"], y["k"], unpack(y["chi"])) for y in (ym, y1)), y1, plan, full
 
     # predicted nodes: the rates at t0 and χ turning with the frame
     nodes = tuple((x0 + tau * rate[0], k0 + tau * rate[1], _mv(u, jnp.exp(-1j * eps * tau / HBAR) * c0))
                   for tau in (h / 2, h))
-    if passes == 1:
-        _, y1, plan = one_pass(nodes)
-        prev = y1  # the nodes are exact: no refinement to measure
-    else:
-        def body(_, carry):
-            nodes, _, _, _ = carry
-            out = one_pass(nodes)
-            return out[0], carry[2], out[1], out[2]
-
-        shapes = jax.eval_shape(one_pass, nodes)
-        init = (nodes,) + jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype),
-                                                 (shapes[1], shapes[1], shapes[2]))
-        _, prev, y1, plan = jax.lax.fori_loop(0, passes, body, init)
-    [(cf, hff)] = _advance(plan, *_parts(eps_c, cls, phase, h), phase=phase, axis=axis)
-    full = _state(plan, x0, k0, cf, hff, h)
+    prev = None
+    if passes > 1:
+        nodes, prev = jax.lax.fori_loop(0, passes - 1, lambda _, carry: one_pass(carry[0], False)[:2], (nodes, y0))
+    _, y1, plan, full = one_pass(nodes, True)
+    prev = y1 if prev is None else prev  # one pass: the nodes are exact, no refinement to measure
     err = jax.tree_util.tree_map(lambda a, b, c: (a - b) / 15 + (a - c), y1, full, prev)  # step doubling
     return y1, err, {**plan, "x0": x0, "k0": k0, "eps_c": eps_c, "classes": jnp.asarray(cls)}
 
@@ -800,7 +881,7 @@ def evaluate(plan, tau, phase="frozen"):
     """The state at t0 + tau (0 ≤ tau ≤ h) inside a step, from its dense plan."""
     t1 = jnp.minimum(tau, plan["h"] / 2)
     eps_c, cls = plan["eps_c"], plan["classes"]
-    _, (c, hf) = _advance(plan, *_parts(eps_c, cls, phase, t1, tau - t1), phase=phase)
+    [[_, (c, hf)]] = _advance(plan, _parts(eps_c, cls, phase, t1, tau - t1), phase=phase)
     return _state(plan, plan["x0"], plan["k0"], c, hf, tau)
 
 
@@ -827,17 +908,12 @@ class _AdiabaticInterpolation(_Interpolation):
     phase: ClassVar[str] = "adiabatic"
 
 
-#: The name of the vmapped axis of an ensemble="shared" batch (``WavepacketTerm.axis``).
-ENSEMBLE_AXIS = "trajectories"
-
-
 class WavepacketTerm(diffrax.ODETerm):
     """The ``ODETerm`` of a wavepacket method: its vector field, the method object and
     ``each(fn, y, args)``, which applies a one-trajectory function to the state (vmapped for
-    ``ensemble="shared"``, over the named axis ``axis``; None for one trajectory)."""
+    ``ensemble="shared"``)."""
 
     method: Any = eqx.field(static=True, default=None)
-    axis: Any = eqx.field(static=True, default=None)
     each: Any = eqx.field(static=True, default=None)
 
 
@@ -894,7 +970,7 @@ class Magnus4(diffrax.AbstractSolver):
         h = t1 - t0
         idle = h == 0
         h = jnp.where(idle, 1.0, h)
-        y1, err, plan = term.each(lambda y, a: step(term.method, a, t0, h, y, self.phase, term.axis), y0, args)
+        y1, err, plan = term.each(lambda y, a: step(term.method, a, t0, h, y, self.phase), y0, args)
         y1 = jax.tree_util.tree_map(lambda a, b: jnp.where(idle, a, b), y0, y1)
         err = jax.tree_util.tree_map(lambda e: jnp.where(idle, 0.0, e), err)
         return y1, err, {**plan, "h": h}, None, diffrax.RESULTS.successful
