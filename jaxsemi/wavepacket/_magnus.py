@@ -552,10 +552,10 @@ def _pauli(v, start=1):
     return jnp.sum(v[..., :, None, None] * PAULI[start:], -3)
 
 
-def _su2_step(rotation, generator, c):
+def _su2_step(rotation, increments, c):
     """exp(−ik·σ) c (the phase e^{−ik0} is left to the caller) and the Hellmann–Feynman increments
-    −Im⟨Uc|dU c⟩ = ⟨c|A|c⟩ (L,) of one sub-interval (``_su2_rotation``: rotation (2, 2), generator A (L, 2, 2))."""
-    return _mv(rotation, c), expect(c, generator)
+    −Im⟨Uc|dU c⟩ = ⟨c|A|c⟩ (L,) of one sub-interval (``_su2_rotation``: rotation (2, 2), increments A (L, 2, 2))."""
+    return _mv(rotation, c), expect(c, increments)
 
 
 def _exponent(coef, tau, tables):
@@ -724,12 +724,12 @@ def _advance_su2(eps, coef, tangents, c0, chains, phase):
 
     # all sub-intervals in one batch: fewer kernels than one per sub-interval, forward and reverse (conventions §11)
     k, dk = jax.vmap(generate)(*(jax.tree_util.tree_map(lambda *a: jnp.stack(a), *column) for column in zip(*parts)))
-    rotation, generator = _su2_rotation(k[:, :4], dk[:, :, :4])
+    rotation, increments = _su2_rotation(k[:, :4], dk[:, :, :4])
     out, i = [], 0
     for chain in chains:
         c, hf, done = c0, 0.0, []
         for tau, _ in chain:
-            c, inc = _su2_step(rotation[i], generator[i], c)
+            c, inc = _su2_step(rotation[i], increments[i], c)
             small = k[i, 0]  # the phases after exp(−ik·σ): e^{−ik0}, with the adiabatic phase's e^{−iφσ_z} in it
             if phase == "adiabatic":  # −Im⟨c|U†dU|c⟩ gains dφ⟨c|σ_z|c⟩ (|c_n| unchanged by the phase)
                 z = np.array([1.0, -1.0])
@@ -933,9 +933,9 @@ class Magnus4(diffrax.AbstractSolver):
             ``_adiabatic_generator``), so far from avoided crossings, where the bands only drift, the
             steps grow with the gap: a Landau–Zener sweep over k_x ∈ [K, −K] takes 90 / 122 / 149 / 171
             steps at K = 5 / 20 / 80 / 320 1/Å (rtol 1e-8) against 168 / 353 / 765 / 1867, at equal or
-            better accuracy, and runs 0.8–0.9 / 1.6 / 2.9–3.1 / 6.9× as fast; a step costs ~1.8–1.9 frozen
-            ones (CPU), so runs that stay near crossings or in textures are 1.8–2.1× slower with it
-            (docs/conventions.md §11).
+            better accuracy, and runs 0.75–0.9 / 1.4–1.6 / 2.7–3.1 / 6.0–6.9× as fast (2-core CPU, runs of
+            2026-12-04 and -05); a step costs ~1.8–2.5 frozen ones, so runs that stay near crossings or in
+            textures are 1.7–2.1× slower with it (docs/conventions.md §11).
     """
 
     phase: str = eqx.field(static=True, default="frozen")
