@@ -254,7 +254,7 @@ def test_unitary_change_of_orbital_basis_abelian():
 
 def _gradient_check(method):
     """∂/∂(Δ, x0, k0, E) of y(t1) + 10 P_upper(t1) + ⟨𝓗⟩(t1) in a mass texture (reverse mode
-    through diffrax's RecursiveCheckpointAdjoint) against central differences; fixed steps
+    through the default adjoint, every step stored) against central differences; fixed steps
     make the discrete solution a smooth function of its inputs."""
     z0 = np.array([0.1, 5.0, 0.0, 0.05, 0.02, 0.004, -0.002])  # Δ, x0, k0, E
 

@@ -447,16 +447,16 @@ def test_batch_gradients_are_finite_and_match_finite_differences(ensemble):
 
 def test_default_adjoint_stores_every_step_of_small_batches(monkeypatch):
     """``default_adjoint``: every step stored while ``max_steps`` states of the whole batch fit in
-    ``CHECKPOINT_FLOATS`` numbers, else as many as fit up to ``MAX_CHECKPOINTS``, never fewer than diffrax's
-    √(2·max_steps); ``evolve`` sizes it by the batch's state (8 numbers a two-band trajectory)."""
+    ``CHECKPOINT_FLOATS`` numbers, else as many first steps as fit up to ``MAX_STORED_STEPS`` (at least one);
+    ``evolve`` sizes it by the batch's state (8 numbers a two-band trajectory)."""
     from jaxsemi.wavepacket import _evolve, _options
 
-    assert wp.default_adjoint(16384, 8).checkpoints == 16384
-    assert wp.default_adjoint(16384, 16 * 8).checkpoints == 16384  # 2^21 numbers
-    assert wp.default_adjoint(16384, 500 * 8).checkpoints == (1 << 21) // 4000 == 524  # as many as fit
-    assert wp.default_adjoint(16384, 50 * 8).checkpoints == _options.MAX_CHECKPOINTS == 1024
-    assert wp.default_adjoint(16384, 10**7).checkpoints == 180  # equinox's own default for 16384 steps
-    assert wp.default_adjoint(1 << 24, 10**7).checkpoints == 5792  # ... above the cap for larger budgets
+    assert wp.default_adjoint(16384, 8) == wp.StoredStepsAdjoint(stored=16384)
+    assert wp.default_adjoint(16384, 16 * 8) == wp.StoredStepsAdjoint(stored=16384)  # 2^21 numbers
+    assert wp.default_adjoint(16384, 500 * 8).stored == (1 << 21) // 4000 == 524  # as many as fit
+    assert wp.default_adjoint(16384, 50 * 8).stored == _options.MAX_STORED_STEPS == 1024
+    assert wp.default_adjoint(16384, 10**7).stored == 1
+    assert wp.default_adjoint(16384, 50 * 8).checkpoints is None  # equinox's √(2·steps) past them
     seen = []
     monkeypatch.setattr(_evolve, "default_adjoint", lambda *a: seen.append(a) or wp.default_adjoint(*a))
     k0 = jnp.array([[1.0, 0.0], [1.0, 0.1], [1.0, 0.2]])
@@ -468,6 +468,39 @@ def test_default_adjoint_stores_every_step_of_small_batches(monkeypatch):
     evolve(js.models.massive_dirac(1.0, 0.3), jnp.zeros(2), k0, 5.0, jnp.array([0.1, 0.0]), band=0, saveat=2,
            max_steps=778, adjoint=explicit)
     assert seen == []
+
+
+def test_stored_steps_adjoint_goes_on_past_its_stored_steps():
+    """``StoredStepsAdjoint``: a vmapped solve of more steps than are stored goes on (treeverse over
+    ``checkpoints`` after them, behind a cond taken only then) to the values of a solve with every step stored;
+    where treeverse keeps all of its steps too the gradient is the same (1e-12); a solve that runs out of
+    ``max_steps`` fails there as with one loop; bad sizes are refused."""
+    model = js.models.massive_dirac(1.0, 0.3)
+    k0 = jnp.array([[1.5, 0.0], [1.5, 0.2]])
+
+    def run(delta, adjoint, max_steps=4096):
+        m = model.with_params({**model.params, "delta": delta})
+        tr = evolve(m, jnp.zeros(2), k0, 2 * HBAR * 1.5 / 0.2, jnp.array([0.2, 0.0]), band=0, saveat=2,
+                    adjoint=adjoint, max_steps=max_steps, throw=False)
+        return jnp.concatenate([tr.populations[:, -1, 1], tr.x[:, -1, 0]]), (tr.stats["num_steps"], tr.result)
+
+    every = wp.StoredStepsAdjoint(stored=4096)
+    split = wp.StoredStepsAdjoint(stored=20, checkpoints=200)
+    (value, (steps, _)), (value_split, (steps_split, _)) = run(0.3, every), run(0.3, split)
+    assert np.all(np.asarray(steps) > 40), steps  # both loops run
+    np.testing.assert_array_equal(np.asarray(steps_split), np.asarray(steps))
+    np.testing.assert_allclose(np.asarray(value_split), np.asarray(value), rtol=1e-13, atol=1e-15)
+    jac = np.asarray(jax.jit(jax.jacrev(lambda d: run(d, every)[0]))(0.3))
+    jac_split = np.asarray(jax.jit(jax.jacrev(lambda d: run(d, split)[0]))(0.3))
+    assert np.min(np.abs(jac)) > 0.01, jac
+    np.testing.assert_allclose(jac_split, jac, rtol=1e-12)
+    budget = int(np.max(np.asarray(steps))) - 5
+    with pytest.warns(UserWarning, match="max_steps_reached"):
+        failed = run(0.3, wp.StoredStepsAdjoint(stored=20, checkpoints=8), max_steps=budget)[1][1]
+    assert not np.all(np.asarray(failed == wp.Result.successful))
+    for bad in (dict(stored=0), dict(stored=5, checkpoints=0)):
+        with pytest.raises(ValueError, match="stored >= 1"):
+            wp.StoredStepsAdjoint(**bad)
 
 
 @pytest.mark.slow

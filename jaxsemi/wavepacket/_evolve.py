@@ -85,9 +85,9 @@ def evolve(
             method's solver (``js.wavepacket.Magnus4()`` for "full" and "manifold" on two-band
             models, ``diffrax.Tsit5()`` otherwise),
             ``default_controller()`` = ``PIDController(rtol=1e-8, atol=1e-9, pcoeff=0.2, icoeff=0.4)``,
-            ``js.wavepacket.default_adjoint`` (diffrax's ``RecursiveCheckpointAdjoint``, every step
-            stored where the batch's ``max_steps`` states fit in 2²¹ numbers: up to 16 two-band
-            trajectories at the default budget),
+            ``js.wavepacket.default_adjoint`` (a ``StoredStepsAdjoint``: every step stored where the
+            batch's ``max_steps`` states fit in 2²¹ numbers, up to 16 two-band trajectories at the
+            default budget; else the first up to 1024 steps),
             ``max_steps=16384``, ``NoProgressMeter``).
         solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: the same settings
             one by one; each one given replaces that field of ``options``.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Optional
 
 import diffrax
 import equinox as eqx
+
+from ._adjoint import StoredStepsAdjoint
 
 #: The default controller's PI coefficients, one of diffrax's suggested sets (its default is the I controller
 #: pcoeff = 0, icoeff = 1). On the Landau–Zener sweeps of ``jaxsemi bench`` at rtol 1e-8 (2026-12-03): Magnus4
@@ -29,17 +30,17 @@ def default_controller(rtol: float = 1e-8, atol: float = 1e-9, **kwargs) -> diff
 #: adiabatic methods, which carry their gap event's dense output): 2^21 of them are ~64 MiB, every step of up
 #: to 16 two-band trajectories at the default ``max_steps``.
 CHECKPOINT_FLOATS = 1 << 21
-#: Past that budget, at most this many checkpoints: more cost every step of a vmapped backward pass (the
-#: gradient of a K = 5 sweep of 50 trajectories, 172 steps: 59 / 68 / 92 ms with 1024 / 2048 / 5242 of them,
-#: 58 ms with 180), while a run of more steps than checkpoints recomputes steps (``default_adjoint``).
-MAX_CHECKPOINTS = 1024
+#: Past that budget, at most this many steps stored: the buffer is filled and read whole once per solve (the
+#: gradient of a K = 5 sweep of 50 vmapped trajectories, 186 steps: ~2 ms of ~50 for 1024 of them), while the
+#: steps of a longer run past the stored ones are recomputed (``default_adjoint``).
+MAX_STORED_STEPS = 1024
 
 
-def default_adjoint(max_steps: int, state_floats: int) -> diffrax.RecursiveCheckpointAdjoint:
+def default_adjoint(max_steps: int, state_floats: int) -> StoredStepsAdjoint:
     """``evolve``'s adjoint where none is given, for a solve whose state y has ``state_floats`` real numbers
-    (all trajectories): ``diffrax.RecursiveCheckpointAdjoint`` storing every step's state where ``max_steps``
-    of them fit in ``CHECKPOINT_FLOATS``, else as many as fit, at most ``MAX_CHECKPOINTS`` (at least
-    diffrax's own √(2·max_steps)).
+    (all trajectories): ``StoredStepsAdjoint`` storing the state of every step where ``max_steps`` of them fit
+    in ``CHECKPOINT_FLOATS``, else of as many first steps as fit, at most ``MAX_STORED_STEPS`` (at least one),
+    steps past them checkpointed by treeverse (equinox's √(2·max_steps) checkpoints).
 
     Stored steps are what keeps adaptive gradients exact: a step recomputed from an earlier checkpoint in the
     backward pass is compiled apart from the forward pass and rounds differently (the step-doubling error
@@ -47,16 +48,16 @@ def default_adjoint(max_steps: int, state_floats: int) -> diffrax.RecursiveCheck
     0.15 fs apart in t), and the cotangents of one path are pulled back through the steps of the other.
     ∂P/∂Δ of one Landau–Zener sweep at K = 20 (450 Magnus4 steps, 2026-12-04): +3.10 with diffrax's default
     180 checkpoints, −1.67 with 100, −2.1 to −2.9 with 380–420, −2.2924609 (the formula: −2.2924600) with
-    ≥ 445 or every step. Storing every step also skips treeverse's bookkeeping: that gradient costs 2.5–2.8× its
-    forward solve instead of 4.6–5.0× (K = 5, 172 steps: 2.3–3.2× instead of 3.4–4.7×). A run of more steps than the
-    checkpoints (a large batch, or a long run) recomputes steps: pass ``adjoint=
-    diffrax.RecursiveCheckpointAdjoint(checkpoints=max_steps)`` (memory permitting) or a smaller
-    ``max_steps`` there."""
-    default = math.floor(-1.5 + math.sqrt(2 * max_steps + 0.25)) + 1  # equinox's checkpointed_while_loop
-    if max_steps * state_floats <= CHECKPOINT_FLOATS:
-        return diffrax.RecursiveCheckpointAdjoint(checkpoints=max_steps)
-    fit = min(MAX_CHECKPOINTS, CHECKPOINT_FLOATS // state_floats)
-    return diffrax.RecursiveCheckpointAdjoint(checkpoints=min(max_steps, max(default, fit)))
+    ≥ 445 or every step (2026-12-05: −2.3468 with the first 100 stored and treeverse after them). Storing every
+    step also skips treeverse's bookkeeping, which costs in proportion to its checkpoint buffer: one K = 5 sweep's
+    gradient 2.5× its forward solve against 6× with treeverse over 256 or 1024 checkpoints; 50 vmapped ones
+    2.9× against 3.6–3.7× over 1024 (2026-12-05). A run of more steps than are stored (a large batch, or a
+    long run) recomputes steps: pass ``adjoint=js.wavepacket.StoredStepsAdjoint(stored=max_steps)`` (memory
+    permitting) or a smaller ``max_steps`` there."""
+    fit = CHECKPOINT_FLOATS // state_floats
+    if max_steps <= fit:
+        return StoredStepsAdjoint(stored=max_steps)
+    return StoredStepsAdjoint(stored=max(1, min(MAX_STORED_STEPS, fit)))
 
 
 class SolverOptions(eqx.Module):
@@ -70,8 +71,8 @@ class SolverOptions(eqx.Module):
             ``diffrax.PIDController(rtol=1e-8, atol=1e-9, pcoeff=0.2, icoeff=0.4)``.
         dt0: the first step in fs; None lets the controller choose (needs an adaptive one).
         adjoint: how gradients flow through the solve; default None: ``default_adjoint``, a
-            ``diffrax.RecursiveCheckpointAdjoint`` that stores every step's state where the batch's
-            ``max_steps`` states fit in ``CHECKPOINT_FLOATS`` = 2²¹ numbers (else as many as fit, ≤ 1024).
+            ``StoredStepsAdjoint`` that stores every step's state where the batch's ``max_steps`` states fit
+            in ``CHECKPOINT_FLOATS`` = 2²¹ numbers (else the first steps' up to 1024, treeverse after them).
         max_steps: the step budget per solve (default 16384).
         progress_meter: default ``NoProgressMeter()``; ``diffrax.TqdmProgressMeter()`` for a bar.
     """
