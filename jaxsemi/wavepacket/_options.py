@@ -31,7 +31,7 @@ def default_controller(rtol: float = 1e-8, atol: float = 1e-9, **kwargs) -> diff
 #: to 16 two-band trajectories at the default ``max_steps``.
 CHECKPOINT_FLOATS = 1 << 21
 #: Past that budget, at most this many steps stored: the buffer is filled and read whole once per solve (the
-#: gradient of a K = 5 sweep of 50 vmapped trajectories, 186 steps: ~2 ms of ~50 for 1024 of them), while the
+#: gradient of a K = 5 sweep of 50 vmapped trajectories, 186 steps: 0.5–2 ms of ~50 for 1024 of them), while the
 #: steps of a longer run past the stored ones are recomputed (``default_adjoint``).
 MAX_STORED_STEPS = 1024
 
