@@ -108,6 +108,16 @@ def test_fast_path_is_taken_only_where_it_applies(tmp_path):
     assert _bloch.TRACES["count"] == before + 2
     js.hall_conductivity(tb, 0.0, per_point(grid))
     assert _bloch.TRACES["count"] == before + 2
+    # under jax.jit too, with μ or the parameters traced (their checks ride on them, the grid stays concrete;
+    # grids of new shapes, so that each call traces the sum anew)
+    mu = jnp.array([-0.3, 0.0, 0.2])
+    grids = [js.kgrid.brillouin_zone(tb, shape) for shape in ((5, 4), (4, 6))]
+    by_mu = jax.jit(lambda m: js.hall_conductivity(tb, m, grids[0]))(mu)
+    by_params = jax.jit(lambda p: js.hall_conductivity(tb.with_params(p), mu, grids[1]))(tb.params)
+    assert _bloch.TRACES["count"] == before + 4
+    for value, g in zip((by_mu, by_params), grids):
+        np.testing.assert_allclose(np.asarray(value), np.asarray(js.hall_conductivity(tb, mu, per_point(g))),
+                                   rtol=0, atol=1e-13)
     assert _bloch.structure(tb, grid) is not None
     assert _bloch.structure(random_wannier(tmp_path), js.kgrid.brillouin_zone(random_wannier(tmp_path), 4))
     # other grids and other models go point by point
