@@ -31,6 +31,7 @@ from typing import Any, Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from . import _checks
 from ._geometry import SMALL_N
@@ -143,8 +144,31 @@ SMALL_U = 4
 def _contract(table, f):
     """Σ_u table[c, i, u] f[c, m, u, a, b] → (c, m, i, a, b)."""
     if f.shape[-1] <= SMALL_N and f.shape[2] <= SMALL_U:
-        return sum(table[:, None, :, u, None, None] * f[:, :, None, u] for u in range(f.shape[2]))
+        return _unrolled_contract(table, f)
     return jnp.einsum("ciu,cmuab->cmiab", table, f)
+
+
+@jax.custom_jvp
+def _unrolled_contract(table, f):
+    """``_contract`` as an unrolled sum of products (fused with its consumer). Its derivative is the same
+    contraction as a matrix product, so reverse mode transposes a matrix product: autodiff of the unrolled
+    form transposed into broadcast products and windowed sums over the grid line (σ_xy of the Haldane model,
+    300², gradient 3.1 → 2.8× its forward time)."""
+    return sum(table[:, None, :, u, None, None] * f[:, :, None, u] for u in range(f.shape[2]))
+
+
+def _unrolled_contract_jvp(primals, tangents):
+    (table, f), (dtable, df) = primals, tangents
+    out = _unrolled_contract(table, f)
+    slope = jnp.zeros_like(out)
+    if not isinstance(df, SymbolicZero):
+        slope = slope + jnp.einsum("ciu,cmuab->cmiab", table, df)
+    if not isinstance(dtable, SymbolicZero):
+        slope = slope + jnp.einsum("ciu,cmuab->cmiab", dtable, f)
+    return out, slope
+
+
+_unrolled_contract.defjvp(_unrolled_contract_jvp, symbolic_zeros=True)
 
 
 def _split(st: Structure):
