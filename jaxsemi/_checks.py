@@ -50,18 +50,8 @@ class Deferred:
         self.pending: list[tuple[Any, str]] = []
 
     def apply(self, tree: Any) -> Any:
-        """``tree`` carrying every gathered check, on its traced leaves: concrete ones (a grid or a
-        model closed over by ``jax.jit``) stay concrete, so the static fast paths they select
-        (``_bloch.structure``: a concrete grid basis) still apply — routed through the check, a
-        32-band σ_xy under ``jax.jit`` lost the grid-structured Bloch sum and took 1.8× as long."""
-        if not self.pending:
-            return tree
-        leaves, treedef = jax.tree_util.tree_flatten(tree)
-        traced = [i for i, leaf in enumerate(leaves) if isinstance(leaf, jax.core.Tracer)] or list(range(len(leaves)))
-        checked = traced_error_if([leaves[i] for i in traced], self.pending)
-        for i, leaf in zip(traced, checked):
-            leaves[i] = leaf
-        return jax.tree_util.tree_unflatten(treedef, leaves)
+        """``tree`` carrying every gathered check (``traced_error_if``)."""
+        return traced_error_if(tree, self.pending) if self.pending else tree
 
 
 def concrete_eval(fn: Callable, *args: Any) -> Any:
@@ -288,9 +278,20 @@ def check_int_sequence(n: Any, dim: int, name: str, minimum: int = 2) -> tuple[i
 def traced_error_if(x: Any, checks: Sequence[tuple[Any, str]]) -> Any:
     """``x`` carrying one ``eqx.branched_error_if``: when the compiled program runs, it raises the
     ``msg`` of a failing ``(pred, msg)`` (``pred`` true anywhere, also under vmap). Use the
-    returned value. Meant for traced inputs; concrete ones get a plain ``ValueError`` beforehand."""
+    returned value. Meant for traced inputs; concrete ones get a plain ``ValueError`` beforehand.
+
+    The check rides on the traced leaves of ``x`` (on all of them only where none is traced): concrete ones
+    (a grid or a model closed over by ``jax.jit``) stay concrete, so the static fast paths they select
+    (``_bloch.structure`` reads a concrete grid basis) still apply — routed through the check, a 32-band σ_xy
+    under ``jax.jit`` lost the grid-structured Bloch sum and took 1.8× as long."""
     preds = jnp.stack([jnp.any(jnp.asarray(pred)) for pred, _ in checks])
-    return eqx.branched_error_if(x, jnp.any(preds), jnp.argmax(preds), [msg for _, msg in checks])
+    leaves, treedef = jax.tree_util.tree_flatten(x)
+    traced = [i for i, leaf in enumerate(leaves) if isinstance(leaf, jax.core.Tracer)] or list(range(len(leaves)))
+    checked = eqx.branched_error_if([leaves[i] for i in traced], jnp.any(preds), jnp.argmax(preds),
+                                    [msg for _, msg in checks])
+    for i, leaf in zip(traced, checked):
+        leaves[i] = leaf
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 def not_finite(tree: Any) -> jax.Array:
