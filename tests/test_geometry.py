@@ -316,3 +316,28 @@ def test_textured_dirac_mixed_curvature_closed_form():
         np.testing.assert_allclose(js.berry_curvature(model, k, x, kind="xk")[0], -ref.T, rtol=1e-10)
         np.testing.assert_allclose(js.berry_curvature(model, k, x, kind="xx"), 0.0, atol=1e-14)
         assert np.max(np.abs(ref)) > 1e-2
+
+
+def test_haldane_flux_phase_under_vmap_jit_and_derivatives():
+    """φ enters through a cond (computed once per program, ``models.haldane._cos_sin``): the same 𝓗 batched,
+    jitted and NaN-propagating, and its φ-derivative that of the closed form."""
+    model = js.models.haldane(1.0, 0.15, 1.1, 0.2)
+    k, x = jnp.array([0.3, -0.7]), jnp.zeros(2)
+
+    def h(phi):
+        return model.hamiltonian(k, x, {**model.params, "phi": phi})
+
+    phis = jnp.array([0.2, 1.1, jnp.nan])
+    looped = np.stack([np.asarray(h(p)) for p in phis])
+    np.testing.assert_allclose(np.asarray(jax.vmap(h)(phis)), looped, rtol=0, atol=1e-15)  # NaN where NaN
+    np.testing.assert_allclose(np.asarray(jax.jit(h)(phis[1])), looped[1], rtol=0, atol=1e-15)
+    assert np.all(np.isnan(looped[2][0, 0])) and np.all(np.isfinite(looped[:2]))
+    s3 = np.sqrt(3.0)
+    nnn = np.array([[0.0, s3], [-1.5, -s3 / 2], [1.5, -s3 / 2]])  # A → A bonds (their set, up to sign)
+    # ∂𝓗/∂φ = −2t₂ sin φ Σcos(b·k) − 2t₂ cos φ Σsin(b·k) σ_z (the Σsin changes sign with the bond set's orientation)
+    slope = jax.jacfwd(h)(1.1)
+    reverse = jax.jit(jax.grad(lambda p: jnp.real(h(p)[0, 0] + h(p)[1, 1])))(1.1)
+    np.testing.assert_allclose(float(reverse), -4 * 0.15 * np.sin(1.1) * np.sum(np.cos(nnn @ np.asarray(k))), rtol=1e-12)
+    np.testing.assert_allclose(np.real(np.asarray(slope[0, 0] + slope[1, 1])), float(reverse), rtol=1e-12)
+    np.testing.assert_allclose(abs(np.real(np.asarray(slope[0, 0] - slope[1, 1])) / 2),
+                               abs(2 * 0.15 * np.cos(1.1) * np.sum(np.sin(nnn @ np.asarray(k)))), rtol=1e-12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -17,15 +18,24 @@ def _vectors(a):
     return nn, nnn
 
 
+def _cos_sin(phi):
+    """(cos φ, sin φ) of the parameter φ as a computation of their own (a ``lax.cond`` that is always taken):
+    inline, XLA:CPU fused them into the per-k-point loops and recomputed them for every element there — with φ
+    traced (any call: the parameters are arguments of the compiled sums) the non-adiabatic current of the
+    Haldane model on 120² took 3.4× as long (54.6 vs 14.1 ms; its gradient 123 vs 54 ms)."""
+    return jax.lax.cond(phi == phi, lambda f: (jnp.cos(f), jnp.sin(f)), lambda f: (f, f), phi)  # NaN stays NaN
+
+
 @pauli_form
 def _haldane(k, x, p, a):
     nn, nnn = _vectors(a)
     phase = jnp.asarray(nn) @ k
     nk = jnp.asarray(nnn) @ k
-    d0 = 2 * p["t2"] * jnp.cos(p["phi"]) * jnp.sum(jnp.cos(nk))
+    cos_phi, sin_phi = _cos_sin(p["phi"])
+    d0 = 2 * p["t2"] * cos_phi * jnp.sum(jnp.cos(nk))
     dx = p["t1"] * jnp.sum(jnp.cos(phase))
     dy = -p["t1"] * jnp.sum(jnp.sin(phase))
-    dz = p["mass"] - 2 * p["t2"] * jnp.sin(p["phi"]) * jnp.sum(jnp.sin(nk))
+    dz = p["mass"] - 2 * p["t2"] * sin_phi * jnp.sum(jnp.sin(nk))
     return d0, dx, dy, dz
 
 
