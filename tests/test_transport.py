@@ -303,6 +303,32 @@ def test_two_band_nonadiabatic_closed_form_equals_eigen_path(textured):
             np.testing.assert_allclose(grads[0][name], grads[1][name], rtol=1e-9, atol=1e-12, err_msg=name)
 
 
+@pytest.mark.timeout(300)
+def test_one_field_for_a_batch_equals_the_field_repeated():
+    """One field for a batch of μ and τ (the dressed bands computed once, ``_Setup.one_field``) gives the
+    currents, field derivatives and parameter gradients of the same field given once per row — the two-band
+    closed form and the general manifold path, first-order and exact relaxation."""
+    p = {"t": 0.3, "a": 0.4, "m": 0.5, "G": jnp.array([0.05, 0.02])}
+    grid = js.kgrid.brillouin_zone(np.eye(2), 5)
+    field, mus, taus = jnp.array([0.05, -0.02]), jnp.array([-0.2, 0.1, 0.3]), jnp.array([TAU, 2 * TAU, TAU])
+    uniform = {n: (lambda q, f=f: js.Model(lambda k, _, r: f(k, jnp.array([3.0, -7.0]), r), q, 2, np.eye(2)))
+               for n, f in ((2, _generic_pair), (3, _generic_pair_and_far_level))}
+    for n, relaxation in ((2, "first_order"), (2, "exact"), (3, "first_order")):
+        kw = dict(kT=0.05, theory="nonadiabatic", bands=None if n == 2 else (0, 1), relaxation=relaxation, check=False)
+
+        def j(q, e):
+            return tr.current(uniform[n](q), e, mus, taus, grid, **kw)
+
+        one, rows = j(p, field), j(p, jnp.broadcast_to(field, (3, 2)))
+        assert np.abs(np.asarray(rows)).max() > 1e-4
+        np.testing.assert_allclose(np.asarray(one), np.asarray(rows), rtol=1e-12, atol=1e-15)
+        grads = [jax.grad(lambda q: jnp.sum(j(q, e) * jnp.array([1.0, -0.7])))(p) for e in (field, jnp.stack([field] * 3))]
+        for name in p:
+            np.testing.assert_allclose(grads[0][name], grads[1][name], rtol=1e-11, atol=1e-15, err_msg=f"{n} {name}")
+        chi = [tr.conductivity(uniform[n](p), e, mus, taus, grid, order=2, **kw) for e in (field, jnp.stack([field] * 3))]
+        np.testing.assert_allclose(np.asarray(chi[0]), np.asarray(chi[1]), rtol=1e-11, atol=1e-13)
+
+
 # ----------------------------------------------------------------------------- second order
 
 

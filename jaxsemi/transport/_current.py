@@ -13,6 +13,7 @@ cutoff, E-independent, so every derivative ``conductivity`` returns is free of i
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Union
 
 import equinox as eqx
@@ -48,6 +49,9 @@ class _Setup(eqx.Module):
     relaxation: str = eqx.field(static=True, default="first_order")
     density: bool = eqx.field(static=True, default=False)
     nodes: int = eqx.field(static=True, default=LAGUERRE_NODES)  # of the exact relaxation's s-rule
+    #: every row of ``fields`` is the same field (one was given for a batch of μ, τ or kT): a theory may compute
+    #: what depends on the field alone once, from ``fields[:1]`` (reverse mode then does too)
+    one_field: bool = eqx.field(static=True, default=False)
 
 
 def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_order",
@@ -102,7 +106,8 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
         inputs = _traced_checks(model, *inputs, fermi_surface)
     # the low-node rule at E = 0 is exact only in a uniform model (``_relaxation``)
     nodes = LAGUERRE_NODES if textured else nodes
-    return _Setup(*inputs, tuple(batch), theory, textured, relaxation, bool(phase_space_density), nodes)
+    return _Setup(*inputs, tuple(batch), theory, textured, relaxation, bool(phase_space_density), nodes,
+                  math.prod(field.shape[:-1]) == 1)
 
 
 def _traced_checks(model, fields, mu, tau, kT, x, fermi_surface):

@@ -215,7 +215,7 @@ class NonAdiabatic(_Manifold):
 
     def _manifold(self, model, k, s, start, stop):
         return nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, start, stop, s.textured, s.density,
-                                    s.nodes if s.relaxation == "exact" else None)
+                                    s.nodes if s.relaxation == "exact" else None, s.one_field)
 
 
 
