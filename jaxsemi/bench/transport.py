@@ -9,7 +9,9 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
   ``NonAdiabatic.linear_response``); ``grad_ratio`` = t_grad / t_forward (project target ≤ 3), the ratio of
   the medians over calls alternating between the two (``grad_ratio_of_minima``: of the best times).
 * ``current``: J at a finite field (eEv/Δ² = 0.5) for both theories, and the gradient of J_x with
-  respect to all parameters (``grad_current_ratio``); ``nonadiabatic_over_ssct``.
+  respect to all parameters (``grad_current_ratio``); ``nonadiabatic_over_ssct``. ``*_8_mu``: the same
+  at 8 chemical potentials (0.15–0.3 eV) and that one field, as a fit against μ calls it, the gradient of
+  Σ J_x (``grad_current_8_mu_ratio``).
 * ``hall``: ``js.hall_conductivity`` of the Haldane model (N×N Brillouin-zone grid, kT = 0.02 eV)
   and its gradient with respect to t₁, t₂, φ, M, μ and kT (``grad_ratio``).
 * ``relaxation``: SSCT with ``relaxation="exact"`` over ``"first_order"`` (project goal ≤ 5×; compiled,
@@ -69,11 +71,16 @@ def run(quick: bool = False) -> dict:
 
         sigma, value = _with_gradient(sigma_xy, args, rounds)
         cur, _ = _with_gradient(lambda *a: current(*a)[0], args, rounds)
+        mus = jnp.linspace(0.15, 0.3, 8)
+        cur_mu, _ = _with_gradient(lambda p, mu, tau, kT: jnp.sum(current(p, mu + mus - MU, tau, kT)[:, 0]), args, rounds)
         currents[theory] = cur["t_s"]
         out[theory] = {"sigma_xy_e2h": float(value), "t_sigma_s": sigma["t_s"], "t_grad_s": sigma["t_grad_s"],
                        "grad_ratio": sigma["ratio"], "grad_ratio_of_minima": sigma["ratio_of_minima"],
                        "t_current_s": cur["t_s"], "t_grad_current_s": cur["t_grad_s"],
-                       "grad_current_ratio": cur["ratio"], "grad_current_ratio_of_minima": cur["ratio_of_minima"]}
+                       "grad_current_ratio": cur["ratio"], "grad_current_ratio_of_minima": cur["ratio_of_minima"],
+                       "t_current_8_mu_s": cur_mu["t_s"], "t_grad_current_8_mu_s": cur_mu["t_grad_s"],
+                       "grad_current_8_mu_ratio": cur_mu["ratio"],
+                       "grad_current_8_mu_ratio_of_minima": cur_mu["ratio_of_minima"]}
     out["hall"] = _hall_cost(100 if quick else 300, rounds)
     out["relaxation"] = _relaxation_cost(model, grid, rounds)
     out["validity_check"] = _check_cost(model, grid, rounds)
