@@ -203,9 +203,12 @@ def _two_band_rate(model, lam, field, band):
     dn, ok = split_levels(d0, dv)
     safe = jnp.where(ok, dn, 1.0)
     sign = jnp.where(band == 0, -1.0, 1.0)
-    slope = g0 + sign * (dv / safe) @ g  # ∂ε/∂λ (2d,)
-    cols = g.T  # (2d, 3)
-    omega = jnp.where(ok, -sign * (jnp.cross(cols[:, None], cols[None]) @ dv) / (2.0 * safe**3), 0.0)  # (2d, 2d)
+    # in sums over the 3 components, not 3-vector products: under vmap those were batched dots of (16, 3) by 3
+    # per point and band (each RK stage's slowest kernel) and cross products built by transposing copies
+    slope = g0 + sign * sum(dv[c] * g[c] for c in range(3)) / safe  # ∂ε/∂λ (2d,)
+    m = [dv[c - 2] * g[c - 1] - dv[c - 1] * g[c - 2] for c in range(3)]  # d × ∂_a d (3 × (2d,))
+    triple = sum(m[c][:, None] * g[c][None, :] for c in range(3))  # (d × ∂_a d)·∂_b d = d·(∂_a d × ∂_b d)
+    omega = jnp.where(ok, -sign * triple / (2.0 * safe**3), 0.0)  # (2d, 2d)
     xdot, kdot = centre_of_mass_rates(slope[d:] / HBAR, slope[:d], omega[d:, d:], omega[d:, :d], omega[:d, d:],
                                       omega[:d, :d], field)
     return jnp.concatenate([xdot, kdot])
