@@ -46,6 +46,28 @@ def matmul(a, b):
     return a @ b
 
 
+@jax.custom_jvp
+def cross(a, b):
+    """a × b over the last axis (3), broadcast (``jnp.cross``), whose tangent da × b + a × db is written as the
+    products −[b]ₓ da + [a]ₓ db with the skew matrices of the primal vectors: ``jnp.cross`` slices its operands,
+    and reverse mode transposed every slice into a pad of its own (15 pad kernels in the gradient of the
+    two-band non-adiabatic current); a matrix product transposes into broadcasts and sums."""
+    return jnp.cross(a, b)
+
+
+def _skew(v):
+    """[v]ₓ (..., 3, 3) with [v]ₓ w = v × w."""
+    zero = jnp.zeros_like(v[..., 0])
+    return jnp.stack([jnp.stack([zero, -v[..., 2], v[..., 1]], -1), jnp.stack([v[..., 2], zero, -v[..., 0]], -1),
+                      jnp.stack([-v[..., 1], v[..., 0], zero], -1)], -2)
+
+
+@cross.defjvp
+def _cross_jvp(primals, tangents):
+    (a, b), (da, db) = primals, tangents
+    return jnp.cross(a, b), jnp.sum(_skew(a) * db[..., None, :] - _skew(b) * da[..., None, :], -1)
+
+
 def _safe_sqrt(x):
     pos = x > 0
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)

@@ -28,7 +28,7 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from .._eigh import _safe_sqrt, d_vector, eigh, eigvalsh, inverse_gaps, split_levels
+from .._eigh import _safe_sqrt, cross, d_vector, eigh, eigvalsh, inverse_gaps, split_levels
 from .._geometry import (berry_connection_offdiag, einsum, matmul, nonabelian_curvature_block, point_geometry,
                          point_geometry_second, rotate, two_band_d)
 from ..units import HBAR
@@ -83,8 +83,8 @@ def _dressed_bloch_vector(d0, d, e):
     1/(2|d|²) (1/eV²)."""
     split = split_levels(d0, d)[1]
     inv2 = jnp.where(split, 0.5 / jnp.where(split, jnp.sum(d * d), 1.0), 0.0)
-    cross = jnp.cross(d, e)
-    return d + cross * inv2, cross, inv2
+    cross_de = cross(d, e)
+    return d + cross_de * inv2, cross_de, inv2
 
 
 def _two_band_dressed(d0, d, e):
@@ -162,9 +162,9 @@ def _two_band_bands(model, k, x, fields, textured: bool):
     (d0, a0, _), (dv, a, dda) = _bloch_derivatives(model, k, x, textured)  # a0 = ∂d₀/∂λ, a = ∂d/∂λ
     e = fields @ a[:d]  # (B, 3)
     de = einsum("Ba,aLc->BLc", fields, dda)  # ∂e/∂λ (B, L, 3)
-    b, cross, inv2 = _dressed_bloch_vector(d0, dv, e)
-    dcross = jnp.cross(a[None], e[:, None]) + jnp.cross(dv, de)
-    db = a + dcross * inv2 - (4 * inv2**2) * (a @ dv)[None, :, None] * cross[:, None, :]  # (B, L, 3)
+    b, d_x_e, inv2 = _dressed_bloch_vector(d0, dv, e)
+    dcross = cross(a[None], e[:, None]) + cross(dv, de)
+    db = a + dcross * inv2 - (4 * inv2**2) * (a @ dv)[None, :, None] * d_x_e[:, None, :]  # (B, L, 3)
     bn = _safe_sqrt(jnp.sum(b * b, -1))
     bhat = b / jnp.where(bn > 0, bn, 1.0)[:, None]
     sign = jnp.array([-1.0, 1.0])[None, :, None]
