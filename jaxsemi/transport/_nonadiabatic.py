@@ -160,16 +160,16 @@ def _two_band_bands(model, k, x, fields, textured: bool):
     """
     d = k.shape[0]
     (d0, a0, _), (dv, a, dda) = _bloch_derivatives(model, k, x, textured)  # a0 = ∂d₀/∂λ, a = ∂d/∂λ
-    e = fields @ a[:d]  # (B, 3)
+    e = einsum("Ba,ac->Bc", fields, a[:d])  # (B, 3)
     de = einsum("Ba,aLc->BLc", fields, dda)  # ∂e/∂λ (B, L, 3)
     b, d_x_e, inv2 = _dressed_bloch_vector(d0, dv, e)
     dcross = cross(a[None], e[:, None]) + cross(dv, de)
-    db = a + dcross * inv2 - (4 * inv2**2) * (a @ dv)[None, :, None] * d_x_e[:, None, :]  # (B, L, 3)
+    db = a + dcross * inv2 - (4 * inv2**2) * einsum("Lc,c->L", a, dv)[None, :, None] * d_x_e[:, None, :]  # (B, L, 3)
     bn = _safe_sqrt(jnp.sum(b * b, -1))
     bhat = b / jnp.where(bn > 0, bn, 1.0)[:, None]
     sign = jnp.array([-1.0, 1.0])[None, :, None]
     energies = d0 + sign[..., 0] * bn[:, None]
-    along = lambda m0, m: m0[None, None] + sign * (bhat @ m.T)[:, None]  # noqa: E731  ∂d₀ ∓ b̂·∂d
+    along = lambda m0, m: m0[None, None] + sign * einsum("Bc,Lc->BL", bhat, m)[:, None]  # noqa: E731  ∂d₀ ∓ b̂·∂d
     vel = along(a0[:d], a[:d]) / HBAR
     jac = a0[None, None] + sign * einsum("Bc,BLc->BL", bhat, db)[:, None]
     return energies, vel, jac, -along(a0[d:], a[d:]) if textured else None
