@@ -332,14 +332,14 @@ def textured():
 
 
 def test_textured_path_of_a_uniform_model_is_chambers(tilted):
-    """Backward characteristics of an x-independent model: K = k + eEs/ħ, the uniform formula (to 1e-12)."""
+    """Backward characteristics of an x-independent model: K = k + eEs/ħ, the uniform formula (to 1e-10)."""
     model = js.Model(_disguised, dict(tilted.params), 2)
     grid = js.kgrid.disk(1.5, 16, 8, scale=DELTA / V, breaks=[K_F])
     e = jnp.array([[1e-3, 5e-4], [-2e-3, 0.0]])
     kw = dict(kT=KT, relaxation="exact", check=False)
     j_char = np.asarray(tr.current(model, e, MU, TAU, grid, x=TEXTURED_X, **kw))
     j_uniform = np.asarray(tr.current(tilted, e, MU, TAU, grid, **kw))
-    np.testing.assert_allclose(j_char, j_uniform, rtol=1e-11, atol=1e-12 * np.abs(j_uniform).max())
+    np.testing.assert_allclose(j_char, j_uniform, rtol=1e-10, atol=1e-11 * np.abs(j_uniform).max())
 
 
 @pytest.mark.timeout(300)
