@@ -81,6 +81,29 @@ def two_band_d(model: Model, k, x):
     return d_vector(model.hamiltonian(k, x, model.params)) if d is None else (d[0], jnp.stack(d[1:]))
 
 
+def two_band_geometry(model: Model, k, x, textured: bool, sign):
+    """Bands of a two-band model 𝓗 = d₀ + d·σ at one point k (d,) 1/Å, x (d,) Å in closed form (no eigen-solver),
+    in λ = (k, x) (L = 2d, ``textured``) or k (L = d): for each sign (m,) (−1: the lower band, +1: the upper) the
+    energy d₀ + sign·|d| (m,) eV, its slope ∂ε/∂λ = ∂d₀ + sign·d̂·∂d (m, L) (eV·Å for k, eV/Å for x) and Berry
+    curvature Ω^{λ_a λ_b} = −sign·d·(∂_a d × ∂_b d)/(2|d|³) (m, L, L) (Å² kk, 1 kx, 1/Å² xx), zero where the gap
+    2|d| is degenerate (as ``curvature_xy``). Sums over the 3 components, not 3-vector products: under vmap those
+    were batched dots of (L², 3) by 3 per point and transposing copies."""
+    d = k.shape[0]
+    lam = jnp.concatenate([k, x]) if textured else k
+    (g0, g), (d0, dv) = jax.jacfwd(lambda l: (two_band_d(model, l[:d], l[d:] if textured else x),) * 2,
+                                   has_aux=True)(lam)  # ∂d₀/∂λ (L,), ∂d/∂λ (3, L)
+    # materialised: fused into the (L, L) curvatures, a texture's sine and cosine (inside d and ∂d) were recomputed
+    # for every element (the exact steady state's characteristics, SSCT J at one field: 234 → 162 ms)
+    g, dv = jax.lax.optimization_barrier((g, dv))
+    dn, ok = split_levels(d0, dv)
+    safe = jnp.where(ok, dn, 1.0)
+    slopes = g0 + sign[:, None] * (sum(dv[c] * g[c] for c in range(3)) / safe)
+    m = [dv[c - 2] * g[c - 1] - dv[c - 1] * g[c - 2] for c in range(3)]  # d × ∂_a d (3 × (L,))
+    triple = sum(m[c][:, None] * g[c][None, :] for c in range(3))  # (d × ∂_a d)·∂_b d = d·(∂_a d × ∂_b d)
+    omega = jnp.where(ok, -sign[:, None, None] * triple / (2.0 * safe**3), 0.0)
+    return d0 + sign * dn, slopes, omega
+
+
 def band_energies(model: Model, k, x):
     """Ascending energies in eV at one point k (d,) 1/Å, x (d,) Å, no eigenvectors, as a tuple of parts in
     band order (``jnp.hstack`` gives the (n,) array): (d₀ − |d|, d₀ + |d|) (scalars) from a registered

@@ -47,9 +47,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._bloch import lattice_form
-from .._eigh import _safe_sqrt, split_levels
+from .._eigh import _safe_sqrt
 from .._eom import centre_of_mass_rates
-from .._geometry import band_energies, einsum, point_geometry, two_band_d
+from .._geometry import band_energies, einsum, point_geometry, two_band_geometry
 from .._statistics import fermi
 from ..models._pauli import PAULI
 from ..units import HBAR
@@ -196,26 +196,12 @@ def _characteristic_steps(nodes: int, step: float):
 
 def _two_band_rate(model, lam, field, band):
     """(ẋ, k̇) (2d,) in Å/fs and 1/(Å·fs) of band 0 or 1 of a two-band model at λ = (x, k) (Å, 1/Å) in the field
-    (d,) V/Å, by Eq. 43 in closed form from
-    𝓗 = d₀ + d·σ (no eigen-solver): ∂ε_∓/∂λ = ∂d₀ ∓ d̂·∂d and Ω_∓^{λ_a λ_b} = ±d·(∂_a d × ∂_b d)/(2|d|³),
-    zero where the gap 2|d| is degenerate (as ``curvature_xy``)."""
+    (d,) V/Å, by Eq. 43 with the band's slopes and curvatures in closed form (``two_band_geometry``)."""
     d = lam.shape[0] // 2
-    (g0, g), (d0, dv) = jax.jacfwd(lambda l: (two_band_d(model, l[d:], l[:d]),) * 2,
-                                   has_aux=True)(lam)  # ∂d₀/∂λ (2d,), ∂d/∂λ (3, 2d)
-    # materialised: fused into the (2d, 2d) curvatures below, a texture's sine and cosine (inside d and ∂d) were
-    # recomputed for every element (SSCT J at one field, mass texture: 234 → 162 ms)
-    g, dv = jax.lax.optimization_barrier((g, dv))
-    dn, ok = split_levels(d0, dv)
-    safe = jnp.where(ok, dn, 1.0)
-    sign = jnp.where(band == 0, -1.0, 1.0)
-    # in sums over the 3 components, not 3-vector products: under vmap those were batched dots of (16, 3) by 3
-    # per point and band (each RK stage's slowest kernel) and cross products built by transposing copies
-    slope = g0 + sign * sum(dv[c] * g[c] for c in range(3)) / safe  # ∂ε/∂λ (2d,)
-    m = [dv[c - 2] * g[c - 1] - dv[c - 1] * g[c - 2] for c in range(3)]  # d × ∂_a d (3 × (2d,))
-    triple = sum(m[c][:, None] * g[c][None, :] for c in range(3))  # (d × ∂_a d)·∂_b d = d·(∂_a d × ∂_b d)
-    omega = jnp.where(ok, -sign * triple / (2.0 * safe**3), 0.0)  # (2d, 2d)
-    xdot, kdot = centre_of_mass_rates(slope[d:] / HBAR, slope[:d], omega[d:, d:], omega[d:, :d], omega[:d, d:],
-                                      omega[:d, :d], field)
+    _, slope, omega = two_band_geometry(model, lam[d:], lam[:d], True, jnp.where(band == 0, -1.0, 1.0)[None])
+    slope, omega = slope[0], omega[0]  # in (k, x)
+    xdot, kdot = centre_of_mass_rates(slope[:d] / HBAR, slope[d:], omega[:d, :d], omega[:d, d:], omega[d:, :d],
+                                      omega[d:, d:], field)
     return jnp.concatenate([xdot, kdot])
 
 

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from .._eom import centre_of_mass_rates
-from .._geometry import PointGeometry, abelian_curvature, einsum
+from .._geometry import PointGeometry, abelian_curvature, einsum, two_band_geometry
 from .._statistics import fermi
 from ..units import HBAR
 
@@ -37,6 +37,18 @@ def occupation_and_slope(energy, mu, kT):
     return jax.jvp(lambda e: fermi(e, mu, kT), (energy,), (jnp.ones_like(energy),))
 
 
+def _rates(vb, fb, curvatures, fields):
+    """Eq. 43 for every band and field, ẋ (B, n, d) Å/fs and k̇ (B, n, d) 1/(Å·fs), from the band velocity v_b
+    (n, d) Å/fs, the band force F_b (n, d) eV/Å (None without a texture: k̇ = −eE/ħ) and the curvatures
+    (n, d, d): (Ω^{kk},) untextured, else (Ω^{kk}, Ω^{kx}, Ω^{xk}, Ω^{xx}); ``fields`` (B, d) V/Å."""
+    n, d = vb.shape
+    if fb is None:
+        kdot = jnp.broadcast_to(-fields[:, None, :] / HBAR, (fields.shape[0], n, d))
+        return vb[None] - einsum("nab,Bnb->Bna", curvatures[0], kdot), kdot
+    per_band = jax.vmap(centre_of_mass_rates, in_axes=(0, 0, 0, 0, 0, 0, None))  # over bands
+    return jax.vmap(per_band, in_axes=(None, None, None, None, None, None, 0))(vb, -fb, *curvatures, fields)
+
+
 def band_motion(geo: PointGeometry, fields):
     """Eq. 43 for every band and field: ẋ (B, n, d) in Å/fs, k̇ (B, n, d) in 1/(Å·fs).
 
@@ -44,31 +56,39 @@ def band_motion(geo: PointGeometry, fields):
     force F_b = −∂ε/∂x (n, d) (zero without a texture).
     """
     w, dk, dx = geo.energies, geo.dk, geo.dx
-    n, d = w.shape[0], dk.shape[0]
     vb = jnp.real(jnp.diagonal(dk, axis1=1, axis2=2)).T / HBAR  # (n, d)
     okk = abelian_curvature(w, dk, dk)  # (n, d, d) Å²
     if dx is None:
-        fb = jnp.zeros_like(vb)
-        kdot = jnp.broadcast_to(-fields[:, None, :] / HBAR, (fields.shape[0], n, d))
-        xdot = vb[None] - einsum("nab,Bnb->Bna", okk, kdot)
-        return xdot, kdot, vb, fb
+        return *_rates(vb, None, (okk,), fields), vb, jnp.zeros_like(vb)
     fb = -jnp.real(jnp.diagonal(dx, axis1=1, axis2=2)).T  # (n, d) eV/Å
     curvatures = (okk, abelian_curvature(w, dk, dx), abelian_curvature(w, dx, dk), abelian_curvature(w, dx, dx))
-    per_band = jax.vmap(centre_of_mass_rates, in_axes=(0, 0, 0, 0, 0, 0, None))  # over bands
-    xdot, kdot = jax.vmap(per_band, in_axes=(None, None, None, None, None, None, 0))(vb, -fb, *curvatures, fields)
-    return xdot, kdot, vb, fb
+    return *_rates(vb, fb, curvatures, fields), vb, fb
 
 
-def ssct_current(geo: PointGeometry, fields, mu, tau, kT, mask, occupation=None, density=None):
-    """Eq. 47 integrand −e Σ_n D_n f_n ẋ_n at one k over the bands in ``mask`` (n,) bool.
+def two_band_motion(model, k, x, fields, textured: bool):
+    """``band_motion`` of a two-band model from its d-vector in closed form (``two_band_geometry``: real
+    arithmetic, no eigenvectors), with the energies (2,) eV first: (energies, (ẋ, k̇, v_b, F_b))."""
+    d = k.shape[0]
+    energies, slopes, omega = two_band_geometry(model, k, x, textured, jnp.array([-1.0, 1.0]))
+    vb = slopes[:, :d] / HBAR
+    if not textured:
+        return energies, (*_rates(vb, None, (omega,), fields), vb, jnp.zeros_like(vb))
+    fb = -slopes[:, d:]
+    curvatures = (omega[:, :d, :d], omega[:, :d, d:], omega[:, d:, :d], omega[:, d:, d:])
+    return energies, (*_rates(vb, fb, curvatures, fields), vb, fb)
+
+
+def ssct_current(energies, motion, fields, mu, tau, kT, mask, occupation=None, density=None):
+    """Eq. 47 integrand −e Σ_n D_n f_n ẋ_n at one k over the bands in ``mask`` (n,) bool, from the energies
+    (n,) eV and the bands' ``motion`` (ẋ, k̇, v_b, F_b) (``band_motion`` or ``two_band_motion``).
 
     ``fields`` (B, d); ``mu``, ``tau``, ``kT`` (B,). ``occupation`` (B, n) replaces Eq. 46c's
     f⁰ + δf (the exact steady state of ``_relaxation``); ``density`` (n,) is the phase-space
     density D_n (``_phase_space``; None: D = 1, Eq. 47). Returns the current integrand (B, d) in
     e·Å/fs and the largest |δf_n| at this k (B,) for the validity check.
     """
-    xdot, kdot, vb, fb = band_motion(geo, fields)
-    f0, fp = occupation_and_slope(geo.energies[None, :], mu[:, None], kT[:, None])  # (B, n)
+    xdot, kdot, vb, fb = motion
+    f0, fp = occupation_and_slope(energies[None, :], mu[:, None], kT[:, None])  # (B, n)
     if occupation is None:
         # Eq. 46c: δf = −τ[∂f⁰/∂x·ẋ + ∂f⁰/∂k·k̇], ∂f⁰/∂x = −f′F_b, ∂f⁰/∂k = f′ħv_b
         rate = einsum("nd,Bnd->Bn", -fb, xdot) + HBAR * einsum("nd,Bnd->Bn", vb, kdot)

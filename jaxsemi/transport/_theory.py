@@ -23,7 +23,7 @@ from ._limits import manifold_limits, transition_limits
 from ._nonabelian import nonabelian_current
 from ._nonadiabatic import nonadiabatic_current
 from ._relaxation import chambers_occupation, characteristic_occupation
-from ._ssct import ssct_current
+from ._ssct import band_motion, ssct_current, two_band_motion
 
 
 class AbstractTheory(eqx.Module):
@@ -85,14 +85,18 @@ def _ssct_part(model, k, s, geo, start: int, stop: int):
     """SSCT currents (Eq. 47) of the bands outside [start, stop) (B, d) and their max|δf| (B,)."""
     n = model.n_bands
     outside = (jnp.arange(n) < start) | (jnp.arange(n) >= stop)
+    if n == 2:  # closed form from the d-vector (geo then serves the validity numbers and D only)
+        energies, motion = two_band_motion(model, k, s.x, s.fields, s.textured)
+    else:
+        energies, motion = geo.energies, band_motion(geo, s.fields)
     exact = s.relaxation == "exact"
     occupation = None
     if exact and s.textured:  # along the backward characteristics of Eq. 43
-        occupation = characteristic_occupation(model, k, s.x, geo.energies, s.fields, s.mu, s.tau, s.kT, s.nodes)
+        occupation = characteristic_occupation(model, k, s.x, energies, s.fields, s.mu, s.tau, s.kT, s.nodes)
     elif exact:
         occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.nodes)
     density = ssct_density(geo) if s.density and s.textured else None
-    j, dmax = ssct_current(geo, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
+    j, dmax = ssct_current(energies, motion, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
     # the exact f stays in [0, 1]: the linearisation limit (``occupation``) does not apply
     return j, jnp.zeros_like(dmax) if exact else dmax
 
