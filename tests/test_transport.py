@@ -273,6 +273,27 @@ def _generic_pair_and_far_level(k, x, p):
     return jnp.zeros((3, 3), complex).at[:2, :2].set(_generic_pair(k, x, p)).at[2, 2].set(20.0)
 
 
+def _pair_models(textured):
+    """Parameters, a 6² grid, three fields, x (None uniform) and the models {2: ``_generic_pair``, 3: the pair and
+    an uncoupled far level} as functions of the parameters: a closed form and the eigen path on the same bands."""
+    p = {"t": 0.3, "a": 0.4, "m": 0.5, "G": jnp.array([0.05, 0.02])}
+    x = jnp.array([3.0, -7.0]) if textured else None
+    at = (lambda f: f) if textured else (lambda f: lambda k, _, q: f(k, jnp.array([3.0, -7.0]), q))  # uniform: x fixed
+    models = {n: (lambda q, f=at(f): js.Model(f, q, 2, np.eye(2))) for n, f in
+              ((2, _generic_pair), (3, _generic_pair_and_far_level))}
+    return p, js.kgrid.brillouin_zone(np.eye(2), 6), jnp.array([[0.05, -0.02], [0.0, 0.08], [-0.1, 0.03]]), x, models
+
+
+def _assert_closed_form_is_eigen_path(fn, p):
+    """fn(q, n) of the two-band closed form (n = 2) equals the eigen path's (n = 3), values and parameter gradients."""
+    closed, general = np.asarray(fn(p, 2)), np.asarray(fn(p, 3))
+    assert np.abs(closed).max() > 1e-3
+    np.testing.assert_allclose(closed, general, rtol=1e-10, atol=1e-12 * np.abs(general).max())
+    grads = [jax.grad(lambda q: jnp.sum(fn(q, n) * jnp.array([1.0, -0.7])))(p) for n in (2, 3)]
+    for name in p:
+        np.testing.assert_allclose(grads[0][name], grads[1][name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("textured", [False, True])
 def test_two_band_nonadiabatic_closed_form_equals_eigen_path(textured):
@@ -280,13 +301,7 @@ def test_two_band_nonadiabatic_closed_form_equals_eigen_path(textured):
     general path (eigh of H̄_a, perturbation-theory slopes) on the same pair inside a three-band 𝓗 with an
     uncoupled far level — currents at three fields (Eq. 57, with D where textured, and exact relaxation
     without texture) and their parameter gradients. Flipping the sign of d × e fails it (checked)."""
-    p = {"t": 0.3, "a": 0.4, "m": 0.5, "G": jnp.array([0.05, 0.02])}
-    grid = js.kgrid.brillouin_zone(np.eye(2), 6)
-    e = jnp.array([[0.05, -0.02], [0.0, 0.08], [-0.1, 0.03]])
-    x = jnp.array([3.0, -7.0]) if textured else None
-    at = (lambda f: f) if textured else (lambda f: lambda k, _, q: f(k, jnp.array([3.0, -7.0]), q))  # uniform: x fixed
-    models = {n: (lambda q, f=at(f): js.Model(f, q, 2, np.eye(2))) for n, f in
-              ((2, _generic_pair), (3, _generic_pair_and_far_level))}
+    p, grid, e, x, models = _pair_models(textured)
     options = [dict(relaxation="first_order", phase_space_density=textured)]
     if not textured:
         options.append(dict(relaxation="exact"))
@@ -295,12 +310,7 @@ def test_two_band_nonadiabatic_closed_form_equals_eigen_path(textured):
             return tr.current(models[n](q), e, 0.1, TAU, grid, kT=0.05, x=x, theory="nonadiabatic",
                               bands=None if n == 2 else (0, 1), check=False, **opts)
 
-        closed, general = np.asarray(j(p, 2)), np.asarray(j(p, 3))
-        assert np.abs(closed).max() > 1e-3
-        np.testing.assert_allclose(closed, general, rtol=1e-10, atol=1e-12 * np.abs(general).max())
-        grads = [jax.grad(lambda q: jnp.sum(j(q, n) * jnp.array([1.0, -0.7])))(p) for n in (2, 3)]
-        for name in p:
-            np.testing.assert_allclose(grads[0][name], grads[1][name], rtol=1e-9, atol=1e-12, err_msg=name)
+        _assert_closed_form_is_eigen_path(j, p)
 
 
 @pytest.mark.timeout(300)
@@ -309,29 +319,11 @@ def test_two_band_ssct_closed_form_equals_eigen_path(textured):
     """SSCT of a two-band model from its d-vector (slopes ∂d₀ ∓ d̂·∂d, curvatures Ω_∓ = ±d·(∂_a d × ∂_b d)/2|d|³,
     ``two_band_motion``) equals the eigen path on the same pair inside a three-band 𝓗 with an uncoupled far level
     (empty, f⁰ ~ e^{−400}): currents at three fields (Eq. 46c, with D where textured), σ at E = 0 and their
-    parameter gradients."""
-    p = {"t": 0.3, "a": 0.4, "m": 0.5, "G": jnp.array([0.05, 0.02])}
-    grid = js.kgrid.brillouin_zone(np.eye(2), 6)
-    e = jnp.array([[0.05, -0.02], [0.0, 0.08], [-0.1, 0.03]])
-    x = jnp.array([3.0, -7.0]) if textured else None
-    at = (lambda f: f) if textured else (lambda f: lambda k, _, q: f(k, jnp.array([3.0, -7.0]), q))  # uniform: x fixed
-    models = {n: (lambda q, f=at(f): js.Model(f, q, 2, np.eye(2))) for n, f in
-              ((2, _generic_pair), (3, _generic_pair_and_far_level))}
+    parameter gradients. Flipping the sign of the curvatures fails it (checked)."""
+    p, grid, e, x, models = _pair_models(textured)
     kw = dict(kT=0.05, x=x, phase_space_density=textured, check=False)
-
-    def j(q, n):
-        return tr.current(models[n](q), e, 0.1, TAU, grid, **kw)
-
-    def sigma(q, n):
-        return tr.conductivity(models[n](q), [0.0, 0.0], 0.1, TAU, grid, **kw)
-
-    for fn in (j, sigma):
-        closed, general = np.asarray(fn(p, 2)), np.asarray(fn(p, 3))
-        assert np.abs(closed).max() > 1e-3
-        np.testing.assert_allclose(closed, general, rtol=1e-10, atol=1e-12 * np.abs(general).max())
-        grads = [jax.grad(lambda q: jnp.sum(fn(q, n)[:2, :2] * jnp.array([1.0, -0.7])))(p) for n in (2, 3)]
-        for name in p:
-            np.testing.assert_allclose(grads[0][name], grads[1][name], rtol=1e-9, atol=1e-12, err_msg=name)
+    _assert_closed_form_is_eigen_path(lambda q, n: tr.current(models[n](q), e, 0.1, TAU, grid, **kw), p)
+    _assert_closed_form_is_eigen_path(lambda q, n: tr.conductivity(models[n](q), [0.0, 0.0], 0.1, TAU, grid, **kw), p)
 
 
 @pytest.mark.timeout(300)
