@@ -81,20 +81,35 @@ def two_band_d(model: Model, k, x):
     return d_vector(model.hamiltonian(k, x, model.params)) if d is None else (d[0], jnp.stack(d[1:]))
 
 
-def two_band_geometry(model: Model, k, x, textured: bool, sign):
-    """Bands of a two-band model 𝓗 = d₀ + d·σ at one point k (d,) 1/Å, x (d,) Å in closed form (no eigen-solver),
-    in λ = (k, x) (L = 2d, ``textured``) or k (L = d): for each sign (m,) (−1: the lower band, +1: the upper) the
-    energy d₀ + sign·|d| (m,) eV, its slope ∂ε/∂λ = ∂d₀ + sign·d̂·∂d (m, L) (eV·Å for k, eV/Å for x) and Berry
-    curvature Ω^{λ_a λ_b} = −sign·d·(∂_a d × ∂_b d)/(2|d|³) (m, L, L) (Å² kk, 1 kx, 1/Å² xx), zero where the gap
-    2|d| is degenerate (as ``curvature_xy``). Sums over the 3 components, not 3-vector products: under vmap those
-    were batched dots of (L², 3) by 3 per point and transposing copies."""
+class TwoBandJet(NamedTuple):
+    """𝓗 = d₀ + d·σ of a two-band model at one point and its first derivatives in λ = (k, x) (L = 2d) or k
+    (L = d): d0 () eV, d (3,) eV, g0 = ∂d₀/∂λ (L,) and g = ∂d/∂λ (3, L) (eV·Å for k, eV/Å for x)."""
+
+    d0: jax.Array
+    d: jax.Array
+    g0: jax.Array
+    g: jax.Array
+
+
+def two_band_jet(model: Model, k, x, textured: bool) -> TwoBandJet:
+    """``TwoBandJet`` at k (d,) 1/Å, x (d,) Å, in λ = (k, x) if ``textured`` else k (forward mode, real)."""
     d = k.shape[0]
     lam = jnp.concatenate([k, x]) if textured else k
     (g0, g), (d0, dv) = jax.jacfwd(lambda l: (two_band_d(model, l[:d], l[d:] if textured else x),) * 2,
-                                   has_aux=True)(lam)  # ∂d₀/∂λ (L,), ∂d/∂λ (3, L)
+                                   has_aux=True)(lam)
     # materialised: fused into the (L, L) curvatures, a texture's sine and cosine (inside d and ∂d) were recomputed
     # for every element (the exact steady state's characteristics, SSCT J at one field: 234 → 162 ms)
     g, dv = jax.lax.optimization_barrier((g, dv))
+    return TwoBandJet(d0, dv, g0, g)
+
+
+def two_band_geometry(jet: TwoBandJet, sign):
+    """Bands of a two-band model in closed form (no eigen-solver) from its ``TwoBandJet``: for each sign (m,)
+    (−1: the lower band, +1: the upper) the energy d₀ + sign·|d| (m,) eV, its slope ∂ε/∂λ = ∂d₀ + sign·d̂·∂d (m, L)
+    (eV·Å for k, eV/Å for x) and Berry curvature Ω^{λ_a λ_b} = −sign·d·(∂_a d × ∂_b d)/(2|d|³) (m, L, L) (Å² kk,
+    1 kx, 1/Å² xx), zero where the gap 2|d| is degenerate (as ``curvature_xy``). Sums over the 3 components, not
+    3-vector products: under vmap those were batched dots of (L², 3) by 3 per point and transposing copies."""
+    d0, dv, g0, g = jet
     dn, ok = split_levels(d0, dv)
     safe = jnp.where(ok, dn, 1.0)
     slopes = g0 + sign[:, None] * (sum(dv[c] * g[c] for c in range(3)) / safe)

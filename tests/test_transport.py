@@ -15,8 +15,9 @@ from scipy import integrate as sint
 
 import jaxsemi as js
 from jaxsemi import transport as tr
-from jaxsemi._geometry import abelian_curvature, point_geometry
+from jaxsemi._geometry import abelian_curvature, point_geometry, two_band_jet
 from jaxsemi.models._pauli import SX, SY, SZ
+from jaxsemi.transport._limits import transition_limits
 from jaxsemi.units import HBAR, to_e2_over_h
 
 V, DELTA = 1.0, 0.1  # eV·Å, eV: hot spot of width Δ/v = 0.1 1/Å
@@ -324,6 +325,30 @@ def test_two_band_ssct_closed_form_equals_eigen_path(textured):
     kw = dict(kT=0.05, x=x, phase_space_density=textured, check=False)
     _assert_closed_form_is_eigen_path(lambda q, n: tr.current(models[n](q), e, 0.1, TAU, grid, **kw), p)
     _assert_closed_form_is_eigen_path(lambda q, n: tr.conductivity(models[n](q), [0.0, 0.0], 0.1, TAU, grid, **kw), p)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("textured", [False, True])
+def test_two_band_validity_numbers_closed_form_equal_eigen_path(textured):
+    """The Eq. 37 numbers of a two-band model from its d-vector (|Δf⁰| |d̂ × e|/(2|d|)², no eigenvectors) equal those
+    of the eigen path (|Δf⁰| |eE·R_k|/gap and the texture's ħR_x·v + R_k·F) at every point of a grid, for three
+    fields and μ; at a band touching both are 0. Flipping the sign of the force term, or taking one band's motion for both
+    bands, in the texture number fails it (checked)."""
+    p, grid, e, x, models = _pair_models(textured)
+    x = jnp.zeros(2) if x is None else x
+    mu, kT = jnp.array([0.1, -0.2, 0.4]), jnp.full(3, 0.05)
+
+    def both(model, k):
+        return [transition_limits(point, e, mu, kT, 0, 0) for point in
+                (two_band_jet(model, k, x, textured), point_geometry(model, k, x, textured))]
+
+    closed, eigen = jax.vmap(lambda k: both(models[2](p), k))(grid.points)
+    assert set(closed) == set(eigen) == ({"field", "texture"} if textured else {"field"})
+    for key in closed:
+        assert np.asarray(eigen[key]).max() > 1e-3
+        np.testing.assert_allclose(np.asarray(closed[key]), np.asarray(eigen[key]), rtol=1e-10, atol=0, err_msg=key)
+    touching = both(js.models.massive_dirac(1.0, 0.0), jnp.zeros(2))  # d = 0: no gap, no transition
+    assert all(float(v) == 0.0 for limits in touching for v in limits.values())
 
 
 @pytest.mark.timeout(300)

@@ -32,8 +32,8 @@ import warnings
 
 import jax.numpy as jnp
 
-from .._eigh import inverse_gaps
-from .._geometry import PointGeometry, berry_connection_offdiag
+from .._eigh import cross, inverse_gaps, split_levels
+from .._geometry import PointGeometry, TwoBandJet, berry_connection_offdiag, two_band_geometry
 from .._statistics import fermi
 from ..units import HBAR
 
@@ -46,10 +46,14 @@ class ValidityWarning(UserWarning):
     """A semiclassical transport result is used outside the limits its theory assumes."""
 
 
-def transition_limits(geo: PointGeometry, fields, mu, kT, start: int, stop: int) -> dict:
+def transition_limits(geo: PointGeometry | TwoBandJet, fields, mu, kT, start: int, stop: int) -> dict:
     """The Eq. 37 numbers at one k (scalars): ``"field"`` and, with a texture (``geo.dx``),
     ``"texture"``, over the band pairs not both inside the manifold [start, stop) (every pair for
-    start = stop). ``fields`` (B, d) V/Å; ``mu``, ``kT`` (B,) eV."""
+    start = stop). ``fields`` (B, d) V/Å; ``mu``, ``kT`` (B,) eV. ``geo`` is the point geometry, or
+    for every pair (start = stop) of a two-band model its ``TwoBandJet`` (``_two_band_limits``)."""
+    if isinstance(geo, TwoBandJet):
+        assert start == stop, "a two-band jet carries the numbers of every pair only"
+        return _two_band_limits(geo, fields, mu, kT)
     w, dk, dx = geo.energies, geo.dk, geo.dx
     idx = jnp.arange(w.shape[0])
     inside = (idx >= start) & (idx < stop)
@@ -71,11 +75,36 @@ def transition_limits(geo: PointGeometry, fields, mu, kT, start: int, stop: int)
     return out
 
 
-def manifold_limits(geo: PointGeometry, mu, kT, start: int, stop: int) -> dict:
-    """The manifold numbers at one k: ``"inverse_intra_gap"`` (1/eV, largest inverse gap of a
-    non-degenerate pair inside [start, stop)), ``"spread"`` (eV) and ``"unfilled"`` (largest
-    1 − f⁰ inside the manifold)."""
-    w = geo.energies[start:stop]
+def _two_band_limits(jet: TwoBandJet, fields, mu, kT) -> dict:
+    """``transition_limits`` of the pair of a two-band model 𝓗 = d₀ + d·σ in closed form (no eigenvectors):
+    |⟨∓|e·σ|±⟩|² = |d̂ × e|² for a real 3-vector e, so ϵ_E = |Δf⁰| |d̂ × e|/(2|d|)² with e = eE·∂_k d, and ϵ_x
+    likewise with e_l = Σ_α (∂_{x_α}d ∂_{k_α}ε_l − ∂_{k_α}d ∂_{x_α}ε_l) (ħR_x·v_l + R_k·F_l of band l), the
+    larger over l. Zero where the levels are not split (``split_levels``, as ``inverse_gaps``)."""
+    d = fields.shape[-1]
+    dn, ok = split_levels(jet.d0, jet.d)
+    safe = jnp.where(ok, dn, 1.0)
+    energies, slopes, _ = two_band_geometry(jet, jnp.array([-1.0, 1.0]))
+    f0 = fermi(energies[None], mu[:, None], kT[:, None])  # (B, 2)
+    weight2 = jnp.where(ok, (f0[:, 1] - f0[:, 0]) ** 2, 0.0) / (2.0 * safe) ** 4  # (B,) 1/eV⁴
+
+    def perp2(e):  # |d̂ × e|² (...) for e (..., 3)
+        c = cross(jnp.broadcast_to(jet.d / safe, e.shape), e)
+        return jnp.sum(c * c, -1)
+
+    gk = jet.g[:, :d]  # (3, d)
+    out = {"field": jnp.sqrt(jnp.max(weight2 * perp2(jnp.sum(fields[:, None, :] * gk, -1))))}
+    if slopes.shape[-1] == 2 * d:
+        gx, sk, sx = jet.g[:, d:], slopes[:, None, :d], slopes[:, None, d:]
+        e = jnp.sum(sk * gx - sx * gk, -1)  # e_l (2, 3)
+        out["texture"] = jnp.sqrt(jnp.max(weight2) * jnp.max(perp2(e)))
+    return out
+
+
+def manifold_limits(energies, mu, kT, start: int, stop: int) -> dict:
+    """The manifold numbers at one k from the energies (n,) eV: ``"inverse_intra_gap"`` (1/eV, largest
+    inverse gap of a non-degenerate pair inside [start, stop)), ``"spread"`` (eV) and ``"unfilled"``
+    (largest 1 − f⁰ inside the manifold)."""
+    w = energies[start:stop]
     f0 = fermi(w[None], mu[:, None], kT[:, None])  # (B, m)
     return {"inverse_intra_gap": jnp.max(jnp.abs(inverse_gaps(w)[0])),
             "spread": w[-1] - w[0], "unfilled": jnp.max(1.0 - f0)}

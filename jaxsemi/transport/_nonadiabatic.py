@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from .._eigh import _safe_sqrt, cross, d_vector, eigh, eigvalsh, inverse_gaps, split_levels
-from .._geometry import (berry_connection_offdiag, einsum, matmul, nonabelian_curvature_block, point_geometry,
+from .._geometry import (berry_connection_offdiag, einsum, matmul, nonabelian_curvature_block,
                          point_geometry_second, rotate, two_band_d)
 from ..units import HBAR
 from ._phase_space import manifold_density
@@ -185,13 +185,13 @@ def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int
     in the forward pass, not in reverse mode (a tilted cone's current at 8 μ: gradient 11× its forward).
 
     Returns the current integrand (B, d) in e·Å/fs, the largest |δg_i| (B,) and the point
-    geometry (for the single-band currents of the bands outside the manifold).
+    geometry (for the single-band currents of the bands outside the manifold; None for the closed form).
     """
     d = model.dim
     dressing = fields[:1] if one_field else fields
     if model.n_bands == 2 and stop - start == 2:
         energies, vel, jac, force = _two_band_bands(model, k, x, dressing, textured)
-        weight, geo = None, point_geometry(model, k, x, textured)  # geo: for the validity numbers only
+        weight, geo = None, None  # no remote bands, no eigen-decomposition
     else:
         energies, vel, jac, force, weight, geo = _manifold_bands(model, k, x, dressing, start, stop, textured, density)
     if one_field:

@@ -34,6 +34,13 @@ def ssct_density(geo: PointGeometry):
     return jnp.sqrt(jnp.maximum(jnp.linalg.det(omega), 0.0))  # |Pf ω|; round-off can make det(ω) = Pf² < 0
 
 
+def two_band_density(omega):
+    """``ssct_density`` of a two-band model, |1 + Σ_α Ω^{k_α x_α}| (2,) (exact: Ω∧Ω = 0), from the curvatures in
+    λ = (k, x) (2, 2d, 2d) of ``_geometry.two_band_geometry``."""
+    d = omega.shape[-1] // 2
+    return jnp.abs(1.0 + jnp.trace(omega[:, :d, d:], axis1=1, axis2=2))
+
+
 def manifold_density(eta, fkx):
     """D_i = 1 + Σ_α ⟨η_i|𝓕^{k_α x_α}|η_i⟩ (B, m) for eta (B, m, m) (columns), fkx (m, m, d, d)."""
     trace = einsum("nmaa->nm", fkx)

@@ -49,7 +49,7 @@ import numpy as np
 from .._bloch import lattice_form
 from .._eigh import _safe_sqrt
 from .._eom import centre_of_mass_rates
-from .._geometry import band_energies, einsum, point_geometry, two_band_geometry
+from .._geometry import band_energies, einsum, point_geometry, two_band_geometry, two_band_jet
 from .._statistics import fermi
 from ..models._pauli import PAULI
 from ..units import HBAR
@@ -198,7 +198,8 @@ def _two_band_rate(model, lam, field, band):
     """(ẋ, k̇) (2d,) in Å/fs and 1/(Å·fs) of band 0 or 1 of a two-band model at λ = (x, k) (Å, 1/Å) in the field
     (d,) V/Å, by Eq. 43 with the band's slopes and curvatures in closed form (``two_band_geometry``)."""
     d = lam.shape[0] // 2
-    _, slope, omega = two_band_geometry(model, lam[d:], lam[:d], True, jnp.where(band == 0, -1.0, 1.0)[None])
+    _, slope, omega = two_band_geometry(two_band_jet(model, lam[d:], lam[:d], True),
+                                        jnp.where(band == 0, -1.0, 1.0)[None])
     slope, omega = slope[0], omega[0]  # in (k, x)
     xdot, kdot = centre_of_mass_rates(slope[:d] / HBAR, slope[d:], omega[:d, :d], omega[:d, d:], omega[d:, :d],
                                       omega[d:, d:], field)

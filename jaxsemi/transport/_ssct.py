@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from .._eom import centre_of_mass_rates
-from .._geometry import PointGeometry, abelian_curvature, einsum, two_band_geometry
+from .._geometry import PointGeometry, TwoBandJet, abelian_curvature, einsum, two_band_geometry
 from .._statistics import fermi
 from ..units import HBAR
 
@@ -65,17 +65,18 @@ def band_motion(geo: PointGeometry, fields):
     return *_rates(vb, fb, curvatures, fields), vb, fb
 
 
-def two_band_motion(model, k, x, fields, textured: bool):
-    """``band_motion`` of a two-band model from its d-vector in closed form (``two_band_geometry``: real
-    arithmetic, no eigenvectors), with the energies (2,) eV first: (energies, (ẋ, k̇, v_b, F_b))."""
-    d = k.shape[0]
-    energies, slopes, omega = two_band_geometry(model, k, x, textured, jnp.array([-1.0, 1.0]))
+def two_band_motion(jet: TwoBandJet, fields):
+    """``band_motion`` of a two-band model from its d-vector jet in closed form (``two_band_geometry``: real
+    arithmetic, no eigenvectors), with the energies (2,) eV first and the curvatures (2, L, L) last:
+    (energies, (ẋ, k̇, v_b, F_b), Ω); λ = (k, x) (L = 2d) for a textured jet, else k."""
+    d = fields.shape[-1]
+    energies, slopes, omega = two_band_geometry(jet, jnp.array([-1.0, 1.0]))
     vb = slopes[:, :d] / HBAR
-    if not textured:
-        return energies, (*_rates(vb, None, (omega,), fields), vb, jnp.zeros_like(vb))
+    if slopes.shape[-1] == d:
+        return energies, (*_rates(vb, None, (omega,), fields), vb, jnp.zeros_like(vb)), omega
     fb = -slopes[:, d:]
     curvatures = (omega[:, :d, :d], omega[:, :d, d:], omega[:, d:, :d], omega[:, d:, d:])
-    return energies, (*_rates(vb, fb, curvatures, fields), vb, fb)
+    return energies, (*_rates(vb, fb, curvatures, fields), vb, fb), omega
 
 
 def ssct_current(energies, motion, fields, mu, tau, kT, mask, occupation=None, density=None):

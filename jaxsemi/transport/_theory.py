@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
-from .._geometry import point_geometry
-from ._phase_space import ssct_density
+from .._geometry import band_energies, point_geometry, two_band_jet
+from ._phase_space import ssct_density, two_band_density
 from ._limits import manifold_limits, transition_limits
 from ._nonabelian import nonabelian_current
 from ._nonadiabatic import nonadiabatic_current
@@ -81,24 +81,32 @@ class AbstractTheory(eqx.Module):
         return self
 
 
-def _ssct_part(model, k, s, geo, start: int, stop: int):
-    """SSCT currents (Eq. 47) of the bands outside [start, stop) (B, d) and their max|δf| (B,)."""
+def _ssct_part(model, k, s, start: int, stop: int, geo=None):
+    """SSCT currents (Eq. 47) of the bands outside [start, stop) (B, d), their max|δf| (B,) and the point data of
+    their validity numbers (``transition_limits``): a two-band model's ``TwoBandJet`` (closed form from the
+    d-vector, no eigen-solver), else the point geometry ``geo`` (computed here where None)."""
     n = model.n_bands
     outside = (jnp.arange(n) < start) | (jnp.arange(n) >= stop)
-    if n == 2:  # closed form from the d-vector (geo then serves the validity numbers and D only)
-        energies, motion = two_band_motion(model, k, s.x, s.fields, s.textured)
+    density = None
+    if n == 2:
+        point = two_band_jet(model, k, s.x, s.textured)
+        energies, motion, omega = two_band_motion(point, s.fields)
+        if s.density and s.textured:
+            density = two_band_density(omega)
     else:
-        energies, motion = geo.energies, band_motion(geo, s.fields)
+        point = point_geometry(model, k, s.x, s.textured) if geo is None else geo
+        energies, motion = point.energies, band_motion(point, s.fields)
+        if s.density and s.textured:
+            density = ssct_density(point)
     exact = s.relaxation == "exact"
     occupation = None
     if exact and s.textured:  # along the backward characteristics of Eq. 43
         occupation = characteristic_occupation(model, k, s.x, energies, s.fields, s.mu, s.tau, s.kT, s.nodes)
     elif exact:
         occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.nodes)
-    density = ssct_density(geo) if s.density and s.textured else None
     j, dmax = ssct_current(energies, motion, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
     # the exact f stays in [0, 1]: the linearisation limit (``occupation``) does not apply
-    return j, jnp.zeros_like(dmax) if exact else dmax
+    return j, jnp.zeros_like(dmax) if exact else dmax, point
 
 
 class SSCT(AbstractTheory):
@@ -111,16 +119,12 @@ class SSCT(AbstractTheory):
     exact_relaxation_textured: ClassVar[bool] = True
     phase_space_density: ClassVar[bool] = True
 
-    def _parts(self, model, k, s):
-        geo = point_geometry(model, k, s.x, s.textured)
-        return _ssct_part(model, k, s, geo, 0, 0) + (geo,)
-
     def integrand(self, model, k, s):
-        return self._parts(model, k, s)[0]
+        return _ssct_part(model, k, s, 0, 0)[0]
 
     def integrand_and_validity(self, model, k, s):
-        j, dmax, geo = self._parts(model, k, s)
-        return j, {**transition_limits(geo, s.fields, s.mu, s.kT, 0, 0), "occupation": jnp.max(dmax)}
+        j, dmax, point = _ssct_part(model, k, s, 0, 0)
+        return j, {**transition_limits(point, s.fields, s.mu, s.kT, 0, 0), "occupation": jnp.max(dmax)}
 
     def validity(self, model, k, s):
         return self.integrand_and_validity(model, k, s)[1]
@@ -144,13 +148,14 @@ class _Manifold(AbstractTheory):
 
     @abc.abstractmethod
     def _manifold(self, model, k, s, start, stop):
-        """The manifold's current (B, d), max|δg| (B,) and the point geometry."""
+        """The manifold's current (B, d), max|δg| (B,) and the point geometry (None where the manifold is
+        every band of a two-band model, in closed form)."""
 
     def _parts(self, model, k, s):
         start, stop = self.active_bands(model.n_bands)
         j, dmax, geo = self._manifold(model, k, s, start, stop)
         if stop - start < model.n_bands:
-            j_out, d_out = _ssct_part(model, k, s, geo, start, stop)
+            j_out, d_out, _ = _ssct_part(model, k, s, start, stop, geo)
             j, dmax = j + j_out, jnp.maximum(dmax, d_out)
         return j, dmax, geo, start, stop
 
@@ -159,9 +164,14 @@ class _Manifold(AbstractTheory):
 
     def integrand_and_validity(self, model, k, s):
         j, dmax, geo, start, stop = self._parts(model, k, s)
-        own = manifold_limits(geo, s.mu, s.kT, start, stop)
-        return j, {**transition_limits(geo, s.fields, s.mu, s.kT, start, stop), "occupation": jnp.max(dmax),
-                   **{key: own[key] for key in self._own_limits}}
+        limits = {"occupation": jnp.max(dmax)}
+        if geo is None:  # every band of a two-band model in the manifold: no pair outside it, one gap
+            energies = jnp.hstack(band_energies(model, k, s.x))
+        else:
+            energies = geo.energies
+            limits.update(transition_limits(geo, s.fields, s.mu, s.kT, start, stop))
+        own = manifold_limits(energies, s.mu, s.kT, start, stop)
+        return j, {**limits, **{key: own[key] for key in self._own_limits}}
 
     def validity(self, model, k, s):
         return self.integrand_and_validity(model, k, s)[1]
