@@ -134,21 +134,21 @@ def lattice_pauli(model, positions: bool = False):
 
 def _shifted_lattice_d(lattice, k, shifts, fields=None):
     """(d₀, d) (B, N, 4) eV at k + shifts (B, N, d) of a two-band lattice model (``lattice_pauli``), and with
-    ``fields`` (B, d) V/Å also eE·∂(d₀, d)/∂k (B, N, 4) eV. With e^{i(k+s)·ρ} = e^{ik·ρ}e^{is·ρ}, a k-independent
-    table W of e^{is·ρ}c(ρ) (and of i(ρ·eE)e^{is·ρ}c(ρ)) makes each k one row [cos k·ρ, sin k·ρ] (2m,) times W:
-    no trigonometry per shifted point (through the model's 𝓗 a sine and cosine per R each), and per k only
+    ``fields`` (B, d) V/Å also the σ-part eE·∂d/∂k (B, N, 3) eV (the dressing needs no eE·∂d₀/∂k). With
+    e^{i(k+s)·ρ} = e^{ik·ρ}e^{is·ρ}, a k-independent table W of e^{is·ρ}c(ρ) (and of the σ-part of
+    i(ρ·eE)e^{is·ρ}c(ρ)) makes each k one row [cos k·ρ, sin k·ρ] (2m,) times W: no trigonometry per shifted point (through the model's 𝓗 a sine and cosine per R each), and per k only
     the 2m phases (with the k-dependent factor e^{ik·ρ}c(ρ) per k instead, XLA:CPU recomputed each phase's
     sine and cosine for all 8 of its products with c: Haldane 120², non-adiabatic J at 8 fields, best of
     30 calls 42–44 → 37–38 ms)."""
     r, c = lattice
     table = jnp.exp(1j * (shifts @ r.T))[..., None] * c  # e^{is·ρ}c(ρ) (B, N, m, 4)
-    if fields is not None:  # ρ·eE (B, 1, m)
-        table = jnp.stack([table, 1j * (fields @ r.T)[:, None, :, None] * table], 2)  # (B, N, 2, m, 4)
-    table = jnp.moveaxis(table, -2, 0)  # (m, ..., 4)
+    if fields is not None:  # ρ·eE (B, 1, m); 7 columns per shifted point, not 8 (Haldane 120², J at 8 fields: −3 %)
+        table = jnp.concatenate([table, 1j * (fields @ r.T)[:, None, :, None] * table[..., 1:]], -1)  # (B, N, m, 7)
+    table = jnp.moveaxis(table, -2, 0)  # (m, B, N, 4 or 7)
     w = jnp.concatenate([table.real, -table.imag]).reshape(2 * r.shape[0], -1)  # Re(e^{iθ}T) = cos·Re T − sin·Im T
     phase = r @ k  # (m,)
     out = (jnp.concatenate([jnp.cos(phase), jnp.sin(phase)]) @ w).reshape(table.shape[1:])
-    return out if fields is None else (out[..., 0, :], out[..., 1, :])
+    return out if fields is None else (out[..., :4], out[..., 4:])
 
 
 def lattice_chambers(lattice, k, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES, bands=None):
@@ -163,7 +163,7 @@ def lattice_chambers(lattice, k, fields, mu, tau, kT, nodes: int = LAGUERRE_NODE
         parts = (d[..., 0] - dn, d[..., 0] + dn)
     else:
         d, e = _shifted_lattice_d(lattice, k, shifts, fields)
-        parts = jax.vmap(jax.vmap(bands))(d, e[..., 1:])
+        parts = jax.vmap(jax.vmap(bands))(d, e)
     return _node_average(parts, w, mu, kT)
 
 
