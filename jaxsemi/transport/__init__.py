@@ -7,7 +7,8 @@
   integrand and validity numbers);
 * ``conductivity(model, field, mu, tau, grid, *, order=n, ...)`` → ∂ⁿJ/∂Eⁿ (no 1/n!) by
   autodiff, in e²/h·(Å/V)^{n−1};
-* options ``relaxation="first_order" | "exact"`` (Chambers' steady state, ``_relaxation``) and
+* options ``relaxation="first_order" | "exact" | Exact(characteristic_step=...)`` (Chambers' steady state,
+  ``_relaxation``) and
   ``phase_space_density`` (Liouville density D, ``_phase_space``); see ``docs/transport_orders.md``;
 * ``hall_vs_field`` → σ_xy(E) = ΔJ_x/E_y in e²/h;
 * ``ValidityWarning`` flags results outside the limits of the theory (see ``_limits``);
@@ -20,6 +21,7 @@ from ._current import current as current
 from ._current import hall_vs_field as hall_vs_field
 from ._current import trace_count as trace_count
 from ._limits import ValidityWarning as ValidityWarning
+from ._relaxation import Exact as Exact
 from ._theory import SSCT as SSCT
 from ._theory import AbstractTheory as AbstractTheory
 from ._theory import NonAbelian as NonAbelian

@@ -27,7 +27,7 @@ from .._model import Model, depends_on_x
 from ..kspace import default_chunk
 from ..kspace._reduce import grid_reduce
 from ._limits import warn_limits
-from ._relaxation import LAGUERRE_NODES, nodes_for, rule
+from ._relaxation import CHARACTERISTIC_STEP, LAGUERRE_NODES, Exact, nodes_for, rule
 from ._theory import ALIASES, AbstractTheory, as_theory
 
 THEORIES = tuple(ALIASES)  # the alias strings of ``theory``
@@ -49,6 +49,7 @@ class _Setup(eqx.Module):
     relaxation: str = eqx.field(static=True, default="first_order")
     density: bool = eqx.field(static=True, default=False)
     nodes: int = eqx.field(static=True, default=LAGUERRE_NODES)  # of the exact relaxation's s-rule
+    step: float = eqx.field(static=True, default=CHARACTERISTIC_STEP)  # ``Exact.characteristic_step``
     #: every row of ``fields`` is the same field (one was given for a batch of μ, τ or kT): a theory may compute
     #: what depends on the field alone once, from ``fields[:1]`` (reverse mode then does too)
     one_field: bool = eqx.field(static=True, default=False)
@@ -59,8 +60,11 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
     if not isinstance(model, Model):
         raise ValueError(f"model must be a jaxsemi Model, got {type(model).__name__}")
     theory = as_theory(theory, bands)
-    if relaxation not in RELAXATIONS:
-        raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {relaxation!r}")
+    step = CHARACTERISTIC_STEP
+    if isinstance(relaxation, Exact):
+        relaxation, step = "exact", float(relaxation.characteristic_step)
+    elif not isinstance(relaxation, str) or relaxation not in RELAXATIONS:
+        raise ValueError(f"relaxation must be one of {RELAXATIONS} or a js.transport.Exact(...), got {relaxation!r}")
     if not isinstance(phase_space_density, (bool, np.bool_)):
         raise TypeError(f"phase_space_density must be True or False, got {phase_space_density!r}")
     textured = depends_on_x(model)
@@ -107,7 +111,7 @@ def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_
     # the low-node rule at E = 0 is exact only in a uniform model (``_relaxation``)
     nodes = LAGUERRE_NODES if textured else nodes
     return _Setup(*inputs, tuple(batch), theory, textured, relaxation, bool(phase_space_density), nodes,
-                  math.prod(field.shape[:-1]) == 1)
+                  step, math.prod(field.shape[:-1]) == 1)
 
 
 def _traced_checks(model, fields, mu, tau, kT, x, fermi_surface):
@@ -212,7 +216,7 @@ def _warn(limits: dict, name: str) -> None:
 
 
 def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union[str, AbstractTheory] = "ssct",
-            bands=None, relaxation: str = "first_order", phase_space_density: bool = False,
+            bands=None, relaxation: Union[str, Exact] = "first_order", phase_space_density: bool = False,
             chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
     """Semiclassical current density J(x) in e/(fs·Å^{d−1}) (electrons carry −e; e = 1).
 
@@ -237,8 +241,8 @@ def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union
         relaxation: ``"first_order"`` (default, Eqs. 46c/57: first order in τ) or ``"exact"``
             (Chambers' steady state f = ∫(ds/τ)e^{−s/τ} f⁰(ε(k + eEs/ħ)), all orders in τ and
             E; SSCT with a texture: along the backward characteristics of Eq. 43 (an RK4 solve
-            per k, band and field); non-adiabatic: over the field-dressed bands 𝓔_i(k; E),
-            uniform systems only; see ``docs/transport_orders.md``).
+            per k, band and field; ``Exact(characteristic_step=...)`` sets its step); non-adiabatic:
+            over the field-dressed bands 𝓔_i(k; E), uniform systems only; see ``docs/transport_orders.md``).
         phase_space_density: weight states by the phase-space density D = 1 + Σ_α Ω^{k_α x_α}
             + … (Xiao–Shi–Niu; exact Liouville measure for SSCT, first order for the
             non-adiabatic manifold). Default False: Eqs. 47 and 60 as published. D = 1 without
@@ -269,7 +273,7 @@ def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union
 
 
 def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, x=None,
-                 theory: Union[str, AbstractTheory] = "ssct", bands=None, relaxation: str = "first_order", phase_space_density: bool = False,
+                 theory: Union[str, AbstractTheory] = "ssct", bands=None, relaxation: Union[str, Exact] = "first_order", phase_space_density: bool = False,
                  chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
     """Response tensor ∂ⁿJ_a/∂E_b…∂E_c at ``field`` by forward-mode autodiff of ``current``.
 
@@ -330,7 +334,7 @@ def conductivity(model: Model, field, mu, tau, grid, *, order: int = 1, kT=0.0, 
 
 
 def hall_vs_field(model: Model, strength, mu, tau, grid, *, kT=0.0, x=None,
-                  theory: Union[str, AbstractTheory] = "nonadiabatic", bands=None, relaxation: str = "first_order", phase_space_density: bool = False,
+                  theory: Union[str, AbstractTheory] = "nonadiabatic", bands=None, relaxation: Union[str, Exact] = "first_order", phase_space_density: bool = False,
                   chunk_size: Optional[int] = None, check: bool = True, mesh=None) -> jax.Array:
     """Hall conductivity at finite field, σ_xy(E) = [J_x(E ŷ) − J_x(0)] / E, in e²/h (2D).
 

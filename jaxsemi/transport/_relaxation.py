@@ -41,7 +41,9 @@ uniform model (with a texture X_n(−τu) is not polynomial in u).
 from __future__ import annotations
 
 import functools
+import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,6 +63,29 @@ LAGUERRE_NODES = 32
 CHARACTERISTIC_STEP = 0.25
 #: Nodes of the ``LAGUERRE_NODES`` rule lighter than this are dropped (11 of 32, total weight 1.6e-17).
 NEGLIGIBLE_WEIGHT = 1e-16
+
+
+class Exact(eqx.Module):
+    """``relaxation=Exact(...)``: the exact relaxation-time steady state with its numerical settings
+    (``relaxation="exact"`` is ``Exact()``).
+
+    Args:
+        characteristic_step: the largest RK4 step in u = s/τ along a textured model's backward characteristics
+            (the steps grow as step·e^{u/5}; uniform models take no steps and ignore it). The default 0.25
+            (36 steps) reaches ~1e-8 in f where a texture changes little over a mean free path; the error falls
+            as step⁴ and the cost rises as 1/step. Halve it for textures whose mass or field changes sign within
+            a few mean free paths of x (``docs/transport_orders.md``: at G = 0.05/Å in the benchmark's cone
+            the default gives 2e-7, 0.0625 gives 2e-9).
+    """
+
+    characteristic_step: float = eqx.field(static=True, default=CHARACTERISTIC_STEP)
+
+    def __check_init__(self):
+        step = self.characteristic_step
+        if isinstance(step, bool) or not isinstance(step, (int, float, np.floating, np.integer)) \
+                or not math.isfinite(step) or step <= 0:
+            raise ValueError(f"Exact(characteristic_step=...) must be a positive number (a step in u = s/τ), got "
+                             f"{step!r}")
 
 
 def nodes_for(order: int) -> int:

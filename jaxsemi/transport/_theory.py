@@ -39,7 +39,8 @@ class AbstractTheory(eqx.Module):
       ``relaxation`` and ``phase_space_density`` of ``current`` — accepted only where the
       class variables ``exact_relaxation`` / ``phase_space_density`` are True (default False;
       ``"exact"`` with a texture only where ``exact_relaxation_textured`` is True too);
-      ``s.nodes`` the Gauss–Laguerre nodes of ``"exact"``.
+      ``s.nodes`` the Gauss–Laguerre nodes of ``"exact"`` and ``s.step`` its characteristics' RK4 step
+      (``Exact.characteristic_step``).
 
     Units: e = 1, electrons carry −e; J = Σ_k w_k j(k) over the grid weights w_k (1/Å^d).
     Array fields of a theory are traced like the model's parameters (jit, vmap, grad); the
@@ -101,7 +102,8 @@ def _ssct_part(model, k, s, start: int, stop: int, geo=None):
     exact = s.relaxation == "exact"
     occupation = None
     if exact and s.textured:  # along the backward characteristics of Eq. 43
-        occupation = characteristic_occupation(model, k, s.x, energies, s.fields, s.mu, s.tau, s.kT, s.nodes)
+        occupation = characteristic_occupation(model, k, s.x, energies, s.fields, s.mu, s.tau, s.kT, s.nodes,
+                                               s.step)
     elif exact:
         occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.nodes)
     j, dmax = ssct_current(energies, motion, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
