@@ -511,6 +511,20 @@ def test_errors_and_validity_warnings(dirac, small_disk):
             tr.current(**{**args, **kwargs})
 
 
+@pytest.mark.timeout(120)
+def test_nonadiabatic_warns_where_eq55_divides_by_a_tiny_gap():
+    """Eq. 55 divides by the gaps inside the manifold: a two-band cone whose levels at k = 0 are 2e-7 eV apart (above
+    the 1e-9 eV degeneracy tolerance, below the 1e-6 eV limit) warns — the closed-form two-band manifold, whose gap
+    comes from the d-vector, not an eigen-decomposition; at 2Δ = 2e-3 eV it does not."""
+    grid = js.kgrid.KGrid(jnp.array([[0.0, 0.0], [0.05, 0.0], [0.0, 0.05]]), jnp.full(3, 1e-3))
+    kw = dict(kT=KT, theory="nonadiabatic")
+    with pytest.warns(tr.ValidityWarning, match="2.00e-07 eV apart"):
+        tr.current(js.models.massive_dirac(V, 1e-7), [1e-4, 0.0], 0.2, TAU, grid, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tr.ValidityWarning)
+        tr.current(js.models.massive_dirac(V, 1e-3), [1e-4, 0.0], 0.2, TAU, grid, **kw)
+
+
 def test_validity_limits_come_from_the_same_pass(dirac, small_disk):
     """With check=True the grid maxima of the validity numbers ride in the current's own program
     (one pass, one eigen-decomposition per k): the current is that of check=False, and the
