@@ -161,10 +161,10 @@ def _shifted_lattice_d(lattice, k, shifts, fields=None):
     """(d₀, d) (B, N, 4) eV at k + shifts (B, N, d) of a two-band lattice model (``lattice_pauli``), and with
     ``fields`` (B, d) V/Å also the σ-part eE·∂d/∂k (B, N, 3) eV (the dressing needs no eE·∂d₀/∂k). With
     e^{i(k+s)·ρ} = e^{ik·ρ}e^{is·ρ}, a k-independent table W of e^{is·ρ}c(ρ) (and of the σ-part of
-    i(ρ·eE)e^{is·ρ}c(ρ)) makes each k one row [cos k·ρ, sin k·ρ] (2m,) times W: no trigonometry per shifted point (through the model's 𝓗 a sine and cosine per R each), and per k only
-    the 2m phases (with the k-dependent factor e^{ik·ρ}c(ρ) per k instead, XLA:CPU recomputed each phase's
-    sine and cosine for all 8 of its products with c: Haldane 120², non-adiabatic J at 8 fields, best of
-    30 calls 42–44 → 37–38 ms)."""
+    i(ρ·eE)e^{is·ρ}c(ρ)) makes each k one row [cos k·ρ, sin k·ρ] (2m,) times W: no trigonometry per shifted
+    point (through the model's 𝓗 a sine and cosine per R each), and per k only the 2m phases (with the
+    k-dependent factor e^{ik·ρ}c(ρ) per k instead, XLA:CPU recomputed each phase's sine and cosine for all 8 of
+    its products with c: Haldane 120², non-adiabatic J at 8 fields, best of 30 calls 42–44 → 37–38 ms)."""
     r, c = lattice
     table = jnp.exp(1j * (shifts @ r.T))[..., None] * c  # e^{is·ρ}c(ρ) (B, N, m, 4)
     if fields is not None:  # ρ·eE (B, 1, m); 7 columns per shifted point, not 8 (Haldane 120², J at 8 fields: −3 %)
