@@ -68,12 +68,22 @@ def lattice_form(model):
     return None if found is None else found[0](model.params, **found[1])
 
 
+#: While ``_static_form`` traces a form: the entry patterns of the ``assemble`` calls it makes.
+_PATTERNS: Optional[list] = None
+
+
 def assemble(r_cart, i, j, values, n: int):
     """Unique R (nR, d) and H(R) (nR, n, n) from entries H_ij(R) += value (entries (m,) with
-    static R (m, d) Å and orbital indices i, j; values traced)."""
+    static R (m, d) Å and orbital indices i, j; values traced). The entries it sets are the form's
+    static pattern (``entry_pattern``): all others are 0 for every parameter value."""
     r_cart = np.asarray(r_cart, dtype=float) + 0.0  # −0.0 → 0.0, so equal rows compare equal
     r_unique, inv = np.unique(r_cart, axis=0, return_inverse=True)
-    hr = jnp.zeros((len(r_unique), n, n), complex).at[np.ravel(inv), np.asarray(i), np.asarray(j)].add(values)
+    index = (np.ravel(inv), np.asarray(i), np.asarray(j))
+    hr = jnp.zeros((len(r_unique), n, n), complex).at[index].add(values)
+    if _PATTERNS is not None:
+        pattern = np.zeros(hr.shape, bool)
+        pattern[index] = True
+        _PATTERNS.append((hr, pattern))
     return r_unique, hr
 
 
@@ -91,17 +101,38 @@ class Structure:
 
 @functools.lru_cache(maxsize=64)
 def _static_form(hamiltonian, treedef, avals) -> dict:
-    """R and τ (static numpy arrays) of a registered Hamiltonian for parameters of these
-    shapes; H(R) is only traced (cached: structure() runs at every call)."""
+    """R, τ (static numpy arrays) and the entry pattern (``entry_pattern``) of a registered Hamiltonian
+    for parameters of these shapes; H(R) is only traced (cached: structure() runs at every call)."""
+    global _PATTERNS
     static = {}
 
     def capture(leaves):
         model = _Params(hamiltonian, jax.tree_util.tree_unflatten(treedef, leaves))
         static["r"], hr, static["tau"] = lattice_form(model)
+        # H(R) as ``assemble`` returned it: its pattern; otherwise (a parameter, or changed after) every entry
+        static["pattern"] = next((p for h, p in _PATTERNS if h is hr), np.ones(hr.shape, bool))
         return hr
 
-    jax.eval_shape(capture, list(avals))
+    _PATTERNS = []
+    try:
+        jax.eval_shape(capture, list(avals))
+    finally:
+        _PATTERNS = None
     return static
+
+
+def _static(model) -> dict:
+    """``_static_form`` of a registered lattice model, keyed by its Hamiltonian and parameter shapes."""
+    leaves, treedef = jax.tree_util.tree_flatten(model.params)
+    return _static_form(model.hamiltonian, treedef, tuple(jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v))
+                                                          for v in leaves))
+
+
+def entry_pattern(model) -> np.ndarray:
+    """(nR, n, n) bool: the entries H_ij(R) of a registered lattice model (its ``lattice_form``'s order of R)
+    that can be nonzero for some parameter values — those its form sets through ``assemble``; all entries
+    where it builds H(R) otherwise (a Wannier90 model's H(R) is its parameter)."""
+    return _static(model)["pattern"]
 
 
 class _Params(NamedTuple):
@@ -125,9 +156,7 @@ def structure(model, grid) -> Optional[Structure]:
     lat = np.asarray(model.lattice)
     if not np.allclose(np.asarray(grid.basis), 2 * np.pi * np.linalg.inv(lat).T, rtol=1e-12, atol=0):
         return None
-    leaves, treedef = jax.tree_util.tree_flatten(model.params)
-    static = _static_form(model.hamiltonian, treedef, tuple(jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v))
-                                                            for v in leaves))
+    static = _static(model)
     r_red = static["r"] @ np.linalg.inv(lat)
     if not np.allclose(r_red, np.round(r_red), atol=1e-8):
         return None

@@ -10,6 +10,7 @@ import pytest
 
 import jaxsemi as js
 from jaxsemi import _bloch
+from jaxsemi.transport import _relaxation
 from jaxsemi._geometry import hamiltonian_and_derivatives
 from jaxsemi.bench.eigh_overhead import random_hr, write_hr
 
@@ -176,6 +177,7 @@ def test_gradient_of_builtin_haldane_vs_finite_differences():
 SHARDED = """
 import json, jax, jax.numpy as jnp, numpy as np, jaxsemi as js
 from jaxsemi import _bloch
+from jaxsemi.transport import _relaxation
 rng = np.random.default_rng(1)
 hops = [(complex(*rng.normal(size=2)), i, j, r) for r in [(1, 0), (0, 1), (1, -1), (2, 1)]
         for i in range(3) for j in range(3)]
@@ -196,3 +198,34 @@ def test_grid_path_is_sharded_over_devices(run_on_cpu_devices):
     res = run_on_cpu_devices(SHARDED, 4)
     assert res["devices"] == [0, 1, 2, 3] and res["traces"] == 2
     assert max(res["err"]) < 1e-12, res["err"]
+
+
+def test_entry_pattern_marks_exactly_the_entries_a_form_can_set(tmp_path):
+    """``entry_pattern``: the entries H_ij(R) a form sets through ``assemble`` (the rest are 0 for every
+    parameter value, so ``lattice_pauli`` leaves out their ρ); every entry where H(R) is a parameter or is
+    changed after ``assemble``."""
+    haldane = js.models.haldane(1.0, 0.15, np.pi / 2, 0.2)
+    r, hr, _ = _bloch.lattice_form(haldane)
+    pattern = _bloch.entry_pattern(haldane)
+    assert pattern.shape == hr.shape and pattern.sum() == 20  # 6 bonds, 12 second neighbours, 2 onsite
+    # zero parameters zero every entry, and other values set only marked ones
+    for p in ({"t1": 0.0, "t2": 0.0, "phi": 0.0, "mass": 0.0}, {"t1": 0.7, "t2": -0.3, "phi": 0.4, "mass": 1.1}):
+        nonzero = np.abs(np.asarray(_bloch.lattice_form(haldane.with_params(p))[1])) > 0
+        assert not np.any(nonzero & ~pattern)
+    assert np.all(np.abs(np.asarray(hr))[pattern] > 0)
+    # a Haldane ρ = R + τ_j − τ_i is 0, one of 3 bonds or one of 3 second neighbours (of ±ρ one)
+    assert len(_relaxation.lattice_pauli(haldane, positions=True)[0]) == 7
+    assert _bloch.entry_pattern(random_wannier(tmp_path)).all()  # H(R) the parameter
+
+    @_bloch.register(_changed_after_assemble)
+    def _form(p):
+        r_cart, hr = _bloch.assemble(np.array([[0.0, 0.0], [1.0, 0.0]]), [0, 0], [1, 0], p["t"] * jnp.ones(2), 2)
+        return r_cart, hr + p["s"] * jnp.eye(2), np.zeros((2, 2))
+
+    changed = js.Model(_changed_after_assemble, {"t": 1.0, "s": 0.5}, 2, np.eye(2))
+    assert _bloch.entry_pattern(changed).all()
+
+
+def _changed_after_assemble(k, x, p):
+    """A Hamiltonian function for the registered form above; only the form is read (its pattern)."""
+    return (p["t"] * jnp.array([[jnp.cos(k[0]), 0.5], [0.5, 0.0]]) + p["s"] * jnp.eye(2)).astype(complex)

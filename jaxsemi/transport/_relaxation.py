@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._bloch import lattice_form
+from .._bloch import entry_pattern, lattice_form
 from .._eigh import _safe_sqrt
 from .._eom import centre_of_mass_rates
 from .._geometry import band_energies, einsum, point_geometry, two_band_geometry, two_band_jet
@@ -134,15 +134,20 @@ def lattice_pauli(model, positions: bool = False):
     """(ρ (m, d) Å, c (m, 4) complex eV) with (d₀, d)(k) = Re Σ_ρ e^{ik·ρ} c(ρ) for a two-band lattice model
     (``_bloch.lattice_form``), else None. Entry (i, j) of 𝓗 sits at ρ = R + τ_j − τ_i; without
     ``positions`` at ρ = R — 𝓗 up to the gauge D = diag(e^{ik·τ}), enough for energies, not for
-    k-derivatives. Equal ρ are summed and each −ρ folded onto ρ, exactly: Re(e^{−iθ}c) = Re(e^{iθ}c*)."""
+    k-derivatives. Equal ρ are summed and each −ρ folded onto ρ, exactly: Re(e^{−iθ}c) = Re(e^{iθ}c*). Only
+    the entries the form can set give a ρ (``_bloch.entry_pattern``; not the 0 of H_ij(R) for every (i, j) of each
+    R: the Haldane model's ρ with positions are 7, not 11, and its non-adiabatic exact J at 8 fields on 120² takes
+    30.3–30.7 instead of 34.0–35.4 ms, best of 20 calls in alternating processes)."""
     form = lattice_form(model) if model.n_bands == 2 else None
     if form is None:
         return None
     r, hr, tau = form
     tau = np.asarray(tau) if positions else np.zeros_like(np.asarray(tau))
+    pattern = entry_pattern(model)
     pairs = [(i, j) for i in range(2) for j in range(2)]
-    vectors = np.concatenate([np.asarray(r) + tau[j] - tau[i] for i, j in pairs])
-    coefficients = jnp.concatenate([PAULI[None, :, j, i] * hr[:, i, j, None] / 2 for i, j in pairs])  # Tr(σ_a 𝓗)/2
+    vectors = np.concatenate([(np.asarray(r) + tau[j] - tau[i])[pattern[:, i, j]] for i, j in pairs])
+    coefficients = jnp.concatenate([PAULI[None, :, j, i] * hr[pattern[:, i, j], i, j, None] / 2
+                                    for i, j in pairs])  # Tr(σ_a 𝓗)/2
     keys = [tuple(v) for v in np.round(vectors, 9) + 0.0]  # +0.0: −0.0 → 0.0
     present = set(keys)
 
