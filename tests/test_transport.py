@@ -17,6 +17,7 @@ import jaxsemi as js
 from jaxsemi import transport as tr
 from jaxsemi._geometry import abelian_curvature, point_geometry, two_band_jet
 from jaxsemi.models._pauli import SX, SY, SZ
+from jaxsemi.transport._current import field_derivatives
 from jaxsemi.transport._limits import transition_limits
 from jaxsemi.units import HBAR, to_e2_over_h
 
@@ -417,6 +418,28 @@ def test_berry_curvature_dipole_and_time_reversed_valleys(tilted, bcd_grid):
     assert abs(float(sig[0, 1])) > 0.1
     np.testing.assert_allclose((sig + sig_p)[0, 1], 0.0, atol=1e-10)
     np.testing.assert_allclose((sig + sig_p)[0, 0], 2 * sig[0, 0], rtol=1e-10)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_symmetric_field_derivatives_equal_nested_jacfwd(dim):
+    """``conductivity``'s per-k ∂ⁿj/∂Eⁿ by one nested jvp per sorted index tuple (SSCT's
+    ``symmetric_field_derivatives``) equal nested jacfwd at every order to 3, index by index (mixed
+    partials differ here), with the validity numbers (aux) at the expansion point."""
+    rng = np.random.default_rng(dim)
+    a, x0 = jnp.asarray(rng.normal(size=(4, dim))), jnp.asarray(rng.normal(size=dim))
+
+    def fn(x):
+        y = a @ x
+        out = jnp.stack([jnp.sin(y[0]) * jnp.cos(y[1]) * jnp.exp(0.3 * y[2] * x[0]), jnp.cos(y[3]) * x[-1] ** 3])
+        return out, {"m": jnp.max(y)}
+
+    for order in range(4):
+        sym, aux = field_derivatives(fn, x0, order, True)
+        ref, aux_ref = field_derivatives(fn, x0, order, False)
+        assert sym.shape == ref.shape == (2,) + (dim,) * order
+        np.testing.assert_allclose(np.asarray(sym), np.asarray(ref), rtol=1e-12, atol=1e-12)
+        assert float(aux["m"]) == float(aux_ref["m"]) == float(jnp.max(a @ x0))
+    assert abs(float(sym[0, 0, 0, 1] - sym[0, 0, 1, 1])) > 1e-3  # the tensor is not one number repeated
 
 
 # ----------------------------------------------------------------------------- gradients, batching

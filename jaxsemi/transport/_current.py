@@ -13,6 +13,7 @@ cutoff, E-independent, so every derivative ``conductivity`` returns is free of i
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Optional, Union
 
@@ -140,21 +141,63 @@ def trace_count() -> int:
     return _traces
 
 
-def _total(model, grid, s: _Setup, chunk_size, mesh, check: bool = False, asked: Optional[AbstractTheory] = None):
-    """Σ_k w_k j(k) (B, d); with ``check`` also the grid maxima of the validity numbers from the
-    same pass, (J, {name: max}): ``s.theory``'s (sharing its per-k work), or ``asked``'s if given
+def field_derivatives(fn, x0, order: int, symmetric: bool):
+    """∂ⁿf/∂xⁿ (..., d, …, d) at x0 (d,) of fn: x ↦ (f (...), aux), and aux at x0: n nested ``jacfwd``, or with
+    ``symmetric`` and n ≥ 2 one nested jvp per sorted index tuple, C(n + d − 1, n) of them instead of dⁿ
+    (jacfwd's batched tangents also repeat each lower derivative), traced together so that XLA computes their
+    common lower terms once — where XLA does not duplicate those terms into each tuple's fusions again
+    (``AbstractTheory``)."""
+    if order == 0:
+        return fn(x0)
+    if not symmetric or order == 1:  # one batched jvp: the first derivatives share nothing more
+        for _ in range(order):
+            fn = jax.jacfwd(fn, has_aux=True)
+        return fn(x0)
+
+    def along(f, v):
+        def derivative(x):
+            (_, aux), (slope, _) = jax.jvp(f, (x,), (v,))
+            return slope, aux
+        return derivative
+
+    d = x0.shape[0]
+    tuples = list(itertools.combinations_with_replacement(range(d), order))
+    values = []
+    for indices in tuples:
+        f = fn
+        for a in indices:
+            f = along(f, jnp.eye(d, dtype=x0.dtype)[a])
+        value, aux = f(x0)
+        values.append(value)
+    position = {t: i for i, t in enumerate(tuples)}
+    where = np.array([position[tuple(sorted(t))] for t in itertools.product(range(d), repeat=order)])
+    tensor = jnp.stack(values)[where].reshape((d,) * order + values[0].shape)
+    return jnp.moveaxis(tensor, tuple(range(order)), tuple(range(-order, 0))), aux
+
+
+def _total(model, grid, s: _Setup, chunk_size, mesh, check: bool = False, asked: Optional[AbstractTheory] = None,
+           order: int = 0):
+    """Σ_k w_k j(k) (B, d), or with ``order`` n > 0 its n-th derivative in the field ∂ⁿJ/∂Eⁿ (B, d, …, d) at
+    ``s.fields`` (per k, ``field_derivatives``); with ``check`` also the grid maxima of the validity numbers
+    from the same pass, (J, {name: max}): ``s.theory``'s (sharing its per-k work), or ``asked``'s if given
     (the theory a user asked for where ``s.theory`` is its cheaper ``linear_response()``)."""
     global _traces
     _traces += 1  # Python side effect: runs at trace time only
 
-    def per_k(k):
+    def at_field(k, e):
+        t = s if order == 0 else eqx.tree_at(lambda t: t.fields, s, s.fields + e)
         if not check:
-            return s.theory.integrand(model, k, s)
+            return t.theory.integrand(model, k, t), {}
         if asked is None:
-            j, limits = s.theory.integrand_and_validity(model, k, s)
+            j, limits = t.theory.integrand_and_validity(model, k, t)
         else:
-            j, limits = s.theory.integrand(model, k, s), asked.validity(model, k, s)
-        return j, jax.lax.stop_gradient(limits)  # read, never differentiated (``conductivity``'s jacfwd)
+            j, limits = t.theory.integrand(model, k, t), asked.validity(model, k, t)
+        return j, jax.lax.stop_gradient(limits)  # read, never differentiated
+
+    def per_k(k):
+        j, limits = field_derivatives(lambda e: at_field(k, e), jnp.zeros(model.dim, s.fields.dtype), order,
+                                      s.theory.symmetric_field_derivatives)
+        return (j, limits) if check else j
 
     # rematerialise the per-k work in reverse mode: residuals of the eigen-solves and the
     # k-derivatives are cheaper to recompute than to store (gradient/forward 9× → 6× non-adiabatic)
@@ -196,14 +239,8 @@ _current_jit = eqx.filter_jit(_total)
 @eqx.filter_jit
 def _derivative_jit(model, grid, s: _Setup, order: int, chunk_size, mesh, check: bool, asked=None):
     """∂ⁿJ/∂Eⁿ at ``s.fields`` (B, d, …, d) and, with ``check``, the validity maxima there ({} without)."""
-    def shifted(e):
-        out = _total(model, grid, eqx.tree_at(lambda t: t.fields, s, s.fields + e), chunk_size, mesh, check, asked)
-        return out if check else (out, {})
-
-    fn = shifted
-    for _ in range(order):
-        fn = jax.jacfwd(fn, has_aux=True)  # the validity numbers ride along at the primal point
-    return fn(jnp.zeros(model.dim))
+    out = _total(model, grid, s, chunk_size, mesh, check, asked, order)
+    return out if check else (out, {})
 
 
 def _checked(model, grid, s: _Setup, check: bool) -> bool:
