@@ -14,9 +14,10 @@ import pytest
 
 import jaxsemi as js
 from jaxsemi import transport as tr
+from jaxsemi._eigh import d_vector
 from jaxsemi._geometry import point_geometry
 from jaxsemi.transport import _relaxation
-from jaxsemi.transport._nonadiabatic import dressed_energies
+from jaxsemi.transport._nonadiabatic import _two_band_dressed, _two_band_dressed_by_vector, dressed_energies
 from jaxsemi.transport._ssct import band_motion
 from jaxsemi.units import HBAR, to_e2_over_h
 
@@ -255,6 +256,13 @@ def test_nonadiabatic_exact_first_order_in_tau_is_eq_57(tilted):
     sig = {r: np.asarray(tr.conductivity(tilted, [0.0, 0.0], MU, TAU, grid, kT=KT, theory="nonadiabatic",
                                          relaxation=r, check=False)) for r in ("exact", "first_order")}
     np.testing.assert_allclose(sig["exact"], sig["first_order"], rtol=1e-11, atol=1e-12)
+    # τ = 0: χ is the hybridisation alone, through the dressed bands' E-derivatives (at E = 0 too, where
+    # |d × e|² has its double zero)
+    for field in ([0.0, 0.0], e):
+        chi = {r: np.asarray(tr.conductivity(tilted, field, MU, 0.0, grid, order=2, kT=KT, theory="nonadiabatic",
+                                             relaxation=r, check=False)) for r in ("exact", "first_order")}
+        assert np.abs(chi["exact"]).max() > 0.5
+        np.testing.assert_allclose(chi["exact"], chi["first_order"], rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.timeout(400)
@@ -302,9 +310,11 @@ def test_two_band_dressed_energies_closed_form_equals_eigh(split):
     h = 0.2 * np.eye(2) + split * np.einsum("a,aij->ij", d / np.linalg.norm(d), sigma)
     dh = 0.05 * np.eye(2) + 0.07 * np.einsum("a,aij->ij", rng.normal(size=3), sigma)
     block = lambda m, far: jnp.asarray(np.pad(m, ((0, 1), (0, 1))) + np.diag([0, 0, far]))  # noqa: E731
-    closed = np.hstack(dressed_energies(jnp.asarray(h), jnp.asarray(dh), 0, 2))
-    general = np.hstack(dressed_energies(block(h, 50.0), block(dh, 0.0), 0, 2))
+    closed = np.hstack(_two_band_dressed(*d_vector(jnp.asarray(h)), d_vector(jnp.asarray(dh))[1]))
+    general = np.asarray(dressed_energies(block(h, 50.0), block(dh, 0.0), 0, 2))
     np.testing.assert_allclose(closed, general, rtol=0, atol=1e-14)
+    by_vector = np.hstack(_two_band_dressed_by_vector(*d_vector(jnp.asarray(h)), d_vector(jnp.asarray(dh))[1]))
+    np.testing.assert_allclose(by_vector, general, rtol=0, atol=1e-14)
     hybridised = np.abs(closed - np.linalg.eigvalsh(h)).max()
     assert hybridised > 1e-3 if split > 1e-6 else hybridised < 1e-14
 
