@@ -18,7 +18,8 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
   and ``called_*`` as a user calls them, Python-side checks included) for J
   at a batch of 8 fields and at one field, σ = ``conductivity(order=1)`` and χ =
   ``conductivity(order=2)`` at E = 0 (the exact (n//2 + 1)-node rule) and χ at a finite field (the
-  21 nodes of the 32-point rule that weigh ≥ 1e-16), SSCT and non-adiabatic; and SSCT J at one field
+  21 nodes of the 32-point rule that weigh ≥ 1e-16), SSCT and non-adiabatic, and the non-adiabatic σ at
+  that field (``sigma_order1_at_field_nonadiabatic``: its field-dressed bands); and SSCT J at one field
   with a mass texture Δ(x) = Δ cos(G·x) (``current_1_field_textured``: an RK4 backward
   characteristic per k, band and field); J at the 8 fields in the Haldane model (t₁ = 1, t₂ = 0.15 eV,
   φ = π/2, M = 0.2 eV, μ = −0.3 eV) on a 120² Brillouin-zone grid, SSCT and non-adiabatic
@@ -156,6 +157,7 @@ def _relaxation_cost(model, grid, rounds) -> dict:
             "sigma_order1": response(1, np.zeros(2)), "chi_order2": response(2, np.zeros(2)),
             "chi_order2_at_field": response(2, fields[-1]),
             "chi_order2_at_field_nonadiabatic": response(2, fields[-1], "nonadiabatic"),
+            "sigma_order1_at_field_nonadiabatic": response(1, fields[-1], "nonadiabatic"),
             "current_1_field_textured": lambda r, mu: js.transport.current(textured, fields[-1], mu, TAU, grid,
                                                                            x=TEXTURE_X, relaxation=r, **kw),
             "current_8_fields_haldane": lambda r, mu: js.transport.current(haldane, fields, mu + HALDANE_SHIFT,
