@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
@@ -68,8 +69,9 @@ def lattice_form(model):
     return None if found is None else found[0](model.params, **found[1])
 
 
-#: While ``_static_form`` traces a form: the entry patterns of the ``assemble`` calls it makes.
-_PATTERNS: Optional[list] = None
+#: ``patterns``: while ``_static_form`` traces a form in this thread, the (H(R), entry pattern) of each
+#: ``assemble`` call it makes.
+_RECORDING = threading.local()
 
 
 def assemble(r_cart, i, j, values, n: int):
@@ -80,10 +82,11 @@ def assemble(r_cart, i, j, values, n: int):
     r_unique, inv = np.unique(r_cart, axis=0, return_inverse=True)
     index = (np.ravel(inv), np.asarray(i), np.asarray(j))
     hr = jnp.zeros((len(r_unique), n, n), complex).at[index].add(values)
-    if _PATTERNS is not None:
+    patterns = getattr(_RECORDING, "patterns", None)
+    if patterns is not None:
         pattern = np.zeros(hr.shape, bool)
         pattern[index] = True
-        _PATTERNS.append((hr, pattern))
+        patterns.append((hr, pattern))
     return r_unique, hr
 
 
@@ -103,21 +106,20 @@ class Structure:
 def _static_form(hamiltonian, treedef, avals) -> dict:
     """R, τ (static numpy arrays) and the entry pattern (``entry_pattern``) of a registered Hamiltonian
     for parameters of these shapes; H(R) is only traced (cached: structure() runs at every call)."""
-    global _PATTERNS
-    static = {}
+    static, patterns = {}, []
 
     def capture(leaves):
         model = _Params(hamiltonian, jax.tree_util.tree_unflatten(treedef, leaves))
         static["r"], hr, static["tau"] = lattice_form(model)
         # H(R) as ``assemble`` returned it: its pattern; otherwise (a parameter, or changed after) every entry
-        static["pattern"] = next((p for h, p in _PATTERNS if h is hr), np.ones(hr.shape, bool))
+        static["pattern"] = next((p for h, p in patterns if h is hr), np.ones(hr.shape, bool))
         return hr
 
-    _PATTERNS = []
+    _RECORDING.patterns = patterns
     try:
         jax.eval_shape(capture, list(avals))
     finally:
-        _PATTERNS = None
+        _RECORDING.patterns = None
     return static
 
 
