@@ -123,7 +123,8 @@ def _dressed_bands(model, x, start: int, stop: int):
     """(k (d,) 1/Å, eE (d,) V/Å) ↦ Eq. 61's 𝓔_i of the manifold [start, stop) in eV, as a tuple of parts in band
     order (``_relaxation.chambers_average``); Eq. 61 needs 𝓗's derivative along E only: one jvp. Two bands, both
     in the manifold: from the real d-vector in closed form, (𝓔_−, 𝓔_+) = d₀ ∓ |b| (``_two_band_dressed``: the
-    tilted cone's exact σ at a field 8.4 ms, 12.7 through the complex 𝓗); otherwise (``dressed_energies``,)."""
+    tilted cone's exact σ at a field 5.8–6.4 ms, 12.7 through the complex 𝓗 and a cross product); otherwise
+    (``dressed_energies``,)."""
     if model.n_bands == 2 and stop - start == 2:
         def dressed(kk, e):
             (d0, d), (_, de) = jax.jvp(lambda q: two_band_d(model, q, x), (kk,), (e,))
