@@ -11,15 +11,24 @@ e^{−|R|/2}/√n, H(−R) = H(R)†; written as ``_hr.dat`` and read with ``js.
   (Python-side checks and dispatch included) and compiled (``jax.jit`` over μ: ``*_compiled``; on a
   GPU the call's fixed cost of a few ms is larger than the sum on these grids);
 * WannierBerri (``jaxsemi[interop]``, n = 32 only, or all with ``quick``): its ``AHC`` on the
-  same model as a PythTB model, serial, as in ``berry_throughput``.
+  same model as a PythTB model, serial, as in ``berry_throughput``;
+* ``one_core``: ``eigh`` and ``sigma_xy`` again in a child process pinned to one CPU (Linux).
 
 overhead = t(sigma_xy)/t(eigh) − 1 (the project heads for ≤ 50 %), ``overhead_compiled`` likewise.
-``--quick`` is short.
+On several cores jaxlib 0.10.2 spreads a batch of LAPACK calls over the thread-pool workers it finds
+idle: bare ``eigh`` usually finds them, the ``eigh`` inside σ_xy's larger program mostly not (2-core
+CPU, 2026-12-05, n = 16, 2304 k, profiles: 102 ms on one thread inside σ_xy, 52 ms bare over two;
+pinned to one core 126 and 98 ms). So the overhead on all cores mixes jaxsemi's own cost
+with that scheduling, and the ``one_core`` overhead, where XLA sizes its pool from the pinned
+affinity and both run on one thread, is jaxsemi's own. ``--quick`` is short.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 
 import jax
@@ -140,9 +149,25 @@ def measure(n_bands: int, n_k: int, repeats: int, with_wannierberri: bool) -> di
     return out
 
 
+def measure_one_core(n_bands: int, n_k: int, repeats: int) -> dict:
+    """``measure`` (without WannierBerri) in a child process pinned to one CPU, or a skip where the system
+    cannot pin one (no ``os.sched_setaffinity``)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return {"status": "skipped: needs os.sched_setaffinity (Linux)"}
+    cpu = min(os.sched_getaffinity(0))
+    code = ("import json, os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); import jaxsemi as js; "
+            "from jaxsemi.bench.eigh_overhead import measure; js.limit_blas_threads(1); "
+            "print(json.dumps({**measure(*map(int, sys.argv[2:]), False), 'cpus': len(os.sched_getaffinity(0))}))")
+    # pinned before JAX starts: XLA sizes its thread pool from the affinity
+    child = subprocess.run([sys.executable, "-c", code, str(cpu), str(n_bands), str(n_k), str(repeats)],
+                           capture_output=True, text=True, check=True)
+    return {"cpu": cpu, **json.loads(child.stdout.strip().splitlines()[-1])}  # "cpus": 1, the child's affinity
+
+
 def run(quick: bool = False) -> dict:
     sizes = [(8, 24), (16, 24)] if quick else [(8, 64), (16, 48), (32, 48)]
     return {"benchmark": "eigh_overhead",
             "what": f"random Wannier models (hr.dat, |R| <= {R_MAX}, decay {DECAY}); sigma_xy at mu = "
                     f"{MU.tolist()} eV, kT = 0, vs vmap(eigh) of the same H(k); seconds = min over repeats",
-            "results": [measure(n, k, 2 if quick else 3, quick or n == 32) for n, k in sizes]}
+            "results": [{**measure(n, k, repeats, quick or n == 32), "one_core": measure_one_core(n, k, repeats)}
+                        for n, k in sizes for repeats in [2 if quick else 3]]}
