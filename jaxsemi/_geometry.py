@@ -112,9 +112,12 @@ def two_band_geometry(jet: TwoBandJet, sign):
     d0, dv, g0, g = jet
     dn, ok = split_levels(d0, dv)
     safe = jnp.where(ok, dn, 1.0)
-    slopes = g0 + sign[:, None] * (sum(dv[c] * g[c] for c in range(3)) / safe)
-    m = [dv[c - 2] * g[c - 1] - dv[c - 1] * g[c - 2] for c in range(3)]  # d × ∂_a d (3 × (L,))
-    triple = sum(m[c][:, None] * g[c][None, :] for c in range(3))  # (d × ∂_a d)·∂_b d = d·(∂_a d × ∂_b d)
+    # components by one split each, not dv[c] and g[c]: reverse mode transposes a split into one concatenate, but
+    # each slice into a pad of its own (21 pad kernels writing (N, 3) arrays in the gradient of SSCT's J)
+    dc, gc = ([part[0] for part in jnp.split(a, 3)] for a in (dv, g))
+    slopes = g0 + sign[:, None] * (sum(dc[c] * gc[c] for c in range(3)) / safe)
+    m = [dc[c - 2] * gc[c - 1] - dc[c - 1] * gc[c - 2] for c in range(3)]  # d × ∂_a d (3 × (L,))
+    triple = sum(m[c][:, None] * gc[c][None, :] for c in range(3))  # (d × ∂_a d)·∂_b d = d·(∂_a d × ∂_b d)
     omega = jnp.where(ok, -sign[:, None, None] * triple / (2.0 * safe**3), 0.0)
     return d0 + sign * dn, slopes, omega
 
