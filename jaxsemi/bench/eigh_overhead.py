@@ -17,7 +17,7 @@ e^{−|R|/2}/√n, H(−R) = H(R)†; written as ``_hr.dat`` and read with ``js.
 overhead = t(sigma_xy)/t(eigh) − 1 (the project heads for ≤ 50 %), ``overhead_compiled`` likewise.
 On several cores jaxlib 0.10.2 spreads a batch of LAPACK calls over the thread-pool workers it finds
 idle: bare ``eigh`` usually finds them, the ``eigh`` inside σ_xy's larger program mostly not (2-core
-CPU, 2026-12-05, n = 16, 2304 k, profiles: 102 ms on one thread inside σ_xy, 52 ms bare over two;
+CPU, 2026-12-05, n = 16, 2304 k, profiles: 102 ms on one thread inside σ_xy, 52–95 ms bare over two;
 pinned to one core 126 and 98 ms). So the overhead on all cores mixes jaxsemi's own cost
 with that scheduling, and the ``one_core`` overhead, where XLA sizes its pool from the pinned
 affinity and both run on one thread, is jaxsemi's own. ``--quick`` is short.
@@ -160,7 +160,9 @@ def measure_one_core(n_bands: int, n_k: int, repeats: int) -> dict:
             "print(json.dumps({**measure(*map(int, sys.argv[2:]), False), 'cpus': len(os.sched_getaffinity(0))}))")
     # pinned before JAX starts: XLA sizes its thread pool from the affinity
     child = subprocess.run([sys.executable, "-c", code, str(cpu), str(n_bands), str(n_k), str(repeats)],
-                           capture_output=True, text=True, check=True)
+                           capture_output=True, text=True)
+    if child.returncode:
+        raise RuntimeError(f"the one-core child process failed:\n{child.stderr[-3000:]}")
     return {"cpu": cpu, **json.loads(child.stdout.strip().splitlines()[-1])}  # "cpus": 1, the child's affinity
 
 
