@@ -168,8 +168,9 @@ def measure_one_core(n_bands: int, n_k: int, repeats: int) -> dict:
 
 def run(quick: bool = False) -> dict:
     sizes = [(8, 24), (16, 24)] if quick else [(8, 64), (16, 48), (32, 48)]
+    repeats = 2 if quick else 3
     return {"benchmark": "eigh_overhead",
             "what": f"random Wannier models (hr.dat, |R| <= {R_MAX}, decay {DECAY}); sigma_xy at mu = "
                     f"{MU.tolist()} eV, kT = 0, vs vmap(eigh) of the same H(k); seconds = min over repeats",
             "results": [{**measure(n, k, repeats, quick or n == 32), "one_core": measure_one_core(n, k, repeats)}
-                        for n, k in sizes for repeats in [2 if quick else 3]]}
+                        for n, k in sizes]}
