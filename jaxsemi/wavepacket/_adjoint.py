@@ -25,7 +25,12 @@ class StoredStepsAdjoint(diffrax.AbstractAdjoint):
     forward pass, a schedule over it every step). A step recomputed from an earlier checkpoint instead is
     compiled apart from the forward pass and rounds differently, so an adaptive controller can take other
     steps there (see ``default_adjoint``). Memory: (``stored`` + ``checkpoints``) states of the whole solve
-    (diffrax's state: y, times, controller and solver state; ~250 bytes per two-band trajectory vmapped)."""
+    (diffrax's state: y, times, controller and solver state; ~250 bytes per two-band trajectory vmapped).
+
+    Storing each step's VJP residuals instead, so that the backward pass only transposes, costs more here
+    (2026-12-06, ∂x(t1)/∂k0 of one K = 5 Magnus4 sweep, a prototype loop with one buffer per dtype): a two-band
+    step's residuals are 823 real and 934 complex numbers against 30 numbers of state (~70× the memory), and
+    the gradient took 7.7 ms at ``max_steps`` = 256 and 132 ms at 16384 against 5.0 ms with this adjoint."""
 
     stored: int = eqx.field(static=True)
     checkpoints: Optional[int] = eqx.field(static=True, default=None)
