@@ -9,7 +9,8 @@ the default's (vmap; the step counts beside it), and ``difference_to_frozen`` th
 difference between the two. Gradients (one trajectory,
 K = 5, Magnus4, default adjoint and tolerances): ∂P/∂Δ and ∂x(t1)/∂k0 vs central differences
 of tight (rtol 1e-11) solves, and each one's gradient/forward time (``dP_dDelta``, ``dx_dk0``: the ratio of
-medians over alternating calls, and of the best times: ``_of_minima``); ``batch``: the same for ∂(Σ P)/∂Δ of
+medians over alternating calls, and of the best times: ``_of_minima``), for ∂x(t1)/∂k0 also in forward mode
+(``jax.jacfwd`` with ``adjoint=diffrax.ForwardMode()``, ``forward_mode_*``); ``batch``: the same for ∂(Σ P)/∂Δ of
 50 trajectories; ``long_sweep``:
 ∂P/∂Δ of one K = 20 trajectory (~450 steps) with the default adjoint (every step stored) and with diffrax's
 ``RecursiveCheckpointAdjoint()`` (180 checkpoints: recomputed steps) against the formula, and their costs.
@@ -67,18 +68,25 @@ def _gradients():
     z0 = jnp.array([_lz.DELTA, 5.0, 0.1])
     # each gradient against the forward solve of its own quantity, as a user writes them (the gradient of one
     # entry of run's vector pulls the others' zero cotangents back through the solve too: ~20 % more time)
-    quantities = {"dP_dDelta": (lambda d: solve(z0.at[0].set(d)).populations[-1, 1], z0[0]),
-                  "dx_dk0": (lambda k: solve(jnp.concatenate([z0[:1], k])).x[-1, 0], z0[1:])}
+    quantities = {"dP_dDelta": (lambda d, **o: solve(z0.at[0].set(d), **o).populations[-1, 1], z0[0]),
+                  "dx_dk0": (lambda k, **o: solve(jnp.concatenate([z0[:1], k]), **o).x[-1, 0], z0[1:])}
     timing = {}
     for name, (f, arg) in quantities.items():
-        forward, grad = jax.jit(f), jax.jit(jax.grad(f))
-        for g in (forward, grad):
-            jax.block_until_ready(g(arg))
+        fns = [jax.jit(f), jax.jit(jax.grad(f))]
+        if name == "dx_dk0":  # also forward mode: one tangent per component of k0
+            fns.append(jax.jit(jax.jacfwd(lambda k, f=f: f(k, adjoint=diffrax.ForwardMode()))))
+        values = [jax.block_until_ready(g(arg)) for g in fns]
         # a forward solve takes ~1 ms, and single calls that short move 3× between repeats: alternating calls
-        calls = [lambda fn=fn, a=arg: jax.block_until_ready(fn(a)) for fn in (forward, grad)]
-        (t_fwd, t_grad), (_, ratio), (_, ratio_min) = compare_times(calls, 40)
-        timing[name] = {"gradient_over_forward_ratio": ratio, "gradient_over_forward_ratio_of_minima": ratio_min,
-                        "forward_seconds": t_fwd, "gradient_seconds": t_grad}
+        calls = [lambda fn=fn, a=arg: jax.block_until_ready(fn(a)) for fn in fns]
+        times, ratios, ratios_min = compare_times(calls, 40)
+        timing[name] = {"gradient_over_forward_ratio": ratios[1],
+                        "gradient_over_forward_ratio_of_minima": ratios_min[1],
+                        "forward_seconds": times[0], "gradient_seconds": times[1]}
+        if len(fns) == 3:
+            timing[name].update(
+                forward_mode_over_forward_ratio=ratios[2], forward_mode_over_forward_ratio_of_minima=ratios_min[2],
+                forward_mode_seconds=times[2],
+                forward_mode_max_rel_difference=float(np.max(np.abs(values[2] - values[1]) / np.abs(values[1]))))
     jac = jax.jit(jax.jacrev(run))
     j = np.asarray(jac(z0))
 
