@@ -7,13 +7,14 @@ the upper-band population vs the LZ formula and the max |⟨χ|χ⟩ − 1|; the
 ``Magnus4(phase="adiabatic")`` (vmap and shared), ``adiabatic_over_frozen`` its trajectories/s over
 the default's (vmap; the step counts beside it), and ``difference_to_frozen`` the largest population
 difference between the two. Gradients (one trajectory,
-K = 5, Magnus4, default adjoint and tolerances): ∂P/∂Δ and ∂x(t1)/∂k0 vs central differences
+K = 5, Magnus4, default adjoint and tolerances, ``jax.grad`` as a user writes it: one or two input scalars,
+which the default adjoint takes in forward mode): ∂P/∂Δ and ∂x(t1)/∂k0 vs central differences
 of tight (rtol 1e-11) solves, and each one's gradient/forward time (``dP_dDelta``, ``dx_dk0``: the ratio of
-medians over alternating calls, and of the best times: ``_of_minima``), for ∂x(t1)/∂k0 also in forward mode
-(``jax.jacfwd`` with ``adjoint=diffrax.ForwardMode()``, ``forward_mode_*``); ``batch``: the same for ∂(Σ P)/∂Δ of
-50 trajectories; ``long_sweep``:
-∂P/∂Δ of one K = 20 trajectory (~450 steps) with the default adjoint (every step stored) and with diffrax's
-``RecursiveCheckpointAdjoint()`` (180 checkpoints: recomputed steps) against the formula, and their costs.
+medians over alternating calls, and of the best times: ``_of_minima``), beside the default adjoint's reverse
+mode (its ``StoredStepsAdjoint`` passed as ``adjoint=``, ``reverse_mode_*``); ``batch``: the same for ∂(Σ P)/∂Δ
+of 50 trajectories; ``long_sweep``: ∂P/∂Δ of one K = 20 trajectory (~450 steps) with the default adjoint,
+its reverse mode (every step stored) and diffrax's ``RecursiveCheckpointAdjoint()`` (180 checkpoints:
+recomputed steps) against the formula, and their costs.
 
 ``moderate``: where the default stays Tsit5 — 50 two-band trajectories (k_y spread over 0.2 1/Å) in
 runs of 100–1300 Tsit5 steps, with a mass texture, an E(x, t) pulse, or neither: time, first call
@@ -47,6 +48,8 @@ def _sweep(K, n, ensemble, repeats, **kwargs):
 
 
 def _gradients():
+    import functools
+
     import diffrax
     import jax
     import jax.numpy as jnp
@@ -56,39 +59,40 @@ def _gradients():
     s = _lz.sweep(5.0, 1)
     model = js.models.massive_dirac(_lz.V, _lz.DELTA)
 
-    def solve(z, **options):  # (Δ, k0) → the trajectory
-        m = model.with_params({**model.params, "delta": z[0]})
-        return js.wavepacket.evolve(m, jnp.zeros(2), z[1:], s["t1"], jnp.asarray(s["field"]), band=0,
+    def solve(delta, k0, **options):
+        m = model.with_params({**model.params, "delta": delta})
+        return js.wavepacket.evolve(m, jnp.zeros(2), k0, s["t1"], jnp.asarray(s["field"]), band=0,
                                     saveat=diffrax.SaveAt(t1=True), solver=js.wavepacket.Magnus4(), **options)
 
-    def run(z, **options):  # (Δ, k0) → (P_upper, x(t1))
-        tr = solve(z, **options)
-        return jnp.concatenate([tr.populations[-1, 1:], tr.x[-1]])
-
-    z0 = jnp.array([_lz.DELTA, 5.0, 0.1])
-    # each gradient against the forward solve of its own quantity, as a user writes them (the gradient of one
-    # entry of run's vector pulls the others' zero cotangents back through the solve too: ~20 % more time)
-    quantities = {"dP_dDelta": (lambda d, **o: solve(z0.at[0].set(d), **o).populations[-1, 1], z0[0]),
-                  "dx_dk0": (lambda k, **o: solve(jnp.concatenate([z0[:1], k]), **o).x[-1, 0], z0[1:])}
+    delta0, k00 = jnp.asarray(_lz.DELTA), jnp.array([5.0, 0.1])
+    # each gradient against the forward solve of its own quantity, as a user writes them: one input scalar (Δ)
+    # or two (k0), so the default adjoint takes them in forward mode; ``reverse_mode_*``: the default's reverse
+    # mode, asked for by passing its adjoint
+    reverse = {"adjoint": js.wavepacket.default_adjoint(16384, 8)}
+    quantities = {"dP_dDelta": (lambda d, **o: solve(d, k00, **o).populations[-1, 1], delta0),
+                  "dx_dk0": (lambda k, **o: solve(delta0, k, **o).x[-1, 0], k00)}
     timing = {}
     for name, (f, arg) in quantities.items():
-        fns = [jax.jit(f), jax.jit(jax.grad(f))]
-        if name == "dx_dk0":  # also forward mode: one tangent per component of k0
-            fns.append(jax.jit(jax.jacfwd(lambda k, f=f: f(k, adjoint=diffrax.ForwardMode()))))
-        values = [jax.block_until_ready(g(arg)) for g in fns]
+        fns = [jax.jit(f), jax.jit(jax.grad(f)), jax.jit(jax.grad(functools.partial(f, **reverse)))]
+        values = [np.asarray(jax.block_until_ready(g(arg))) for g in fns]
         # a forward solve takes ~1 ms, and single calls that short move 3× between repeats: alternating calls
         calls = [lambda fn=fn, a=arg: jax.block_until_ready(fn(a)) for fn in fns]
         times, ratios, ratios_min = compare_times(calls, 40)
-        timing[name] = {"gradient_over_forward_ratio": ratios[1],
-                        "gradient_over_forward_ratio_of_minima": ratios_min[1],
-                        "forward_seconds": times[0], "gradient_seconds": times[1]}
-        if len(fns) == 3:
-            timing[name].update(
-                forward_mode_over_forward_ratio=ratios[2], forward_mode_over_forward_ratio_of_minima=ratios_min[2],
-                forward_mode_seconds=times[2],
-                forward_mode_max_rel_difference=float(np.max(np.abs(values[2] - values[1]) / np.abs(values[1]))))
-    jac = jax.jit(jax.jacrev(run))
-    j = np.asarray(jac(z0))
+        timing[name] = {"gradient_over_forward_ratio": ratios[1], "gradient_over_forward_ratio_of_minima": ratios_min[1],
+                        "forward_seconds": times[0], "gradient_seconds": times[1],
+                        "reverse_mode_over_forward_ratio": ratios[2],
+                        "reverse_mode_over_forward_ratio_of_minima": ratios_min[2], "reverse_mode_seconds": times[2],
+                        "max_rel_difference_to_reverse_mode": float(np.max(np.abs(values[1] - values[2])
+                                                                           / np.abs(values[2])))}
+
+    def run(z, **options):  # (Δ, k0) → (P_upper, x(t1))
+        tr = solve(z[0], z[1:], **options)
+        return jnp.concatenate([tr.populations[-1, 1:], tr.x[-1]])
+
+    z0 = jnp.concatenate([delta0[None], k00])
+    j = np.zeros((3, 3))  # the default's gradients as a user takes them: ∂P/∂Δ alone, ∂x(t1)/∂k0 alone
+    j[0, 0] = float(jax.jit(jax.grad(quantities["dP_dDelta"][0]))(delta0))
+    j[1:, 1:] = np.asarray(jax.jit(jax.jacrev(lambda k: solve(delta0, k).x[-1]))(k00))
 
     def central(f, h=1e-6):
         return np.stack([(np.asarray(f(z0 + h * e)) - np.asarray(f(z0 - h * e))) / (2 * h) for e in np.eye(3)], 1)
@@ -106,8 +110,9 @@ def _gradients():
 
 
 def _batch_gradient(model, s, n=50):
-    """∂(Σ P_upper)/∂Δ of n trajectories (k_y ∈ [0, 0.6], vmap, default solver and adjoint): gradient/forward
-    time and the error against central differences of tight solves (batches gave NaN before 2026-12-03)."""
+    """∂(Σ P_upper)/∂Δ of n trajectories (k_y ∈ [0, 0.6], vmap, default solver and adjoint — forward mode, one
+    input — and its reverse mode): gradient/forward times and the errors against central differences of tight
+    solves (batches gave NaN before 2026-12-03)."""
     import diffrax
     import jax
     import jax.numpy as jnp
@@ -121,26 +126,28 @@ def _batch_gradient(model, s, n=50):
         tr = js.wavepacket.evolve(m, jnp.zeros(2), k0, s["t1"], jnp.asarray(s["field"]), band=0, saveat=2, **options)
         return jnp.sum(tr.populations[:, -1, 1])
 
-    forward, grad = jax.jit(total), jax.jit(jax.grad(total))
-    for f in (forward, grad):
-        jax.block_until_ready(f(_lz.DELTA))
-    (t_fwd, t_grad), (_, ratio), (_, ratio_min) = compare_times(
-        [lambda: jax.block_until_ready(forward(_lz.DELTA)), lambda: jax.block_until_ready(grad(_lz.DELTA))], 40)
-    g = grad(_lz.DELTA)
+    reverse = js.wavepacket.default_adjoint(16384, 8 * n)  # the default's reverse mode, asked for by name
+    fns = [jax.jit(total), jax.jit(jax.grad(total)), jax.jit(jax.grad(lambda d: total(d, adjoint=reverse)))]
+    values = [float(f(_lz.DELTA)) for f in fns]
+    (t_fwd, t_grad, t_reverse), (_, ratio, ratio_reverse), (_, ratio_min, ratio_reverse_min) = compare_times(
+        [lambda f=f: jax.block_until_ready(f(_lz.DELTA)) for f in fns], 40)
+    g = values[1]
     tight = jax.jit(lambda d: total(d, stepsize_controller=diffrax.PIDController(rtol=1e-11, atol=1e-12),
                                     max_steps=1 << 18))
     h = 1e-6
     ref = (float(tight(_lz.DELTA + h)) - float(tight(_lz.DELTA - h))) / (2 * h)
     return {"trajectories": n, "gradient_over_forward_ratio": ratio, "gradient_over_forward_ratio_of_minima": ratio_min,
             "forward_seconds": t_fwd,
-            "gradient_seconds": t_grad, "finite": bool(np.isfinite(float(g))),
-            "rel_error_dsumP_dDelta": abs(float(g) - ref) / abs(ref)}
+            "gradient_seconds": t_grad, "reverse_mode_over_forward_ratio": ratio_reverse,
+            "reverse_mode_over_forward_ratio_of_minima": ratio_reverse_min, "reverse_mode_seconds": t_reverse,
+            "finite": bool(np.isfinite(g)), "rel_error_dsumP_dDelta": abs(g - ref) / abs(ref),
+            "rel_error_dsumP_dDelta_reverse_mode": abs(values[2] - ref) / abs(ref)}
 
 
 def _long_sweep_gradient(model, K=20.0):
     """∂P/∂Δ of one sweep at K = 20 (~450 steps, more than diffrax's default 180 checkpoints) with the default
-    adjoint (every step stored) and with diffrax's ``RecursiveCheckpointAdjoint()``, against the formula's
-    −2πΔ/(vE)·P, and gradient/forward times of the two (medians of alternating calls)."""
+    adjoint (forward mode), its reverse mode (every step stored) and diffrax's ``RecursiveCheckpointAdjoint()``,
+    against the formula's −2πΔ/(vE)·P, and their gradient/forward times (medians of alternating calls)."""
     import diffrax
     import jax
     import jax.numpy as jnp
@@ -155,13 +162,15 @@ def _long_sweep_gradient(model, K=20.0):
                                     band=0, saveat=2, **options).populations[-1, 1]
 
     fns = [jax.jit(upper), jax.jit(jax.grad(upper)),
-           jax.jit(jax.grad(lambda d: upper(d, adjoint=diffrax.RecursiveCheckpointAdjoint())))]
+           jax.jit(jax.grad(lambda d: upper(d, adjoint=diffrax.RecursiveCheckpointAdjoint()))),
+           jax.jit(jax.grad(lambda d: upper(d, adjoint=js.wavepacket.default_adjoint(16384, 8))))]
     values = [float(f(_lz.DELTA)) for f in fns]
     _, ratio, _ = compare_times([lambda f=f: jax.block_until_ready(f(_lz.DELTA)) for f in fns], 40)
     formula = -2 * np.pi * _lz.DELTA / (_lz.V * _lz.E) * float(_lz.formula(0.0))
     return {"K": K, "dP_dDelta_formula": formula, "dP_dDelta_default_adjoint": values[1],
-            "dP_dDelta_diffrax_default_180_checkpoints": values[2],
-            "gradient_over_forward_ratio": ratio[1], "diffrax_default_gradient_over_forward_ratio": ratio[2]}
+            "dP_dDelta_diffrax_default_180_checkpoints": values[2], "dP_dDelta_reverse_mode_every_step": values[3],
+            "gradient_over_forward_ratio": ratio[1], "diffrax_default_gradient_over_forward_ratio": ratio[2],
+            "reverse_mode_every_step_gradient_over_forward_ratio": ratio[3]}
 
 
 def _moderate(repeats, n=50) -> dict:

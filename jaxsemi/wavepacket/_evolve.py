@@ -19,6 +19,7 @@ from .._geometry import eigh
 from .._model import Model
 from ._abelian import Abelian
 from ._full import Full
+from ._gradient_mode import differentiated
 from ._magnus import Magnus4, WavepacketTerm
 from ._manifold import Manifold
 from ._method import AbstractAdiabaticMethod, AbstractMethod
@@ -85,15 +86,18 @@ def evolve(
             method's solver (``js.wavepacket.Magnus4()`` for "full" and "manifold" on two-band
             models, ``diffrax.Tsit5()`` otherwise),
             ``default_controller()`` = ``PIDController(rtol=1e-8, atol=1e-9, pcoeff=0.2, icoeff=0.4)``,
-            ``js.wavepacket.default_adjoint`` (a ``StoredStepsAdjoint``: every step stored where the
-            batch's ``max_steps`` states fit in 2²¹ numbers, up to 16 two-band trajectories at the
-            default budget; else the first up to 1024 steps),
+            for gradients in more than two input scalars ``js.wavepacket.default_adjoint`` (a
+            ``StoredStepsAdjoint``: every step stored where the batch's ``max_steps`` states fit in 2²¹
+            numbers, up to 16 two-band trajectories at the default budget; else the first up to 1024
+            steps), forward mode for fewer,
             ``max_steps=16384``, ``NoProgressMeter``).
         solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: the same settings
-            one by one; each one given replaces that field of ``options``. Derivatives with respect
-            to a few inputs (∂x(t1)/∂k0) cost less in forward mode: ``jax.jacfwd`` with
-            ``adjoint=diffrax.ForwardMode()`` (the same numbers as reverse mode through the default
-            adjoint; one Landau–Zener sweep, both components of k0: 2.5–2.9× the solve, reverse mode 3.5×).
+            one by one; each one given replaces that field of ``options``. With the default adjoint,
+            ``jax.grad``/``jax.jacrev`` in at most ``FORWARD_MODE_INPUTS`` = 2 real input scalars per
+            trajectory (∂P/∂Δ, ∂x(t1)/∂k0, a field amplitude a field function closes over) run in forward
+            mode inside the gradient rule, with more in the ``StoredStepsAdjoint``'s reverse mode (the same
+            numbers; ``js.wavepacket._gradient_mode``). ``jax.jacfwd``/``jax.jvp`` need
+            ``adjoint=diffrax.ForwardMode()``.
         gap_tol: eV; adiabatic methods ("manifold", "abelian") stop (result ``gap_closed``) where
             the gap between the active and remote bands falls below it.
         throw: raise when a trajectory fails (step budget, solver failure). Default: True for
@@ -112,8 +116,8 @@ def evolve(
 
     The batch shape is the broadcast of the leading axes of x0, k0, t1, field, chi0, band and
     params; everything runs vmapped in one compiled call. Gradients of any output with
-    respect to θ (``model.params`` or ``params``), x0, k0, χ0 and the field flow through
-    diffrax's adjoint. With ``ensemble="vmap"`` the batch is padded to a multiple of the device
+    respect to θ (``model.params`` or ``params``), x0, k0, χ0, the field and what a field function
+    closes over flow through diffrax's adjoint (forward mode for at most two input scalars). With ``ensemble="vmap"`` the batch is padded to a multiple of the device
     count and split over the devices of ``mesh`` (a ``jax.sharding.Mesh`` with one axis "k" or a
     sequence of devices; default ``js.set_devices``'s, else all of ``jax.devices()``); results are
     identical to one device.
@@ -270,6 +274,10 @@ def _run(config, model, params, batch, x0, k0, t1, field, chi0, band, sub, mesh)
         return diffrax.SubSaveAt(ts=jnp.linspace(0.0, 1.0, sub) * t) if isinstance(sub, int) else sub
 
     field = None if const_field else field  # else per trajectory in fs
+    if field is not None and config.options.adjoint is None and not isinstance(field, eqx.Module):
+        # its closed-over arrays (a differentiated amplitude) become leaves: the default adjoint's gradient rule
+        # (``_gradient_mode``) differentiates its inputs only
+        field = eqx.filter_closure_convert(field, xs[0], jnp.zeros((), xs.dtype))
     if config.shared:
         out = _solve_shared(config, model, field, (ps, fs, bs), xs, ks, t1, cs, save(t1))
     else:
@@ -328,7 +336,7 @@ def _diffeqsolve(config, rhs, t1, y0, args, sub, event=None, copies=1):
         saveat=diffrax.SaveAt(subs=[sub, diffrax.SubSaveAt(t1=True)]), stepsize_controller=opt.stepsize_controller,
         adjoint=adjoint, event=event, max_steps=opt.max_steps, throw=False, progress_meter=opt.progress_meter,
     )
-    if sub is not _ENDS:
+    if not _is_ends(sub):
         return sol
     # a solve that stopped short did not reach t1: inf there, as diffrax leaves unreached save times
     (ts, t_end), (ys, y_end) = sol.ts, sol.ys
@@ -337,7 +345,18 @@ def _diffeqsolve(config, rhs, t1, y0, args, sub, event=None, copies=1):
     return eqx.tree_at(lambda s: (s.ts, s.ys), sol, ([ts, t_end], [ys, y_end]))
 
 
+def _is_ends(sub) -> bool:
+    """Whether ``sub`` saves the two ends alone (``_ENDS``; compared by value: the default adjoint's gradient
+    rule passes it on as a copy)."""
+    return sub.ts is None and sub.t0 is True and sub.t1 is True and not sub.steps and sub.fn is _ENDS.fn
+
+
 def _solve_one(config, args, x0, k0, t1, chi0, sub, copies):
+    """One trajectory's ``Trajectory`` (``_integrate_one``; derivatives by ``_gradient_mode``)."""
+    return differentiated(_integrate_one, config, (args, x0, k0, t1, chi0, sub), copies)
+
+
+def _integrate_one(config, args, x0, k0, t1, chi0, sub, copies):
     scheme = config.scheme
     y0 = _initial_state(config, args, x0, k0, chi0)
     event = None
@@ -349,6 +368,11 @@ def _solve_one(config, args, x0, k0, t1, chi0, sub, copies):
 
 
 def _solve_shared(config, model, field, per, xs, ks, t1, cs, sub):
+    """The batch's ``Trajectory`` as one ODE (``_integrate_shared``; derivatives by ``_gradient_mode``)."""
+    return differentiated(_integrate_shared, config, (model, field, per, xs, ks, t1, cs, sub))
+
+
+def _integrate_shared(config, model, field, per, xs, ks, t1, cs, sub):
     """The batch as one ODE: the state's leaves carry a leading batch axis, the vector field is the
     single-trajectory ``scheme.rhs`` vmapped over it, ``per`` = (params, field, band) per trajectory
     (see ``_member``), and the controller's norm is already ``_BatchMax``."""

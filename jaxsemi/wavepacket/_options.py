@@ -37,7 +37,8 @@ MAX_STORED_STEPS = 1024
 
 
 def default_adjoint(max_steps: int, state_floats: int) -> StoredStepsAdjoint:
-    """``evolve``'s adjoint where none is given, for a solve whose state y has ``state_floats`` real numbers
+    """``evolve``'s reverse-mode adjoint where none is given (gradients in more than two input scalars; fewer
+    are taken in forward mode, ``_gradient_mode``), for a solve whose state y has ``state_floats`` real numbers
     (all trajectories): ``StoredStepsAdjoint`` storing the state of every step where ``max_steps`` of them fit
     in ``CHECKPOINT_FLOATS``, else of as many first steps as fit, at most ``MAX_STORED_STEPS`` (at least one),
     steps past them checkpointed by treeverse (equinox's √(2·max_steps) checkpoints).
@@ -70,9 +71,11 @@ class SolverOptions(eqx.Module):
         stepsize_controller: default ``default_controller()``, a PI controller
             ``diffrax.PIDController(rtol=1e-8, atol=1e-9, pcoeff=0.2, icoeff=0.4)``.
         dt0: the first step in fs; None lets the controller choose (needs an adaptive one).
-        adjoint: how gradients flow through the solve; default None: ``default_adjoint``, a
-            ``StoredStepsAdjoint`` that stores every step's state where the batch's ``max_steps`` states fit
-            in ``CHECKPOINT_FLOATS`` = 2²¹ numbers (else the first steps' up to 1024, treeverse after them).
+        adjoint: how gradients flow through the solve; default None: forward mode inside the gradient rule
+            where at most two real input scalars per trajectory are differentiated (``_gradient_mode``), else
+            ``default_adjoint``, a ``StoredStepsAdjoint`` that stores every step's state where the batch's
+            ``max_steps`` states fit in ``CHECKPOINT_FLOATS`` = 2²¹ numbers (else the first steps' up to 1024,
+            treeverse after them). Any adjoint given is used as it is.
         max_steps: the step budget per solve (default 16384).
         progress_meter: default ``NoProgressMeter()``; ``diffrax.TqdmProgressMeter()`` for a bar.
     """
