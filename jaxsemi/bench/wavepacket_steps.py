@@ -78,7 +78,8 @@ def _gradients():
         # a forward solve takes ~1 ms, and single calls that short move 3× between repeats: alternating calls
         calls = [lambda fn=fn, a=arg: jax.block_until_ready(fn(a)) for fn in fns]
         times, ratios, ratios_min = compare_times(calls, 40)
-        timing[name] = {"gradient_over_forward_ratio": ratios[1], "gradient_over_forward_ratio_of_minima": ratios_min[1],
+        timing[name] = {"gradient_over_forward_ratio": ratios[1],
+                        "gradient_over_forward_ratio_of_minima": ratios_min[1],
                         "forward_seconds": times[0], "gradient_seconds": times[1],
                         "reverse_mode_over_forward_ratio": ratios[2],
                         "reverse_mode_over_forward_ratio_of_minima": ratios_min[2], "reverse_mode_seconds": times[2],

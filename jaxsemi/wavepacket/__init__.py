@@ -22,10 +22,11 @@ default at K = 20 / 80 / 320 1/Å, 1.1–1.2× slower at K = 5 and ~2× slower o
 The diffrax settings (solver, step-size controller, dt0, adjoint, max_steps, progress meter) are
 one ``SolverOptions``; ``default_controller(rtol, atol)`` is the default PI step-size controller at
 other tolerances. Without an ``adjoint``, ``jax.grad`` in at most two real input scalars per trajectory runs
-in forward mode inside the gradient rule (∂P/∂Δ of one sweep 2.0× the solve, of 50 vmapped ones 1.4×), and
-in more through ``default_adjoint(max_steps, state_floats)``, a ``StoredStepsAdjoint`` (every step stored
-where the batch's states fit in 2²¹ numbers, else the first up to 1024: the backward pass then walks the
-forward pass's own adaptive steps without treeverse's bookkeeping, 1.3–2.5× faster than treeverse). A batch runs vmapped (``ensemble="vmap"``, one adaptive solve per
+in forward mode inside the gradient rule (one Landau–Zener sweep: ∂P/∂Δ 1.3× the solve, ∂x(t1)/∂k0 2.5–3×;
+50 vmapped ones ∂(ΣP)/∂Δ 1.35×), and in more through ``default_adjoint(max_steps, state_floats)``, a
+``StoredStepsAdjoint`` (every step stored where the batch's states fit in 2²¹ numbers, else the first up to
+1024: the backward pass then walks the forward pass's own adaptive steps without treeverse's bookkeeping,
+1.3–2.5× faster than treeverse). A batch runs vmapped (``ensemble="vmap"``, one adaptive solve per
 trajectory) or, for "full", as one ODE with one shared step sequence (``ensemble="shared"``,
 faster for large ensembles).
 

@@ -1,17 +1,18 @@
 """Reverse-mode gradients through ``evolve``'s default adjoint, taken in forward mode where few inputs are
 differentiated.
 
-Reverse mode through an adaptive solve runs the solve, then walks its steps backwards, recomputing and
-transposing each (``StoredStepsAdjoint``; on the CPU ~200 kernels a step against the forward's ~90, and one
-trajectory is dispatch-bound): 3.1–3.5× the solve for ∂x(t1)/∂k0 of one Landau–Zener sweep. Forward mode
-carries one tangent per differentiated input scalar beside the solve (``diffrax.ForwardMode``) and walks
-nothing back, so where at most ``FORWARD_MODE_INPUTS`` real scalars are differentiated (∂P/∂Δ, ∂x(t1)/∂k0, a
-field amplitude) ``differentiated`` computes the solve's Jacobian in them in forward mode inside its
-reverse-mode rule, and the backward pass contracts it with the cotangents; with more, or a complex one, it
-takes the reverse mode of the default adjoint. Measured on one K = 5 sweep (2026-12-06, 2-core CPU, medians
-of alternating calls): gradient/forward 2.0× for one input scalar, 2.5× for two, 3.3× for three and 3.7×
-for four, against 3.1–3.4× in reverse mode whatever their number; ∂(ΣP)/∂Δ of 50 vmapped sweeps 1.4×
-against 2.9×. The compile is shorter too (∂P/∂Δ: 6.4–7.7 s against 10.8–14.5 s for the first call).
+Reverse mode through an adaptive solve runs the solve, then walks its steps backwards, recomputing and transposing
+each (``StoredStepsAdjoint``; on the CPU ~200 kernels a step against the forward's ~90, and one trajectory is
+dispatch-bound): 3.1–3.5× the solve for ∂x(t1)/∂k0 of one Landau–Zener sweep. Forward mode carries one tangent per
+differentiated input scalar beside the solve (``diffrax.ForwardMode``) and walks nothing back, so where at most
+``FORWARD_MODE_INPUTS`` real scalars are differentiated (∂P/∂Δ, ∂x(t1)/∂k0, a field amplitude) ``differentiated``
+computes the solve's Jacobian in them in forward mode inside its reverse-mode rule, and the backward pass
+contracts it with the cotangents; with more, or a complex one, it takes the reverse mode of the default adjoint.
+Measured on one K = 5 sweep (2026-12-06, 2-core CPU, medians of alternating calls): ∂P/∂Δ 1.3× the solve; x(t1) in
+one input scalar (Δ, or one component of k0) 2.0–2.5×, in two 2.5–3.1×, three 3.3× and four 3.7×, against 3.1–3.4×
+in reverse mode whatever their number (the tangent of the centre's Hellmann–Feynman increments costs as much for
+one input as for two); ∂(ΣP)/∂Δ of 50 vmapped sweeps 1.35× against 2.9–3.2×. The compile is shorter too (∂P/∂Δ:
+6.4–7.7 s against 10.8–14.5 s for the first call).
 
 An input scalar counts where JAX differentiates it, which it decides by data flow: a slice of a
 differentiated vector (``z[1:]`` of z = (Δ, k0)) counts even where its own tangent is zero. The two modes
