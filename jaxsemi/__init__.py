@@ -49,6 +49,7 @@ from ._model import bind as bind
 from ._statistics import fermi as fermi
 from ._topology import ChernWarning as ChernWarning
 from ._topology import chern_number as chern_number
+from ._sharding import SharedCoresWarning as SharedCoresWarning
 from ._sharding import set_devices as set_devices
 from ._threads import limit_blas_threads as limit_blas_threads
 from .kgrid import KGrid as KGrid

@@ -4,10 +4,18 @@ The mesh is resolved at call time, outside ``jit``, and passed to the compiled f
 static argument, so another device set compiles another program. By default every device JAX
 sees is used (``jax.devices()``: all local devices, and in a multi-host run started with
 ``jaxsemi.distributed.initialize`` every device of every process).
+
+Several CPU devices in one process (``--xla_force_host_platform_device_count``, a way to test
+sharding) share that process's cores and thread pool: σ_xy of the Haldane model on 1000² runs 1.07×
+faster on 2 such devices than on one, which already uses both cores. With jax/jaxlib 0.10.2 a batched
+LAPACK call split over them can deadlock: the ``eigh`` of a 16-band model's 2304 k-points (``vmap``,
+sharded over 2 host devices) never returned on the project's 2-core CPU (2026-12-06), where one device
+took 60 ms. Such a mesh therefore warns once (``SharedCoresWarning``).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import jax
@@ -17,6 +25,12 @@ import numpy as np
 AXIS = "k"
 
 _MESH: Optional[jax.sharding.Mesh] = None
+_WARNED = False
+
+
+class SharedCoresWarning(RuntimeWarning):
+    """A mesh holds several CPU devices of one process (see the module notes): no speed-up, and
+    batched LAPACK calls (the ``eigh`` of models with more than two bands) may deadlock."""
 
 
 def as_mesh(devices) -> jax.sharding.Mesh:
@@ -54,9 +68,22 @@ def set_devices(devices=None) -> None:
 
 def get_mesh(mesh=None) -> jax.sharding.Mesh:
     """``mesh`` (a mesh or devices) if given, else the ``set_devices`` default, else all devices."""
-    if mesh is not None:
-        return as_mesh(mesh)
-    return _MESH if _MESH is not None else as_mesh(jax.devices())
+    mesh = as_mesh(mesh) if mesh is not None else _MESH if _MESH is not None else as_mesh(jax.devices())
+    _warn_shared_cores(mesh)
+    return mesh
+
+
+def _warn_shared_cores(mesh: jax.sharding.Mesh) -> None:
+    """Warn once per process where ``mesh`` splits work over several CPU devices of this process."""
+    global _WARNED
+    local = [d for d in mesh.devices.flat if d.process_index == jax.process_index() and d.platform == "cpu"]
+    if _WARNED or len(local) < 2:
+        return
+    _WARNED = True
+    warnings.warn(f"k-sums and ensembles are split over {len(local)} CPU devices of one process. They share its "
+                  f"cores (no speed-up over one device, which uses them all), and with jaxlib 0.10.2 a batched "
+                  f"LAPACK eigh (models with more than two bands) split over them can deadlock. Use one: "
+                  f"js.set_devices(jax.devices()[:1]) or mesh=jax.devices()[:1].", SharedCoresWarning, stacklevel=3)
 
 
 def shard_batch(tree, size: int, mesh: jax.sharding.Mesh):

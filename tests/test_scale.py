@@ -13,7 +13,9 @@ import jaxsemi as js
 
 
 SHARDED = """
-import json, jax, numpy as np, jaxsemi as js
+import json, warnings, jax, numpy as np, jaxsemi as js
+warnings.simplefilter("always")
+caught = warnings.catch_warnings(record=True).__enter__()
 devs = jax.devices()
 m = js.models.haldane(1.0, 0.1, 1.2, 0.2)
 bz = js.kgrid.brillouin_zone(m, 37)                       # 1369 points: padding on 4 devices
@@ -30,12 +32,15 @@ def run(every=True, mesh=None):
     values = [float(v) for a in out for v in np.ravel(a)]
     return placed, values
 res = {"n": len(devs), "all": run()}
+shared = lambda: [str(w.message) for w in caught if issubclass(w.category, js.SharedCoresWarning)]  # noqa: E731
+res["warned_first"] = shared()
 js.set_devices(devs[:1])
 res["one"] = run()
 res["explicit"] = run(False, devs[2:3])                   # overrides the default
 res["mesh"] = run(False, jax.sharding.Mesh(np.array(devs[1:3]), ("k",)))
 js.set_devices(None)
 res["reset"] = run(False)
+res["warned"] = shared()
 print(json.dumps(res))
 """
 
@@ -55,6 +60,22 @@ def test_device_set_is_part_of_the_compiled_program(run_on_cpu_devices):
     m = js.models.haldane(1.0, 0.1, 1.2, 0.2)
     ref = float(js.hall_conductivity(m, 0.0, js.kgrid.brillouin_zone(m, 37), kT=0.01))
     np.testing.assert_allclose(res["all"][1][0], ref, rtol=1e-12)
+    # several CPU devices of one process: warned once, at the first sum split over them
+    assert len(res["warned_first"]) == 1 and res["warned"] == res["warned_first"]
+    assert "deadlock" in res["warned"][0] and "jax.devices()[:1]" in res["warned"][0]
+
+
+def test_one_cpu_device_does_not_warn_of_shared_cores():
+    import warnings
+
+    import jax
+
+    from jaxsemi import _sharding
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", js.SharedCoresWarning)
+        mesh = _sharding.get_mesh(jax.devices()[:1])
+        _sharding.get_mesh()
+    assert mesh.size == 1
 
 
 def test_bad_device_sets_fail_clearly():
