@@ -20,7 +20,11 @@ idle: bare ``eigh`` usually finds them, the ``eigh`` inside σ_xy's larger progr
 CPU, 2026-12-05, n = 16, 2304 k, profiles: 102 ms on one thread inside σ_xy, 52–95 ms bare over two;
 pinned to one core 126 and 98 ms). So the overhead on all cores mixes jaxsemi's own cost
 with that scheduling, and the ``one_core`` overhead, where XLA sizes its pool from the pinned
-affinity and both run on one thread, is jaxsemi's own. ``--quick`` is short.
+affinity and both run on one thread, is jaxsemi's own. Splitting σ_xy over two host-platform devices
+(``--xla_force_host_platform_device_count=2``) gives it no second core either: σ_xy of the Haldane model on
+1000² runs 1.07× faster on two (``scale``), an unbatched ``lax.map`` of ``eigvalsh`` over 2304 16-band H(k)
+takes 120 ms on one device and on two, and the batched ``vmap`` of it, 60 ms on one device, never returns
+on two (jaxlib 0.10.2, 2026-12-06: ``SharedCoresWarning``). ``--quick`` is short.
 """
 
 from __future__ import annotations
