@@ -76,8 +76,10 @@ def get_mesh(mesh=None) -> jax.sharding.Mesh:
 def _warn_shared_cores(mesh: jax.sharding.Mesh) -> None:
     """Warn once per process where ``mesh`` splits work over several CPU devices of this process."""
     global _WARNED
+    if _WARNED:
+        return
     local = [d for d in mesh.devices.flat if d.process_index == jax.process_index() and d.platform == "cpu"]
-    if _WARNED or len(local) < 2:
+    if len(local) < 2:
         return
     _WARNED = True
     warnings.warn(f"k-sums and ensembles are split over {len(local)} CPU devices of one process. They share its "

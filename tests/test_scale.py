@@ -4,7 +4,9 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -65,12 +67,9 @@ def test_device_set_is_part_of_the_compiled_program(run_on_cpu_devices):
     assert "deadlock" in res["warned"][0] and "jax.devices()[:1]" in res["warned"][0]
 
 
-def test_one_cpu_device_does_not_warn_of_shared_cores():
-    import warnings
-
-    import jax
-
+def test_one_cpu_device_does_not_warn_of_shared_cores(monkeypatch):
     from jaxsemi import _sharding
+    monkeypatch.setattr(_sharding, "_WARNED", False)  # not yet warned, so the test can fail
     with warnings.catch_warnings():
         warnings.simplefilter("error", js.SharedCoresWarning)
         mesh = _sharding.get_mesh(jax.devices()[:1])
