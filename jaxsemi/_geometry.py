@@ -81,6 +81,16 @@ def two_band_d(model: Model, k, x):
     return d_vector(model.hamiltonian(k, x, model.params)) if d is None else (d[0], jnp.stack(d[1:]))
 
 
+def two_band_components(model: Model, k, x):
+    """``two_band_d`` as four scalars (d₀, d_x, d_y, d_z) eV: a registered d-vector's own, with no stack of the
+    components for reverse mode to transpose (else split from 𝓗's)."""
+    d = _d_form(model, k, x)
+    if d is None:
+        d0, dv = d_vector(model.hamiltonian(k, x, model.params))
+        return (d0, *(part[0] for part in jnp.split(dv, 3)))
+    return tuple(d)
+
+
 class TwoBandJet(NamedTuple):
     """𝓗 = d₀ + d·σ of a two-band model at one point and its first derivatives in λ = (k, x) (L = 2d) or k
     (L = d): d0 () eV, d (3,) eV, g0 = ∂d₀/∂λ (L,) and g = ∂d/∂λ (3, L) (eV·Å for k, eV/Å for x)."""
