@@ -40,13 +40,19 @@ def _solve4(a, b):
     Eqs. 42–43 (|Ω^{kk}| up to 1e5 Å², mixed curvatures of order one) ≤ 3e-12 relative against 40-digit
     solves (Gauss–Jordan 3e-15), for generic 4×4 systems of condition 1e4 5e-11."""
     adj, det = adjugate4(a)
+    b = [part[0] for part in jnp.split(b, 4)]
     return jnp.stack([sum(r[j] * b[j] for j in range(4)) for r in adj]) / det
 
 
 def adjugate4(a):
-    """The adjugate of a (4, 4) as rows of entries, and its determinant: a⁻¹ = adj/det (2×2 minors)."""
+    """The adjugate of a (4, 4) as rows of entries, and its determinant: a⁻¹ = adj/det (2×2 minors).
+
+    The entries come from splits of its rows and columns: reverse mode transposes them into concatenates, where
+    each of 16 ``a[i, j]`` was a pad of the whole matrix (the gradient of a textured SSCT current: 16 pad kernels,
+    each recomputing its share of the backward pass, 34 → 6 ms; a split of the flattened matrix slowed the exact
+    steady state's characteristics 1.2×)."""
     (a00, a01, a02, a03), (a10, a11, a12, a13), (a20, a21, a22, a23), (a30, a31, a32, a33) = (
-        [a[i, j] for j in range(4)] for i in range(4))
+        [part[0, 0] for part in jnp.split(row, 4, 1)] for row in jnp.split(a, 4, 0))
     s0, s1, s2 = a00 * a11 - a10 * a01, a00 * a12 - a10 * a02, a00 * a13 - a10 * a03
     s3, s4, s5 = a01 * a12 - a11 * a02, a01 * a13 - a11 * a03, a02 * a13 - a12 * a03
     c5, c4, c3 = a22 * a33 - a32 * a23, a21 * a33 - a31 * a23, a21 * a32 - a31 * a22
