@@ -451,26 +451,32 @@ def small_disk():
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("theory", ["ssct", pytest.param("nonadiabatic", marks=pytest.mark.slow)])
-def test_gradients_match_finite_differences(tilted, small_disk, theory):
-    """∂/∂(v, Δ, tilt, μ, τ, kT) of the finite-field Hall current against central differences."""
+@pytest.mark.parametrize("theory, textured", [("ssct", False), ("ssct", True),
+                                              pytest.param("nonadiabatic", False, marks=pytest.mark.slow)])
+def test_gradients_match_finite_differences(tilted, small_disk, theory, textured):
+    """∂/∂(v, Δ, tilt, μ, τ, kT) of the finite-field Hall current against central differences; ``textured``: with a
+    mass texture Δ cos(G·x) at one x, also ∂/∂G (Eq. 43's 4×4 phase-space solve and its own tangent)."""
     e = jnp.array([0.0, 0.3 * DELTA**2 / V])
+    model = js.models.massive_dirac(V, DELTA, tilt=0.3, texture_G=(0.2, 0.1)) if textured else tilted
+    x = (3.0, 1.5) if textured else None
 
     def hall(p, mu, tau, kT):
-        j = tr.current(tilted.with_params(p), e, mu, tau, small_disk, kT=kT, theory=theory, check=False)
+        j = tr.current(model.with_params(p), e, mu, tau, small_disk, kT=kT, x=x, theory=theory, check=False)
         return j[0]
 
-    p0 = dict(tilted.params)
+    p0 = dict(model.params)
     args = (p0, jnp.asarray(MU_BAND), jnp.asarray(TAU), jnp.asarray(0.01))
     grads = jax.grad(hall, argnums=(0, 1, 2, 3))(*args)
-    flat = {**{k: grads[0][k] for k in ("v", "delta", "tilt")}, "mu": grads[1], "tau": grads[2], "kT": grads[3]}
-    for name, g in flat.items():
+    flat = {**{(k, i): g for k in p0 for i, g in enumerate(np.atleast_1d(grads[0][k]))},
+            ("mu", 0): grads[1], ("tau", 0): grads[2], ("kT", 0): grads[3]}
+    assert len(flat) == (8 if textured else 6)
+    for (name, i), g in flat.items():
         h = 1e-5
 
         def at(step):
             p, mu, tau, kT = dict(p0), MU_BAND, TAU, 0.01
             if name in p:
-                p[name] = p[name] + step
+                p[name] = p[name] + step * (np.arange(p[name].size) == i).reshape(p[name].shape)
             elif name == "mu":
                 mu += step
             elif name == "tau":
@@ -481,7 +487,7 @@ def test_gradients_match_finite_differences(tilted, small_disk, theory):
 
         fd = (at(h) - at(-h)) / (2 * h)
         floor = 10 * np.finfo(float).eps * abs(float(hall(*args))) / h  # round-off of the difference
-        np.testing.assert_allclose(float(g), fd, rtol=1e-5, atol=floor, err_msg=name)
+        np.testing.assert_allclose(float(g), fd, rtol=1e-5, atol=floor, err_msg=f"{name}[{i}]")
 
 
 def test_batches_broadcast_and_reuse_the_compiled_program(tilted, small_disk):

@@ -12,6 +12,8 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
   respect to all parameters (``grad_current_ratio``); ``nonadiabatic_over_ssct``. ``*_8_mu``: the same
   at 8 chemical potentials (0.15–0.3 eV) and that one field, as a fit against μ calls it, the gradient of
   Σ J_x (``grad_current_8_mu_ratio``).
+* ``textured``: J at that field with a mass texture Δ(x) = Δ cos(G·x) at one x, SSCT and non-adiabatic, and the
+  gradient of J_x in all parameters (``grad_current_ratio``; the texture's G among them).
 * ``hall``: ``js.hall_conductivity`` of the Haldane model (N×N Brillouin-zone grid, kT = 0.02 eV)
   and its gradient with respect to t₁, t₂, φ, M, μ and kT (``grad_ratio``).
 * ``relaxation``: SSCT with ``relaxation="exact"`` over ``"first_order"`` (project goal ≤ 5×; compiled,
@@ -82,6 +84,7 @@ def run(quick: bool = False) -> dict:
                        "t_current_8_mu_s": cur_mu["t_s"], "t_grad_current_8_mu_s": cur_mu["t_grad_s"],
                        "grad_current_8_mu_ratio": cur_mu["ratio"],
                        "grad_current_8_mu_ratio_of_minima": cur_mu["ratio_of_minima"]}
+    out["textured"] = _textured_cost(grid, field, rounds)
     out["hall"] = _hall_cost(100 if quick else 300, rounds)
     out["relaxation"] = _relaxation_cost(model, grid, rounds)
     out["validity_check"] = _check_cost(model, grid, rounds)
@@ -97,6 +100,22 @@ def _with_gradient(fn, args, rounds):
     jax.block_until_ready(grad(*args))
     best, ratio, ratio_min = compare_times([lambda f=f: jax.block_until_ready(f(*args)) for f in (fwd, grad)], rounds)
     return {"t_s": best[0], "t_grad_s": best[1], "ratio": ratio[1], "ratio_of_minima": ratio_min[1]}, value
+
+
+def _textured_cost(grid, field, rounds) -> dict:
+    """J_x at ``field`` and x = TEXTURE_X of the cone with Δ(x) = Δ cos(G·x), and its gradient in all parameters."""
+    model = js.models.massive_dirac(V, DELTA, tilt=TILT, texture_G=TEXTURE_G)
+    args = (dict(model.params), jnp.asarray(MU), jnp.asarray(TAU), jnp.asarray(KT))
+    out = {}
+    for theory in ("ssct", "nonadiabatic"):
+        def current(p, mu, tau, kT, theory=theory):
+            return js.transport.current(model.with_params(p), field, mu, tau, grid, kT=kT, x=TEXTURE_X,
+                                        theory=theory)[0]
+
+        t, _ = _with_gradient(current, args, rounds)
+        out[theory] = {"t_current_s": t["t_s"], "t_grad_current_s": t["t_grad_s"], "grad_current_ratio": t["ratio"],
+                       "grad_current_ratio_of_minima": t["ratio_of_minima"]}
+    return out
 
 
 def _hall_cost(n, rounds) -> dict:
