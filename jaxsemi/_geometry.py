@@ -126,10 +126,16 @@ def two_band_geometry(jet: TwoBandJet, sign):
     # each slice into a pad of its own (21 pad kernels writing (N, 3) arrays in the gradient of SSCT's J)
     dc, gc = ([part[0] for part in jnp.split(a, 3)] for a in (dv, g))
     slopes = g0 + sign[:, None] * (sum(dc[c] * gc[c] for c in range(3)) / safe)
-    m = [dc[c - 2] * gc[c - 1] - dc[c - 1] * gc[c - 2] for c in range(3)]  # d × ∂_a d (3 × (L,))
+    m = component_cross(dc, gc)  # d × ∂_a d (3 × (L,))
     triple = sum(m[c][:, None] * gc[c][None, :] for c in range(3))  # (d × ∂_a d)·∂_b d = d·(∂_a d × ∂_b d)
     omega = jnp.where(ok, -sign[:, None, None] * triple / (2.0 * safe**3), 0.0)
     return d0 + sign * dn, slopes, omega
+
+
+def component_cross(a, b):
+    """a × b of two 3-vectors given as lists of their components (broadcastable arrays): elementwise products,
+    no (…, 3) axis for reverse mode to slice, pad or concatenate."""
+    return [a[c - 2] * b[c - 1] - a[c - 1] * b[c - 2] for c in range(3)]
 
 
 def band_energies(model: Model, k, x):

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from .._eigh import _safe_sqrt, cross, eigh, eigvalsh, inverse_gaps, split_levels
-from .._geometry import (berry_connection_offdiag, einsum, matmul, nonabelian_curvature_block,
+from .._geometry import (berry_connection_offdiag, component_cross, einsum, matmul, nonabelian_curvature_block,
                          point_geometry_second, rotate, two_band_components, two_band_d)
 from ..units import HBAR
 from ._phase_space import manifold_density
@@ -181,11 +181,6 @@ def _bloch_derivatives(model, k, x, textured: bool):
     return [(v, j, h.T) for v, j, h in zip(val, jac, hess)]
 
 
-def _cross(a, b):
-    """a × b of two component lists (3 broadcastable arrays each)."""
-    return [a[c - 2] * b[c - 1] - a[c - 1] * b[c - 2] for c in range(3)]
-
-
 def _two_band_bands(model, k, x, fields, textured: bool):
     """Eqs. 61–63 for a two-band model whose manifold is both bands, in closed form.
 
@@ -203,11 +198,11 @@ def _two_band_bands(model, k, x, fields, textured: bool):
     inv2 = _half_inverse(sum(part * part for part in dc), split_levels(d0, jnp.stack(dc))[1])
     e = [einsum("Ba,a->B", fields, part[:d]) for part in ac]  # eE·∂d/∂k (B,)
     de = [einsum("Ba,aL->BL", fields, part) for part in ddc]  # ∂e/∂λ (B, L)
-    d_x_e = _cross(dc, e)
+    d_x_e = component_cross(dc, e)
     b = [dc[c] + d_x_e[c] * inv2 for c in range(3)]
     a_dot_d = sum(ac[c] * dc[c] for c in range(3))  # (L,)
-    dcross = [p + q for p, q in zip(_cross([part[None] for part in ac], [part[:, None] for part in e]),
-                                    _cross(dc, de))]  # ∂(d × e)/∂λ (B, L)
+    dcross = [p + q for p, q in zip(component_cross([part[None] for part in ac], [part[:, None] for part in e]),
+                                    component_cross(dc, de))]  # ∂(d × e)/∂λ (B, L)
     db = [ac[c][None] + dcross[c] * inv2 - (4 * inv2**2) * a_dot_d[None] * d_x_e[c][:, None] for c in range(3)]
     bn = _safe_sqrt(sum(part * part for part in b))
     safe = jnp.where(bn > 0, bn, 1.0)
