@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .units import HBAR
 
@@ -71,8 +72,9 @@ def adjugate4(a):
     each of 16 ``a[i, j]`` was a pad of the whole matrix (the gradient of a textured SSCT current: 16 pad kernels,
     each recomputing its share of the backward pass, 34 → 6 ms; a split of the flattened matrix slowed the exact
     steady state's characteristics 1.2×)."""
+    split = np.split if isinstance(a, np.ndarray) else jnp.split  # NumPy stays NumPy (``_magnus``'s import-time table)
     (a00, a01, a02, a03), (a10, a11, a12, a13), (a20, a21, a22, a23), (a30, a31, a32, a33) = (
-        [part[0, 0] for part in jnp.split(row, 4, 1)] for row in jnp.split(a, 4, 0))
+        [part[0, 0] for part in split(row, 4, 1)] for row in split(a, 4, 0))
     s0, s1, s2 = a00 * a11 - a10 * a01, a00 * a12 - a10 * a02, a00 * a13 - a10 * a03
     s3, s4, s5 = a01 * a12 - a11 * a02, a01 * a13 - a11 * a03, a02 * a13 - a12 * a03
     c5, c4, c3 = a22 * a33 - a32 * a23, a21 * a33 - a31 * a23, a21 * a32 - a31 * a22
