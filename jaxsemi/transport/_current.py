@@ -209,18 +209,23 @@ def _total(model, grid, s: _Setup, chunk_size, mesh, check: bool = False, asked:
 TWO_BAND_SHIFTED = 2**19
 #: The same for a two-band lattice model, whose shifted d-vectors are a GEMM output written to memory.
 LATTICE_SHIFTED = 2**17
+#: The same for a two-band continuum model's field-dressed bands (``theory="nonadiabatic"``).
+DRESSED_SHIFTED = 2**18
 
 
 def _default_chunk(model, s: _Setup) -> int:
     """k-points per chunk: ``default_chunk``'s; with ``relaxation="exact"`` each k carries B·N shifted
     points, and a chunk holds ``default_chunk``'s worth of shifted 𝓗 (n > 2, materialised for eigh) or
-    ``TWO_BAND_SHIFTED`` two-band SSCT energies (closed form, fused; the non-adiabatic dressed bands, with a
-    rotated 𝓗 per shifted point, ran 2.8× slower at that size), ``LATTICE_SHIFTED`` for a two-band lattice
-    model, either theory (``_relaxation._shifted_lattice_d``). Measured (compiled, alternating calls, 2026-12-03): tilted
-    cone, 12 800 k, J at 8 fields 21.5 ms at the earlier 97 k-points per chunk (16 384 shifted points), 13.0
-    at 2048 and 4096, 23.7 at 16 384; since the energies fuse with their Fermi sums (``band_energies``)
-    7.7 ms at 3120 (this rule), 9.6 / 7.9 / 7.5 / 7.0 ms at 800 / 1600 / 6400 / 12 800. Haldane, 120² grid, J at
-    8 fields: 42 ms at 3120 k-points per chunk, 31–33 at 512–780 (this rule), 36 at 390."""
+    ``TWO_BAND_SHIFTED`` two-band SSCT energies (closed form, fused), ``DRESSED_SHIFTED`` two-band non-adiabatic
+    dressed bands, ``LATTICE_SHIFTED`` for a two-band lattice model, either theory
+    (``_relaxation._shifted_lattice_d``). Measured (compiled, alternating calls): tilted cone, 12 800 k, SSCT J at
+    8 fields (2026-12-03) 21.5 ms at the earlier 97 k-points per chunk (16 384 shifted points), 13.0 at 2048 and
+    4096, 23.7 at 16 384; since the energies fuse with their Fermi sums (``band_energies``) 7.7 ms at 3120 (this
+    rule), 9.6 / 7.9 / 7.5 / 7.0 ms at 800 / 1600 / 6400 / 12 800. Non-adiabatic (2026-12-06; 2¹⁴ shifted points
+    before, the budget of an n = 2 eigh) at 2¹⁴ / 2¹⁶ / 2¹⁷ / 2¹⁸ / 2¹⁹ shifted points: J at 8 fields 20.3 / 13.4 /
+    13.2 / 12.8 / 13.4 ms, σ at a field 5.8 / 4.2 / 4.2 / 3.9 / 13.0, χ at a field 13.0 / 11.7 / 11.0 / 10.6 /
+    20.6 (its forward-mode tangents no longer fit the cache at 2¹⁹). Haldane, 120² grid, J at 8 fields: 42 ms at
+    3120 k-points per chunk, 31–33 at 512–780 (this rule), 36 at 390."""
     n = model.n_bands
     if s.relaxation != "exact":
         return default_chunk(n)
@@ -230,6 +235,8 @@ def _default_chunk(model, s: _Setup) -> int:
         budget = LATTICE_SHIFTED
     elif n == 2 and s.theory.name == "ssct":
         budget = TWO_BAND_SHIFTED
+    elif n == 2 and s.theory.name == "nonadiabatic":
+        budget = DRESSED_SHIFTED
     return max(16, min(default_chunk(n), budget // shifted))
 
 
