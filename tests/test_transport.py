@@ -450,6 +450,17 @@ def small_disk():
     return js.kgrid.disk(1.5, 40, 16, scale=DELTA / V, breaks=[K_F])
 
 
+@pytest.mark.parametrize("relaxation", ["first_order", "exact"])
+def test_field_derivatives_per_tuple_in_one_chunk_equal_jacfwd_over_chunks(tilted, small_disk, relaxation):
+    """χ at a field of SSCT (``symmetric_field_derivatives``): per-tuple jvps where the grid is one chunk,
+    nested jacfwd where it is several (``_total``), the same tensor."""
+    field, kw = [0.004, -0.002], dict(kT=KT, relaxation=relaxation, check=False)
+    one = np.asarray(tr.conductivity(tilted, field, MU_BAND, TAU, small_disk, order=2, **kw))
+    chunks = np.asarray(tr.conductivity(tilted, field, MU_BAND, TAU, small_disk, order=2, chunk_size=97, **kw))
+    assert np.abs(one).max() > 1e-3 and abs(one[0, 0, 1]) > 1e-6
+    np.testing.assert_allclose(chunks, one, rtol=1e-12, atol=1e-12 * np.abs(one).max())
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("theory, textured", [("ssct", False), ("ssct", True),
                                               pytest.param("nonadiabatic", False, marks=pytest.mark.slow)])

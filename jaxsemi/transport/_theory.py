@@ -46,7 +46,8 @@ class AbstractTheory(eqx.Module):
     Array fields of a theory are traced like the model's parameters (jit, vmap, grad); the
     integrand must be differentiable in ``s.fields`` for ``conductivity``, which takes ∂ⁿj/∂Eⁿ per k by
     nested ``jacfwd``, or by one nested jvp per distinct index tuple where the class variable
-    ``symmetric_field_derivatives`` is True (the same numbers; faster where XLA shares their lower terms).
+    ``symmetric_field_derivatives`` is True and the grid is one chunk per device (the same numbers; faster where
+    XLA shares their lower terms, which it does not across a loop over chunks).
     """
 
     name: eqx.AbstractClassVar[str]
