@@ -20,11 +20,18 @@ def solve_small(a, b):
     Written out so the per-step solve is a handful of fused arithmetic ops rather than a
     batched LAPACK call (which costs ~100× the arithmetic on a CPU); the row swaps are selects
     with one-hot masks, not gathers and scatters (which XLA:CPU runs as separate, slow kernels
-    under vmap).
+    under vmap). Its tangent is a linear solve (``jax.lax.custom_linear_solve``, as in ``jnp.linalg.solve``),
+    ẏ = a⁻¹(ḃ − ȧy), which reverse mode transposes into a solve with aᵀ instead of transposing the elimination's
+    row slices (pads of the whole matrix): the gradient of a sum over 12 800 vmapped 6×6 solves 43–46 → 9.1–9.8
+    ms (forward 4.7–5.0), of a 3D textured SSCT current on 24³ k 176 → 57 ms (forward 28).
     """
+    return _solve4(a, b) if a.shape[0] == 4 else _gauss_jordan(a, b)
+
+
+@jax.custom_jvp
+def _gauss_jordan(a, b):
+    """a y = b by Gauss–Jordan elimination with partial pivoting (``solve_small``)."""
     n = a.shape[0]
-    if n == 4:
-        return _solve4(a, b)
     m = jnp.concatenate([a, b[:, None]], axis=1)
     rows = jnp.arange(n)[:, None]
     for i in range(n):
@@ -34,6 +41,16 @@ def solve_small(a, b):
         pivot = pivot / pivot[i]
         m = jnp.where(rows == i, pivot, m - jnp.where(rows == i, 0.0, m[:, i:i + 1]) * pivot)
     return m[:, n]
+
+
+@_gauss_jordan.defjvp
+def _gauss_jordan_jvp(primals, tangents):
+    a, b = primals
+    da, db = tangents
+    y = _gauss_jordan(a, b)
+    tangent = jax.lax.custom_linear_solve(lambda v: a @ v, db - da @ y, lambda _, r: _gauss_jordan(a, r),
+                                          lambda _, r: _gauss_jordan(a.T, r))
+    return y, tangent
 
 
 @jax.custom_jvp
