@@ -128,10 +128,21 @@ def eigh(h: jax.Array) -> tuple[jax.Array, jax.Array]:
     return eigh_general(h)
 
 
+def d_components(h: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """d₀, d_x, d_y, d_z (each (...)) of 2×2 Hermitian matrices h = d₀ + d·σ (..., 2, 2).
+
+    The entries come from splits of the rows, then the columns: reverse mode transposes them into concatenates,
+    where each ``h[..., i, j]`` became a pad of the whole matrix fused with its own copy of the backward pass (a
+    user's two-band model, written as a 2×2 matrix: four such pads took half the kernel time of the textured
+    non-adiabatic current's gradient)."""
+    (h00, _), (h10, h11) = ([e[..., 0, 0] for e in jnp.split(row, 2, -1)] for row in jnp.split(h, 2, -2))
+    return 0.5 * jnp.real(h00 + h11), jnp.real(h10), jnp.imag(h10), 0.5 * jnp.real(h00 - h11)
+
+
 def d_vector(h: jax.Array) -> tuple[jax.Array, jax.Array]:
     """d₀ (...) and d = (d_x, d_y, d_z) (..., 3) of 2×2 Hermitian matrices h = d₀ + d·σ (..., 2, 2)."""
-    d0, dz = 0.5 * jnp.real(h[..., 0, 0] + h[..., 1, 1]), 0.5 * jnp.real(h[..., 0, 0] - h[..., 1, 1])
-    return d0, jnp.stack([jnp.real(h[..., 1, 0]), jnp.imag(h[..., 1, 0]), dz], -1)
+    d0, *d = d_components(h)
+    return d0, jnp.stack(d, -1)
 
 
 def split_levels(d0, d):

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _sharding
-from ._eigh import (SMALL_N, _safe_sqrt, d_vector, degeneracy_tol, eigh as _eigh_matrix, eigvalsh, inverse_gaps,
-                    manifold_gap, matmul, split_levels)
+from ._eigh import (SMALL_N, _safe_sqrt, d_components, d_vector, degeneracy_tol, eigh as _eigh_matrix, eigvalsh,
+                    inverse_gaps, manifold_gap, matmul, split_levels)
 from ._model import D_FORMS, Model, registered
 from .kspace import default_chunk
 from .kspace._reduce import reduce_blocks
@@ -85,10 +85,7 @@ def two_band_components(model: Model, k, x):
     """``two_band_d`` as four scalars (d₀, d_x, d_y, d_z) eV: a registered d-vector's own, with no stack of the
     components for reverse mode to transpose (else split from 𝓗's)."""
     d = _d_form(model, k, x)
-    if d is None:
-        d0, dv = d_vector(model.hamiltonian(k, x, model.params))
-        return (d0, *(part[0] for part in jnp.split(dv, 3)))
-    return tuple(d)
+    return d_components(model.hamiltonian(k, x, model.params)) if d is None else tuple(d)
 
 
 class TwoBandJet(NamedTuple):
