@@ -173,8 +173,9 @@ def _bloch_derivatives(model, k, x, textured: bool):
         # once, not per k (as λ, the tilted cone's textured current ran 1.6× slower in this component form)
         argnums = (0, 1) if textured else 0
         jac, val = jax.jacfwd(lambda a, b: (two_band_components(model, a, b),) * 2, argnums, has_aux=True)(kk, x)
-        if textured:
-            jac = tuple(jnp.concatenate(pair) for pair in jac)  # 4 × (L,)
+        if textured:  # the x-part behind a barrier: XLA had fused a texture's sin, cos into per-k reductions
+            # (textured cone, J at one field: forward 0.82 → 0.42 ms, gradient 2.48 → 2.13 ms)
+            jac = tuple(jnp.concatenate((dk, jax.lax.optimization_barrier(dx))) for dk, dx in jac)  # 4 × (L,)
         return jac, (jac, val)
 
     hess, (jac, val) = jax.jacfwd(first, has_aux=True)(k)  # 4 × (L, d)
