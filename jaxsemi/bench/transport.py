@@ -13,7 +13,8 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
   at 8 chemical potentials (0.15–0.3 eV) and that one field, as a fit against μ calls it, the gradient of
   Σ J_x (``grad_current_8_mu_ratio``).
 * ``textured``: J at that field with a mass texture Δ(x) = Δ cos(G·x) at one x, SSCT and non-adiabatic, and the
-  gradient of J_x in all parameters (``grad_current_ratio``; the texture's G among them).
+  gradient of J_x in all parameters (``grad_current_ratio``; the texture's G among them); ``*_matrix``: the same
+  cone written as a user writes a two-band model, a 2×2 matrix function (its d-vector then comes from 𝓗).
 * ``hall``: ``js.hall_conductivity`` of the Haldane model (N×N Brillouin-zone grid, kT = 0.02 eV)
   and its gradient with respect to t₁, t₂, φ, M, μ and kT (``grad_ratio``).
 * ``relaxation``: SSCT with ``relaxation="exact"`` over ``"first_order"`` (project goal ≤ 5×; compiled,
@@ -102,19 +103,30 @@ def _with_gradient(fn, args, rounds):
     return {"t_s": best[0], "t_grad_s": best[1], "ratio": ratio[1], "ratio_of_minima": ratio_min[1]}, value
 
 
-def _textured_cost(grid, field, rounds) -> dict:
-    """J_x at ``field`` and x = TEXTURE_X of the cone with Δ(x) = Δ cos(G·x), and its gradient in all parameters."""
-    model = js.models.massive_dirac(V, DELTA, tilt=TILT, texture_G=TEXTURE_G)
-    args = (dict(model.params), jnp.asarray(MU), jnp.asarray(TAU), jnp.asarray(KT))
-    out = {}
-    for theory in ("ssct", "nonadiabatic"):
-        def current(p, mu, tau, kT, theory=theory):
-            return js.transport.current(model.with_params(p), field, mu, tau, grid, kT=kT, x=TEXTURE_X,
-                                        theory=theory)[0]
+def _cone_matrix(k, x, p):
+    """The textured tilted cone as a user writes a two-band model: a 2×2 matrix (no registered d-vector)."""
+    mass = p["delta"] * jnp.cos(p["G"] @ x)
+    off = p["v"] * (k[0] + 1j * k[1])
+    return jnp.array([[p["tilt"] * k[0] + mass, jnp.conj(off)], [off, p["tilt"] * k[0] - mass]])
 
-        t, _ = _with_gradient(current, args, rounds)
-        out[theory] = {"t_current_s": t["t_s"], "t_grad_current_s": t["t_grad_s"], "grad_current_ratio": t["ratio"],
-                       "grad_current_ratio_of_minima": t["ratio_of_minima"]}
+
+def _textured_cost(grid, field, rounds) -> dict:
+    """J_x at ``field`` and x = TEXTURE_X of the cone with Δ(x) = Δ cos(G·x), and its gradient in all parameters:
+    ``js.models.massive_dirac`` (its d-vector registered) and, ``*_matrix``, the same cone as a user's 2×2 matrix."""
+    model = js.models.massive_dirac(V, DELTA, tilt=TILT, texture_G=TEXTURE_G)
+    matrix = js.Model(_cone_matrix, dict(model.params), 2, name="textured cone as a 2×2 matrix")
+    out = {}
+    for suffix, m in (("", model), ("_matrix", matrix)):
+        args = (dict(m.params), jnp.asarray(MU), jnp.asarray(TAU), jnp.asarray(KT))
+        for theory in ("ssct", "nonadiabatic"):
+            def current(p, mu, tau, kT, theory=theory, m=m):
+                return js.transport.current(m.with_params(p), field, mu, tau, grid, kT=kT, x=TEXTURE_X,
+                                            theory=theory)[0]
+
+            t, _ = _with_gradient(current, args, rounds)
+            out[theory + suffix] = {"t_current_s": t["t_s"], "t_grad_current_s": t["t_grad_s"],
+                                    "grad_current_ratio": t["ratio"],
+                                    "grad_current_ratio_of_minima": t["ratio_of_minima"]}
     return out
 
 
