@@ -150,8 +150,9 @@ def test_small_solve_matches_lapack():
 
 
 def test_small_solve_derivatives_match_lapack():
-    """The 4×4 adjugate solve's own tangent a⁻¹(ḃ − ȧy) (``jax.custom_jvp``) and its reverse-mode transpose, also
-    nested (second derivatives) and under vmap, equal those of ``jnp.linalg.solve``; n = 2 and 6 by autodiff."""
+    """The tangent a⁻¹(ḃ − ȧy) that ``solve_small`` defines (``jax.custom_jvp``: the 4×4 adjugate's own, else a
+    ``custom_linear_solve`` with the same Gauss–Jordan elimination, n = 2 and 6) and its reverse-mode transpose,
+    also nested (second derivatives) and under vmap, equal those of ``jnp.linalg.solve``."""
     from jaxsemi._eom import solve_small
 
     rng = np.random.default_rng(1)
@@ -164,11 +165,12 @@ def test_small_solve_derivatives_match_lapack():
             np.testing.assert_allclose(ours, lapack, rtol=1e-12, atol=1e-12)
         hessians = [jax.hessian(lambda a, f=f: f(a, b) @ ybar)(a) for f in (solve_small, jnp.linalg.solve)]
         np.testing.assert_allclose(*hessians, rtol=1e-10, atol=1e-12)
-    a, b = rng.normal(size=(5, 4, 4)) + 3 * np.eye(4), rng.normal(size=(5, 4))
-    grads = [jax.grad(lambda a, b: jnp.sum(jnp.sin(jax.vmap(solve_small)(a, b))), (0, 1))(a, b),
-             jax.grad(lambda a, b: jnp.sum(jnp.sin(jnp.linalg.solve(a, b[..., None])[..., 0])), (0, 1))(a, b)]
-    for ours, lapack in zip(*grads):
-        np.testing.assert_allclose(ours, lapack, rtol=1e-12, atol=1e-12)
+    for n in (4, 6):
+        a, b = rng.normal(size=(5, n, n)) + 3 * np.eye(n), rng.normal(size=(5, n))
+        grads = [jax.grad(lambda a, b: jnp.sum(jnp.sin(jax.vmap(solve_small)(a, b))), (0, 1))(a, b),
+                 jax.grad(lambda a, b: jnp.sum(jnp.sin(jnp.linalg.solve(a, b[..., None])[..., 0])), (0, 1))(a, b)]
+        for ours, lapack in zip(*grads):
+            np.testing.assert_allclose(ours, lapack, rtol=1e-12, atol=1e-12)
 
 
 def test_gap_helpers():
