@@ -15,5 +15,7 @@ def test_one_core_child_is_pinned_and_computes_the_same_sigma():
     child = eigh_overhead.measure_one_core(4, 6, 1)
     assert child["cpus"] == 1 and child["cpu"] in os.sched_getaffinity(0)
     assert child["n_k"] == here["n_k"] == 36
+    for report in (here, child):  # the in-program eigh is timed beside the bare one
+        assert report["eigh_in_program_kpts_per_s"] > 0 and np.isfinite(report["overhead_vs_eigh_in_program"])
     assert np.max(np.abs(here["sigma_xy"])) > 1e-3  # a model with Hall response, so equality below means something
     np.testing.assert_allclose(child["sigma_xy"], here["sigma_xy"], rtol=0, atol=1e-12)

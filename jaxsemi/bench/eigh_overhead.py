@@ -15,16 +15,32 @@ e^{−|R|/2}/√n, H(−R) = H(R)†; written as ``_hr.dat`` and read with ``js.
 * ``one_core``: ``eigh`` and ``sigma_xy`` again in a child process pinned to one CPU (Linux).
 
 overhead = t(sigma_xy)/t(eigh) − 1 (the project heads for ≤ 50 %), ``overhead_compiled`` likewise.
-On several cores jaxlib 0.10.2 spreads a batch of LAPACK calls over the thread-pool workers it finds
-idle: bare ``eigh`` usually finds them, the ``eigh`` inside σ_xy's larger program mostly not (2-core
-CPU, 2026-12-05, n = 16, 2304 k, profiles: 102 ms on one thread inside σ_xy, 52–95 ms bare over two;
-pinned to one core 126 and 98 ms). So the overhead on all cores mixes jaxsemi's own cost
-with that scheduling, and the ``one_core`` overhead, where XLA sizes its pool from the pinned
-affinity and both run on one thread, is jaxsemi's own. Splitting σ_xy over two host-platform devices
-(``--xla_force_host_platform_device_count=2``) gives it no second core either: σ_xy of the Haldane model on
-1000² runs 1.07× faster on two (``scale``), an unbatched ``lax.map`` of ``eigvalsh`` over 2304 16-band H(k)
-takes 120 ms on one device and on two, and the batched ``vmap`` of it, 60 ms on one device, never returns
-on two (jaxlib 0.10.2, 2026-12-06: ``SharedCoresWarning``). ``--quick`` is short.
+``eigh_in_program``: the same ``eigh`` of the same H(k), but as the second step of a program whose first is a
+complex matrix product (H times an identity passed in as an argument); ``overhead_vs_eigh_in_program`` (and
+``overhead_compiled_vs_eigh_in_program``) compare σ_xy with it.
+
+Why bare ``eigh`` is the wrong floor on several cores (jaxlib 0.10.2): its batched LAPACK kernels
+(``ParallelBatchMap`` in ``jaxlib/cpu/lapack_kernels.cc``) cut the batch into one chunk per thread of XLA's
+intra-op pool, schedule every chunk on that pool and block the calling thread until they are done. A program
+whose first step is the ``eigh`` calls it from the host thread, and both pool threads of a 2-core CPU run a
+chunk. In any larger program the thunk executor has by then handed execution to a pool thread (an
+asynchronous matrix product finishes there; independent work is offloaded there), so the pool thread that
+calls the ``eigh`` blocks and the other pool thread runs both chunks one after the other: one core. Measured
+(2026-12-06, n = 16, 2304 k): bare 42 ms, after a complex product of H by a constant unitary 80 ms (the product
+alone 3.7 ms; after a real product, an FFT or elementwise work it stays 42 ms, as long as nothing ran on the pool
+before it); in σ_xy's profile the ``eigh`` (86 ms) runs on pool thread A, blocked, while thread B runs the
+independent ∂𝓗/∂k work (8 ms) and then the two chunks (38 and 40 ms). σ_xy's program builds H(k) by matrix
+products and has independent work beside the ``eigh``, and nothing jaxsemi tried moves the call back to the host
+thread: H(k) from
+real instead of complex products (σ_xy 119 → 120 ms, alternating calls), two independent ``lax.map`` loops of
+LAPACK calls small enough to run inline (≤ 200 000 estimated flops per call: 4 matrices of n = 16, one of
+n = 32; 104 → 81 ms at n = 16, no gain at n = 32: the loops do not run concurrently) — and splitting over two
+host-platform devices (``--xla_force_host_platform_device_count=2``) gives σ_xy no second core either: σ_xy of
+the Haldane model on 1000² runs 1.07× faster on two (``scale``), an unbatched ``lax.map`` of ``eigvalsh`` over
+2304 16-band H(k) takes 120 ms on one device and on two, and the batched ``vmap`` of it, 60 ms on one device,
+never returns on two (``SharedCoresWarning``). So the overhead on all cores mixes jaxsemi's own cost with
+that scheduling; ``overhead_vs_eigh_in_program`` and the ``one_core`` overhead (XLA sizes its pool from the
+pinned affinity, so both run on one thread) are jaxsemi's own. ``--quick`` is short.
 """
 
 from __future__ import annotations
@@ -132,6 +148,11 @@ def measure(n_bands: int, n_k: int, repeats: int, with_wannierberri: bool) -> di
     eigh = jax.jit(jax.vmap(jnp.linalg.eigh))
     jax.block_until_ready(eigh(hk))
     t_eigh, _ = best_time(lambda: jax.block_until_ready(eigh(hk)), repeats)
+    # the identity as an argument, not a constant XLA could fold away: the product runs, then the eigh
+    in_program = jax.jit(lambda h, one: jax.vmap(jnp.linalg.eigh)(h @ one))
+    one = jnp.eye(n_bands, dtype=hk.dtype)
+    jax.block_until_ready(in_program(hk, one))
+    t_in_program, _ = best_time(lambda: jax.block_until_ready(in_program(hk, one)), repeats)
     mu = jnp.asarray(MU)
     sigma = lambda: jax.block_until_ready(js.hall_conductivity(model, mu, grid))  # noqa: E731
     sigma()
@@ -142,7 +163,9 @@ def measure(n_bands: int, n_k: int, repeats: int, with_wannierberri: bool) -> di
     n = grid.size
     out = {"n_bands": n_bands, "n_R": len(rvecs), "n_k": n, "eigh_kpts_per_s": n / t_eigh,
            "sigma_kpts_per_s": n / t_sigma, "overhead": t_sigma / t_eigh - 1.0,
+           "eigh_in_program_kpts_per_s": n / t_in_program, "overhead_vs_eigh_in_program": t_sigma / t_in_program - 1.0,
            "sigma_compiled_kpts_per_s": n / t_compiled, "overhead_compiled": t_compiled / t_eigh - 1.0,
+           "overhead_compiled_vs_eigh_in_program": t_compiled / t_in_program - 1.0,
            "sigma_xy": np.asarray(value).tolist()}
     if with_wannierberri:
         wb = _wannierberri(rvecs, hr, n_k, repeats)
