@@ -329,6 +329,33 @@ def test_two_band_ssct_closed_form_equals_eigen_path(textured):
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("d", [2, 3])
+def test_textured_rates_unrolled_over_bands_equal_vmapped(d, monkeypatch):
+    """Eq. 43 for every band and field (``_ssct._rates``) solved band by band (n ≤ ``UNROLLED_BANDS``) equals the
+    same under a vmap over bands (larger n), for 3 bands and 2 fields with random curvatures, and equals the
+    2d×2d systems solved by LAPACK."""
+    from jaxsemi.transport import _ssct
+
+    rng = np.random.default_rng(d)
+    n = 3
+    vb, fb, fields = rng.normal(size=(n, d)), rng.normal(size=(n, d)), rng.normal(size=(2, d))
+    antisym = [m - np.swapaxes(m, 1, 2) for m in rng.normal(size=(2, n, d, d))]
+    f_kx = 0.1 * rng.normal(size=(n, d, d))
+    curvatures = (antisym[0], f_kx, -np.swapaxes(f_kx, 1, 2), 0.01 * antisym[1])
+    unrolled = _ssct._rates(vb, fb, curvatures, fields)
+    monkeypatch.setattr(_ssct, "UNROLLED_BANDS", 0)
+    vmapped = _ssct._rates(vb, fb, curvatures, fields)
+    eye = np.eye(d)
+    for b in range(2):
+        for i in range(n):
+            a = np.block([[eye + curvatures[1][i], curvatures[0][i]],
+                          [-HBAR * curvatures[3][i], HBAR * (eye - curvatures[2][i])]])
+            y = np.linalg.solve(a, np.concatenate([vb[i], -fields[b] + fb[i]]))
+            for ours in (unrolled, vmapped):
+                np.testing.assert_allclose(np.concatenate([ours[0][b, i], ours[1][b, i]]), y, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize("textured", [False, True])
 def test_two_band_validity_numbers_closed_form_equal_eigen_path(textured):
     """The Eq. 37 numbers of a two-band model from its d-vector (|Δf⁰| |d̂ × e|/(2|d|)², no eigenvectors) equal those

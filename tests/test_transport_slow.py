@@ -82,3 +82,32 @@ def test_degenerate_manifold_gradient_is_finite_and_correct():
         assert np.isfinite(g) and abs(g) > 1e-3 * abs(float(jx(1.3, theory)))
         np.testing.assert_allclose(g, _fd(lambda m: jx(m, theory), 1.3, 1e-4), rtol=1e-5)
     np.testing.assert_allclose(grads["nonadiabatic"], grads["nonabelian"], rtol=1e-8)
+
+
+def test_textured_ssct_of_a_3d_stack_is_the_2d_current():
+    """A 3D model that is a k_z- and z-independent stack of a textured 2D cone: its SSCT current (6×6 systems of
+    Eq. 43, solved by Cramer's rule) is the 2D current (4×4 systems, by the adjugate) times Σ_z w_z, first order
+    and exact (backward characteristics), and so is its gradient in the texture's wavevector G."""
+    field, x = jnp.array([0.003, 0.002]), jnp.array([10.0, 5.0])
+    disk = js.kgrid.disk(2.0, 24, 8, scale=0.1)
+    kz, wz = np.array([-0.2, 0.0, 0.2]), np.full(3, 0.2 / (2 * np.pi))
+    points = np.concatenate([np.repeat(np.asarray(disk.points), 3, 0), np.tile(kz, len(disk))[:, None]], 1)
+    stack_grid = js.KGrid(points, np.repeat(np.asarray(disk.weights), 3) * np.tile(wz, len(disk)))
+
+    def currents(g, relaxation):
+        cone = js.models.massive_dirac(1.0, 0.1, tilt=0.3, texture_G=g)
+        stack = js.Model(lambda k, y, p: cone.hamiltonian(k[:2], y[:2], p), dict(cone.params), 3, name="stack")
+        kw = dict(kT=0.01, relaxation=relaxation, check=False)
+        j2 = tr.current(cone, field, 0.2, 10.0, disk, x=x, **kw)
+        j3 = tr.current(stack, jnp.append(field, 0.0), 0.2, 10.0, stack_grid, x=jnp.append(x, 3.0), **kw)
+        return j2, j3
+
+    g = jnp.array([0.02, 0.01])
+    for relaxation in ("first_order", "exact"):
+        j2, j3 = currents(g, relaxation)
+        assert np.max(np.abs(j2)) > 1e-6  # a current to compare
+        np.testing.assert_allclose(j3[:2], j2 * wz.sum(), rtol=1e-9, atol=1e-12 * np.max(np.abs(j2)))
+        np.testing.assert_allclose(j3[2], 0.0, atol=1e-12 * np.max(np.abs(j2)))
+    d2, d3 = (jax.jacrev(lambda g, i=i: currents(g, "first_order")[i][0])(g) for i in (0, 1))
+    assert np.max(np.abs(d2)) > 0
+    np.testing.assert_allclose(d3, d2 * wz.sum(), rtol=1e-8, atol=1e-12 * np.max(np.abs(d2)))
