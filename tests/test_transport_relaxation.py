@@ -381,6 +381,31 @@ def test_two_band_characteristics_in_closed_form_equal_the_eigen_path():
         np.testing.assert_allclose(grads[0][name], grads[1][name], rtol=1e-9, atol=1e-12, err_msg=name)
 
 
+@pytest.mark.timeout(300)
+def test_characteristics_band_by_band_equal_vmapped_over_bands(monkeypatch):
+    """The characteristics' rates taken band by band (n ≤ ``UNROLLED_BANDS``) or under a vmap over bands (larger n)
+    give the same occupations: a three-band textured model, two fields, two points."""
+    from test_transport import _generic_pair_and_far_level
+
+    model = js.Model(_generic_pair_and_far_level, {"t": 0.3, "a": 0.4, "m": 0.5, "G": jnp.array([0.05, 0.02])}, 2,
+                     np.eye(2))
+    x, e = jnp.array([3.0, -7.0]), jnp.array([[0.01, -0.004], [0.0, 0.008]])
+    mu, tau, kT = jnp.array([0.1, 0.2]), jnp.array([3.0, 2.0]), jnp.array([0.05, 0.04])
+
+    def occupations():
+        out = []
+        for k in jnp.array([[0.3, -0.2], [-0.5, 0.7]]):
+            energies = point_geometry(model, k, x, True).energies
+            out.append(_relaxation.characteristic_occupation(model, k, x, energies, e, mu, tau, kT))
+        return np.asarray(out)
+
+    unrolled = occupations()
+    monkeypatch.setattr(_relaxation, "UNROLLED_BANDS", 0)
+    vmapped = occupations()
+    assert unrolled.shape == (2, 2, 3) and np.ptp(unrolled) > 1e-2
+    np.testing.assert_allclose(unrolled, vmapped, rtol=0, atol=1e-14)
+
+
 @pytest.mark.slow
 def test_textured_characteristic_against_an_adaptive_solve(textured):
     """f_n(x, k) against Dopri8 (rtol 1e-12) backward characteristics, ε_n(X, K) evaluated directly (not
