@@ -20,7 +20,7 @@ def solve_small(a, b):
     phase space of two dimensions) by its adjugate, ``_solve4`` (2× faster on the textured transport paths), and
     N = 6 (three dimensions) by Cramer's rule with Laplace expansions, ``_solve6`` (3.5× faster; with the bands
     unrolled, ``transport._ssct.UNROLLED_BANDS``, a 3D textured two-band SSCT current on 24³ k: forward 27–39 →
-    5.9–6.7 ms, gradient 65–68 → 30–31 ms).
+    5.9–6.7 ms, gradient 65–68 → 30–31 ms; 14–16 ms once its curvatures were split, not sliced, per band).
 
     Written out so the per-step solve is a handful of fused arithmetic ops rather than a
     batched LAPACK call (which costs ~100× the arithmetic on a CPU); the row swaps are selects

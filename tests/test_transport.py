@@ -331,9 +331,9 @@ def test_two_band_ssct_closed_form_equals_eigen_path(textured):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("d", [2, 3])
 def test_textured_rates_unrolled_over_bands_equal_vmapped(d, monkeypatch):
-    """Eq. 43 for every band and field (``_ssct._rates``) solved band by band (n ≤ ``UNROLLED_BANDS``) equals the
-    same under a vmap over bands (larger n), for 3 bands and 2 fields with random curvatures, and equals the
-    2d×2d systems solved by LAPACK."""
+    """Eq. 43 for every band and field (``_ssct._rates``) solved band by band (3D, n ≤ ``UNROLLED_BANDS``) equals
+    the same under a vmap over bands (2D, larger n), for 3 bands and 2 fields with random curvatures, and equals
+    the 2d×2d systems solved by LAPACK."""
     from jaxsemi.transport import _ssct
 
     rng = np.random.default_rng(d)
@@ -342,8 +342,9 @@ def test_textured_rates_unrolled_over_bands_equal_vmapped(d, monkeypatch):
     antisym = [m - np.swapaxes(m, 1, 2) for m in rng.normal(size=(2, n, d, d))]
     f_kx = 0.1 * rng.normal(size=(n, d, d))
     curvatures = (antisym[0], f_kx, -np.swapaxes(f_kx, 1, 2), 0.01 * antisym[1])
+    monkeypatch.setattr(_ssct, "band_by_band", lambda n, d: True)
     unrolled = _ssct._rates(vb, fb, curvatures, fields)
-    monkeypatch.setattr(_ssct, "UNROLLED_BANDS", 0)
+    monkeypatch.setattr(_ssct, "band_by_band", lambda n, d: False)
     vmapped = _ssct._rates(vb, fb, curvatures, fields)
     eye = np.eye(d)
     for b in range(2):

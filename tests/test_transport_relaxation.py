@@ -383,8 +383,8 @@ def test_two_band_characteristics_in_closed_form_equal_the_eigen_path():
 
 @pytest.mark.timeout(300)
 def test_characteristics_band_by_band_equal_vmapped_over_bands(monkeypatch):
-    """The characteristics' rates taken band by band (n ≤ ``UNROLLED_BANDS``) or under a vmap over bands (larger n)
-    give the same occupations: a three-band textured model, two fields, two points."""
+    """The characteristics' rates taken band by band (3D, n ≤ ``UNROLLED_BANDS``) or under a vmap over bands (2D,
+    larger n) give the same occupations: a three-band textured model, two fields, two points."""
     from test_transport import _generic_pair_and_far_level
 
     model = js.Model(_generic_pair_and_far_level, {"t": 0.3, "a": 0.4, "m": 0.5, "G": jnp.array([0.05, 0.02])}, 2,
@@ -399,8 +399,9 @@ def test_characteristics_band_by_band_equal_vmapped_over_bands(monkeypatch):
             out.append(_relaxation.characteristic_occupation(model, k, x, energies, e, mu, tau, kT))
         return np.asarray(out)
 
+    monkeypatch.setattr(_relaxation, "band_by_band", lambda n, d: True)
     unrolled = occupations()
-    monkeypatch.setattr(_relaxation, "UNROLLED_BANDS", 0)
+    monkeypatch.setattr(_relaxation, "band_by_band", lambda n, d: False)
     vmapped = occupations()
     assert unrolled.shape == (2, 2, 3) and np.ptp(unrolled) > 1e-2
     np.testing.assert_allclose(unrolled, vmapped, rtol=0, atol=1e-14)

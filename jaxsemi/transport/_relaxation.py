@@ -55,7 +55,7 @@ from .._geometry import band_energies, einsum, point_geometry, two_band_geometry
 from .._statistics import fermi
 from ..models._pauli import PAULI
 from ..units import HBAR
-from ._ssct import UNROLLED_BANDS, band_motion
+from ._ssct import band_by_band, band_motion
 
 #: Gauss–Laguerre nodes of the finite-field s-quadrature (before the negligible ones are dropped).
 LAGUERRE_NODES = 32
@@ -250,9 +250,9 @@ def characteristic_occupation(model, k, x, energies, fields, mu, tau, kT, nodes:
         return jnp.concatenate([xdot[0, band], kdot[0, band]])
 
     per_field = jax.vmap(rate, in_axes=(0, 0, None))
-    if n > UNROLLED_BANDS:
+    if not band_by_band(n, d):
         rates = jax.vmap(per_field, in_axes=(1, None, 0), out_axes=1)  # over fields, bands
-    else:  # band by band (``_ssct.UNROLLED_BANDS``)
+    else:  # (``_ssct.UNROLLED_BANDS``)
         def rates(lam, fields, bands):
             return jnp.stack([per_field(lam[:, i], fields, i) for i in range(n)], 1)
     bands = jnp.arange(n)

@@ -37,11 +37,17 @@ def occupation_and_slope(energy, mu, kT):
     return jax.jvp(lambda e: fermi(e, mu, kT), (energy,), (jnp.ones_like(energy),))
 
 
-#: With a texture, Eq. 43's systems of up to this many bands are solved band by band (unrolled), not under a vmap
-#: over bands: in the vmap the bands were the minor axis of every array, and the 6×6 solves of a 3D two-band
-#: model vectorised over 2 entries (3D textured cone, 24³ k: SSCT current 30–35 → 14–23 ms with Gauss–Jordan; its
-#: exact steady state's characteristics, ``_relaxation``, on 12³ k 324 → 232 ms; 2D models unchanged).
+#: With a texture in 3D, Eq. 43's 6×6 systems of up to this many bands are solved band by band (unrolled), not
+#: under a vmap over bands: in the vmap the bands were the minor axis of every array, and the solves vectorised
+#: over 2 entries (3D textured cone, 24³ k: SSCT current 30–35 → 14–23 ms with Gauss–Jordan; its exact steady
+#: state's characteristics, ``_relaxation``, on 12³ k 324 → 232 ms). In 2D the vmap stays (unrolled, the textured
+#: cone's forward read 1.04–1.15× by medians of alternating calls, its exact steady state 1.07×).
 UNROLLED_BANDS = 4
+
+
+def band_by_band(n: int, d: int) -> bool:
+    """Whether Eq. 43 for n bands in d dimensions is taken band by band (``UNROLLED_BANDS``)."""
+    return d == 3 and n <= UNROLLED_BANDS
 
 
 def _rates(vb, fb, curvatures, fields):
@@ -53,9 +59,11 @@ def _rates(vb, fb, curvatures, fields):
         kdot = jnp.broadcast_to(-fields[:, None, :] / HBAR, (fields.shape[0], n, d))
         return vb[None] - einsum("nab,Bnb->Bna", curvatures[0], kdot), kdot
     per_field = jax.vmap(centre_of_mass_rates, in_axes=(None,) * 6 + (0,))
-    if n > UNROLLED_BANDS:
+    if not band_by_band(n, d):
         return jax.vmap(per_field, in_axes=(0,) * 6 + (None,), out_axes=1)(vb, -fb, *curvatures, fields)
-    rates = [per_field(vb[i], -fb[i], *(c[i] for c in curvatures), fields) for i in range(n)]
+    # per band by splits, not slices: reverse mode transposes them into one concatenate, not a pad per band
+    per_band = zip(*([part[0] for part in jnp.split(a, n)] for a in (vb, -fb, *curvatures)))
+    rates = [per_field(*args, fields) for args in per_band]
     return tuple(jnp.stack(parts, 1) for parts in zip(*rates))
 
 
@@ -85,8 +93,8 @@ def two_band_motion(jet: TwoBandJet, fields):
     if slopes.shape[-1] == d:
         return energies, (*_rates(vb, None, (omega,), fields), vb, jnp.zeros_like(vb)), omega
     fb = -slopes[:, d:]
-    curvatures = (omega[:, :d, :d], omega[:, :d, d:], omega[:, d:, :d], omega[:, d:, d:])
-    return energies, (*_rates(vb, fb, curvatures, fields), vb, fb), omega
+    (kk, kx), (xk, xx) = (jnp.split(rows, 2, 2) for rows in jnp.split(omega, 2, 1))  # splits: see ``_rates``
+    return energies, (*_rates(vb, fb, (kk, kx, xk, xx), fields), vb, fb), omega
 
 
 def ssct_current(energies, motion, fields, mu, tau, kT, mask, occupation=None, density=None):
