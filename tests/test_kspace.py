@@ -42,6 +42,14 @@ qwz = js.models.qwz(1.0)  # C = -1; FHS rows and eigh points split over the devi
 pts = np.random.default_rng(1).uniform(-3, 3, (11, 2))
 err["fhs"] = abs(float(js.chern_number(qwz, 0, 13, chunk_size=30)) + 1)
 err["eigh"] = float(np.max(np.abs(js.eigh(qwz, pts, chunk_size=3)[0] - np.linalg.eigvalsh(np.asarray(qwz(pts))))))
+from jaxsemi import _sharding
+from jaxsemi.kspace._reduce import grid_reduce, grid_reduce_params
+mesh = _sharding.get_mesh(None)
+g = lambda a, k: jnp.cos(a * k[0]) * k[1]
+grads = [jax.grad(f)(0.7) for f in (lambda a: grid_reduce(lambda k: g(a, k), grid, "sum", 6, mesh),
+                                     lambda a: grid_reduce_params(g, a, grid, "sum", 6, mesh))]  # per-point tangents
+exact = w @ (-np.sin(0.7 * p[:, 0]) * p[:, 0] * p[:, 1])
+err["params"] = abs(float(grads[0] - grads[1])) + abs(float(grads[0]) - exact)
 print(json.dumps({"devices": len(jax.devices()), "err": err}))
 """
 
@@ -50,7 +58,7 @@ print(json.dumps({"devices": len(jax.devices()), "err": err}))
 def test_reduce_matches_numpy(n_devices, run_on_cpu_devices):
     res = run_on_cpu_devices(REDUCE, n_devices)
     assert res["devices"] == n_devices
-    assert set(res["err"]) == {"None", "1", "4", "6", "fhs", "eigh"}
+    assert set(res["err"]) == {"None", "1", "4", "6", "fhs", "eigh", "params"}
     assert max(res["err"].values()) < 1e-12, res["err"]
 
 
@@ -70,6 +78,38 @@ def test_chunks_are_even_and_bounded(size, chunk, per_call):
     total = reduce_blocks(block, size, "sum", chunk=chunk, mesh=_sharding.get_mesh(None))
     assert set(seen) == {per_call} and per_call <= chunk
     assert float(total) == size * (size - 1) / 2
+
+
+def test_reduce_params_derivatives_equal_autodiff_of_the_plain_reduce():
+    """``grid_reduce_params`` (tangents of small leaves broadcast to every point, a large leaf's shared, a closed-over
+    value hoisted) has the derivatives of ``grid_reduce`` of the same function: gradient, forward Jacobian and
+    Hessian, for sums and stacks over uneven chunks; min / max held constant in both."""
+    from jaxsemi import _sharding
+    from jaxsemi.kspace._reduce import PER_POINT_TANGENT_SIZE, grid_reduce, grid_reduce_params
+
+    mesh = _sharding.get_mesh(None)
+    grid = js.kgrid.brillouin_zone(np.array([[1.0, 0.2], [0.0, 0.8]]), (5, 7), shift=0.5)
+    big = jnp.linspace(0.1, 1.0, PER_POINT_TANGENT_SIZE + 1)  # a leaf whose tangent is shared by the points
+    how = {"s": "sum", "m": "max", "st": "stack"}
+
+    def f(p, z, k):
+        s = jnp.cos(p["a"] * k[0]) * p["b"][1] + jnp.sum(jnp.sin(p["c"] * k[1])) * z * p["b"][0] ** 2
+        return {"s": s, "m": p["a"] * k[0] ** 2, "st": jnp.stack([s * k[1], p["a"] * z])}
+
+    def total(x, params):
+        p, z = {"a": x[0], "b": x[1:3], "c": big * x[3]}, x[4]
+        if params:  # z closed over, not a parameter
+            out = grid_reduce_params(lambda p, k: f(p, z, k), p, grid, how, 6, mesh)
+        else:
+            out = grid_reduce(lambda k: {**f(p, z, k), "m": jax.lax.stop_gradient(f(p, z, k)["m"])}, grid, how, 6,
+                              mesh)
+        return jnp.concatenate([out["s"][None], out["m"][None], out["st"][::5].ravel()])
+
+    x = jnp.array([0.7, 1.3, -0.4, 0.9, 0.6])
+    for derivative in (jax.jacrev, jax.jacfwd, jax.hessian):
+        plain, params = (np.asarray(jax.jit(derivative(total), static_argnums=1)(x, via)) for via in (False, True))
+        assert np.abs(plain).max() > 0.1 and np.abs(plain[1]).max() == 0  # m: no derivative
+        np.testing.assert_allclose(params, plain, rtol=1e-12, atol=1e-12)
 
 
 def test_reduce_rejects_unknown_reduction():

@@ -529,6 +529,30 @@ def test_gradients_match_finite_differences(tilted, small_disk, theory, textured
         np.testing.assert_allclose(float(g), fd, rtol=1e-5, atol=floor, err_msg=f"{name}[{i}]")
 
 
+def test_derivatives_through_a_hamiltonian_closing_over_the_variable(small_disk):
+    """A user's 𝓗 that closes over the differentiated value (not a parameter) differentiates like one that takes it
+    as a parameter: reverse and forward mode, and forward mode with the validity check on (the current's sum
+    differentiates its points' tangents by a rule of its own, which must see values closed over too)."""
+    e = jnp.array([0.0, 0.3 * DELTA**2 / V])
+
+    def cone(k, v, delta):
+        off = v * (k[0] + 1j * k[1])
+        return jnp.array([[0.3 * k[0] + delta, jnp.conj(off)], [off, 0.3 * k[0] - delta]])
+
+    def closed(v, check):
+        model = js.Model(lambda k, x, p: cone(k, v, p["delta"]), {"delta": DELTA}, 2)
+        return tr.current(model, e, MU_BAND, TAU, small_disk, kT=KT, check=check)
+
+    def parameter(v):
+        model = js.Model(lambda k, x, p: cone(k, p["v"], p["delta"]), {"v": v, "delta": DELTA}, 2)
+        return tr.current(model, e, MU_BAND, TAU, small_disk, kT=KT, check=False)
+
+    reference = np.asarray(jax.jacrev(parameter)(V))
+    assert np.abs(reference).max() > 1e-3 * np.abs(np.asarray(parameter(V))).max()
+    for derivative, check in ((jax.jacrev, False), (jax.jacfwd, False), (jax.jacfwd, True)):
+        np.testing.assert_allclose(derivative(lambda v: closed(v, check))(V), reference, rtol=1e-12, atol=0)
+
+
 def test_batches_broadcast_and_reuse_the_compiled_program(tilted, small_disk):
     """A batch of fields × μ equals the loop; new μ/τ/kT/field values do not recompile."""
     fields = jnp.array([[1e-4, 0.0], [0.0, 2e-4], [1e-4, -1e-4]])

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 from .. import _checks, _sharding
 from .grids import AbstractGrid
@@ -51,6 +53,12 @@ _COMBINE = {"sum": jnp.add, "min": jnp.minimum, "max": jnp.maximum}
 _ACROSS = {"sum": jax.lax.psum, "min": jax.lax.pmin, "max": jax.lax.pmax}
 
 
+def _hows(how, values) -> list:
+    """``how`` (a string or a PyTree prefix of them) per leaf of ``values``."""
+    return jax.tree_util.tree_leaves(jax.tree_util.tree_map(
+        lambda h, v: jax.tree_util.tree_map(lambda _: h, v), how, values, is_leaf=lambda h: isinstance(h, str)))
+
+
 def reduce_blocks(block: Callable, size: int, how: Any = "sum", *, chunk: int, mesh: jax.sharding.Mesh):
     """Reduce per-index values over the indices 0..size−1.
 
@@ -67,8 +75,7 @@ def reduce_blocks(block: Callable, size: int, how: Any = "sum", *, chunk: int, m
     structure = {}  # how per leaf and the tree structure, found when ``block`` is traced (once)
 
     def leaves(vals):
-        hows = jax.tree_util.tree_leaves(jax.tree_util.tree_map(
-            lambda h, v: jax.tree_util.tree_map(lambda _: h, v), how, vals, is_leaf=lambda h: isinstance(h, str)))
+        hows = _hows(how, vals)
         if any(h not in _HOWS for h in hows):
             raise ValueError(f"how must be one of {_HOWS} (or a PyTree of them), got {how!r}")
         structure.update(hows=hows, treedef=jax.tree_util.tree_structure(vals))
@@ -148,3 +155,68 @@ def integrate(f: Callable, grid: AbstractGrid, chunk_size: Optional[int] = None,
     is traced, so pass ``mesh`` through your function as a static argument to switch devices.
     """
     return reduce(f, grid, "sum", chunk_size=chunk_size, mesh=mesh, n_bands=16)
+
+
+#: Largest parameter (in elements) whose tangent ``grid_reduce_params`` broadcasts to every point.
+PER_POINT_TANGENT_SIZE = 64
+
+
+def _constant_extrema(how, values):
+    """``values`` with the leaves that ``how`` reduces by "min" / "max" behind ``stop_gradient``."""
+    flat, tree = jax.tree_util.tree_flatten(values)
+    return jax.tree_util.tree_unflatten(tree, [v if h in ("sum", "stack") else jax.lax.stop_gradient(v)
+                                               for h, v in zip(_hows(how, values), flat)])
+
+
+def grid_reduce_params(f: Callable, params, grid: AbstractGrid, how: Any, chunk: int, mesh: jax.sharding.Mesh):
+    """``grid_reduce`` of ``f(params, k)`` (``params`` any PyTree), differentiated point by point.
+
+    Differentiated as ``grid_reduce(lambda k: f(params, k), …)``, every use of a parameter inside ``f`` gets the
+    parameter's tangent broadcast over the points, and reverse mode sums each use's cotangent over the grid
+    separately (a tilted cone's current: ~20 reductions of 12 800 points, 3 kernels each). Here the tangents of
+    ``params``' small leaves (≤ ``PER_POINT_TANGENT_SIZE`` elements) are broadcast to every point before ``f``
+    runs: each point accumulates its own cotangent, and reverse mode sums over the points once per leaf
+    (gradients of a tilted cone's current and σ 0.82–0.91× the time). Larger leaves (hopping arrays) keep one
+    tangent for all points. Values reduced by "min" / "max" are held constant (their tangents are zero); values
+    ``f`` closes over are differentiated like ``params`` (``jax.closure_convert``).
+    """
+    diff, static = eqx.partition((params, grid), eqx.is_inexact_array)
+
+    def at(d, k):
+        return _constant_extrema(how, f(eqx.combine(d, static)[0], k))
+
+    at, consts = jax.closure_convert(at, diff, grid.take(jnp.zeros(1, int))[0][0])
+
+    @jax.custom_jvp
+    def run(d, cs):
+        return grid_reduce(lambda k: at(d, k, *cs), eqx.combine(d, static)[1], how, chunk, mesh)
+
+    def jvp(primals, tangents):
+        flat, tree = jax.tree_util.tree_flatten(primals)
+        flat_t = jax.tree_util.tree_leaves(tangents, is_leaf=lambda t: isinstance(t, SymbolicZero))
+        live = [i for i, t in enumerate(flat_t) if not isinstance(t, SymbolicZero)]
+        each = [flat_t[i].size <= PER_POINT_TANGENT_SIZE for i in live]  # broadcast to every point
+
+        def point(k, tk):
+            def fk(values):
+                leaves = list(flat)
+                for i, v in zip(live, values):
+                    leaves[i] = v
+                d, cs = jax.tree_util.tree_unflatten(tree, leaves)
+                return at(d, k, *cs)
+            return jax.jvp(fk, ([flat[i] for i in live],), (tk,))
+
+        def block(idx):
+            points, weights = eqx.combine(primals[0], static)[1].take(idx)
+            tk = [jnp.broadcast_to(flat_t[i], idx.shape + flat_t[i].shape) if e else flat_t[i]
+                  for i, e in zip(live, each)]
+            return jax.vmap(point, in_axes=(0, [0 if e else None for e in each]))(points, tk), weights
+
+        size = eqx.combine(primals[0], static)[1].size
+        out, dout = reduce_blocks(block, size, (how, how), chunk=chunk, mesh=mesh)
+        dflat, dtree = jax.tree_util.tree_flatten(dout)
+        dflat = [t if h in ("sum", "stack") else jnp.zeros_like(t) for h, t in zip(_hows(how, out), dflat)]
+        return out, jax.tree_util.tree_unflatten(dtree, dflat)
+
+    run.defjvp(jvp, symbolic_zeros=True)
+    return _constant_extrema(how, run(diff, consts))  # outside too: no tangents, not even zero ones

@@ -26,7 +26,7 @@ from .. import _checks, _sharding, units
 from .._bloch import is_lattice
 from .._model import Model, depends_on_x
 from ..kspace import default_chunk
-from ..kspace._reduce import grid_reduce
+from ..kspace._reduce import grid_reduce, grid_reduce_params
 from ._limits import warn_limits
 from ._relaxation import CHARACTERISTIC_STEP, LAGUERRE_NODES, Exact, nodes_for, rule
 from ._theory import ALIASES, AbstractTheory, as_theory
@@ -184,14 +184,14 @@ def _total(model, grid, s: _Setup, chunk_size, mesh, check: bool = False, asked:
     global _traces
     _traces += 1  # Python side effect: runs at trace time only
 
-    def at_field(k, e):
-        t = s if order == 0 else eqx.tree_at(lambda t: t.fields, s, s.fields + e)
+    def at_field(m, setup, k, e):
+        t = setup if order == 0 else eqx.tree_at(lambda t: t.fields, setup, setup.fields + e)
         if not check:
-            return t.theory.integrand(model, k, t), {}
+            return t.theory.integrand(m, k, t), {}
         if asked is None:
-            j, limits = t.theory.integrand_and_validity(model, k, t)
+            j, limits = t.theory.integrand_and_validity(m, k, t)
         else:
-            j, limits = t.theory.integrand(model, k, t), asked.validity(model, k, t)
+            j, limits = t.theory.integrand(m, k, t), asked.validity(m, k, t)
         return j, jax.lax.stop_gradient(limits)  # read, never differentiated
 
     chunk = chunk_size or _default_chunk(model, s)
@@ -201,14 +201,18 @@ def _total(model, grid, s: _Setup, chunk_size, mesh, check: bool = False, asked:
     # 5.0 vs 3.0; in one chunk of 12 800 k 3.9 vs 4.7 and 0.67 vs 0.70, order 3 exact 7.5 vs 13.6)
     symmetric = s.theory.symmetric_field_derivatives and -(-grid.size // mesh.size) <= chunk
 
-    def per_k(k):
-        j, limits = field_derivatives(lambda e: at_field(k, e), jnp.zeros(model.dim, s.fields.dtype), order,
-                                      symmetric)
+    def per_k(model_and_setup, k):
+        j, limits = field_derivatives(lambda e: at_field(*model_and_setup, k, e), jnp.zeros(model.dim, s.fields.dtype),
+                                      order, symmetric)
         return (j, limits) if check else j
 
-    # rematerialise the per-k work in reverse mode: residuals of the eigen-solves and the
-    # k-derivatives are cheaper to recompute than to store (gradient/forward 9× → 6× non-adiabatic)
-    return grid_reduce(jax.checkpoint(per_k), grid, ("sum", "max") if check else "sum", chunk, mesh)
+    how = ("sum", "max") if check else "sum"
+    if s.textured:  # per-point tangents would repeat a texture's x-only work (cos G·x) at every k: the textured
+        # cone's non-adiabatic gradient 1.35× slower. Rematerialise the per-k work in reverse mode instead: residuals
+        # of the eigen-solves and k-derivatives are cheaper to recompute than to store (non-adiabatic 9× → 6×)
+        return grid_reduce(jax.checkpoint(lambda k: per_k((model, s), k)), grid, how, chunk, mesh)
+    # uniform systems: each k accumulates its own parameter cotangents, summed over the grid once per parameter
+    return grid_reduce_params(per_k, (model, s), grid, how, chunk, mesh)
 
 
 #: Shifted points per chunk of a two-band model with ``relaxation="exact"`` (closed-form, fused energies).
