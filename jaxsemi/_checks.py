@@ -68,7 +68,8 @@ def fail_if(x: Any, pred: Any, msg: str, eager_msg: Optional[Callable[[], str]] 
 
     A concrete ``pred`` raises ``ValueError(eager_msg() or msg)`` at once; a traced one (under
     jit or vmap) compiles an ``equinox.error_if`` on ``x`` that raises ``msg`` when the
-    program runs, or, with ``defer``, is gathered there and ``x`` is returned unchanged.
+    program runs, or, with ``defer``, is gathered there and ``x`` is returned unchanged. A traced
+    ``pred`` on an ``x`` without arrays has nothing to ride on and is not checked.
     """
     if is_concrete(pred):
         if np.any(np.asarray(pred)):
@@ -77,6 +78,8 @@ def fail_if(x: Any, pred: Any, msg: str, eager_msg: Optional[Callable[[], str]] 
     if defer is not None:
         defer.pending.append((pred, msg))
         return x
+    if not any(eqx.is_array(leaf) for leaf in jax.tree_util.tree_leaves(x)):
+        return x  # nothing to carry the check (a model without array parameters whose 𝓗 closes over a tracer)
     return eqx.error_if(x, jnp.any(pred), msg)
 
 

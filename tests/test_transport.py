@@ -553,6 +553,26 @@ def test_derivatives_through_a_hamiltonian_closing_over_the_variable(small_disk)
         np.testing.assert_allclose(derivative(lambda v: closed(v, check))(V), reference, rtol=1e-12, atol=0)
 
 
+def test_a_hamiltonian_closing_over_the_variable_runs_under_jit_and_vmap(small_disk):
+    """A model built inside a jitted or vmapped function, its 𝓗 closing over the traced value and its params empty:
+    its Hermiticity check has no array to ride on (it had raised equinox's "No arrays to thread error on to"), and
+    the validity limits the current computes are still traced after the call (not read, not warned on)."""
+    e = jnp.array([0.0, 0.3 * DELTA**2 / V])
+
+    def current(v):
+        off = lambda k: v * (k[0] + 1j * k[1])  # noqa: E731
+        model = js.Model(lambda k, x, p: jnp.array([[0.3 * k[0] + DELTA, jnp.conj(off(k))],
+                                                    [off(k), 0.3 * k[0] - DELTA]]), {}, 2)
+        return tr.current(model, e, MU_BAND, TAU, small_disk, kT=KT)[0]
+
+    vs = jnp.array([0.9, 1.1])
+    eager = np.array([[float(current(v)), float(jax.grad(current)(v))] for v in vs])
+    np.testing.assert_allclose(jax.jit(current)(vs[0]), eager[0, 0], rtol=1e-12)
+    np.testing.assert_allclose(jax.vmap(current)(vs), eager[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(jax.vmap(jax.grad(current))(vs), eager[:, 1], rtol=1e-12)
+    assert abs(eager[1, 0] - eager[0, 0]) > 1e-8 * abs(eager[0, 0]) and np.all(eager[:, 1] != 0)  # v matters
+
+
 def test_batches_broadcast_and_reuse_the_compiled_program(tilted, small_disk):
     """A batch of fields × μ equals the loop; new μ/τ/kT/field values do not recompile."""
     fields = jnp.array([[1e-4, 0.0], [0.0, 2e-4], [1e-4, -1e-4]])

@@ -266,7 +266,10 @@ def _checked(model, grid, s: _Setup, check: bool) -> bool:
 
 
 def _warn(limits: dict, name: str) -> None:
-    warn_limits({key: float(v) for key, v in limits.items()}, name)
+    """Warn where ``limits`` exceed the theory's validity; limits an outer jit or vmap still traces (a model whose
+    𝓗 closes over a traced value, which ``_checked`` cannot see) cannot be read and are skipped."""
+    if _checks.is_concrete(limits):
+        warn_limits({key: float(v) for key, v in limits.items()}, name)
 
 
 def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union[str, AbstractTheory] = "ssct",
