@@ -27,10 +27,12 @@ def check_lattice(lattice, dim: int | None = None) -> np.ndarray:
 
 def reciprocal(lattice) -> jax.Array:
     """(d, d) reciprocal vectors b_i as rows (1/Å), a_i·b_j = 2π δ_ij, from primitive vectors a_i
-    as rows (Å) or a ``Model``; jnp, so a traced lattice works too."""
+    as rows (Å) or a ``Model``; jnp, so a traced lattice works too (a concrete one gives concrete vectors, also
+    inside ``jax.jit``: grids built there)."""
     lat = getattr(lattice, "lattice", lattice)
     if lat is None:
         raise ValueError("this needs a lattice; the model is a continuum model (use kgrid.disk)")
-    if not isinstance(lat, jax.core.Tracer):
-        lat = check_lattice(lat)
-    return 2.0 * jnp.pi * jnp.linalg.inv(jnp.asarray(lat, dtype=float)).T
+    if isinstance(lat, jax.core.Tracer):
+        return 2.0 * jnp.pi * jnp.linalg.inv(jnp.asarray(lat, dtype=float)).T
+    with jax.ensure_compile_time_eval():
+        return 2.0 * jnp.pi * jnp.linalg.inv(jnp.asarray(check_lattice(lat), dtype=float)).T

@@ -260,6 +260,10 @@ def test_one_reciprocal_lattice_eager_and_traced():
     model = js.models.haldane(1.0, 0.1, 1.2, 0.2)
     np.testing.assert_allclose(model.reciprocal_lattice, js.kgrid.reciprocal(model), atol=0)
     np.testing.assert_allclose(jax.jit(js.kgrid.reciprocal)(lat), b, atol=1e-13)
+    # a grid built inside jit from a concrete lattice (its reciprocal vectors had been traced: NumPy failed on them)
+    mean_cos2 = lambda s: s * js.kspace.integrate(lambda k: jnp.cos(k @ lat[0]) ** 2,  # noqa: E731
+                                                  js.kgrid.brillouin_zone(lat, 4))
+    np.testing.assert_allclose(jax.jit(mean_cos2)(1.0), mean_cos2(1.0), rtol=1e-14)
     with pytest.raises(ValueError, match="linearly dependent"):
         js.kgrid.brillouin_zone(np.array([[1.0, 0.0], [2.0, 0.0]]), 4)
     with pytest.raises(ValueError, match="continuum model"):
