@@ -117,10 +117,11 @@ def evolve(
     The batch shape is the broadcast of the leading axes of x0, k0, t1, field, chi0, band and
     params; everything runs vmapped in one compiled call. Gradients of any output with respect to θ
     (``model.params`` or ``params``), x0, k0, χ0, the field and what a field function closes over flow
-    through diffrax's adjoint (forward mode for at most two input scalars). With ``ensemble="vmap"`` the
-    batch is padded to a multiple of the device count and split over the devices of ``mesh`` (a
-    ``jax.sharding.Mesh`` with one axis "k" or a sequence of devices; default ``js.set_devices``'s, else
-    all of ``jax.devices()``); results are identical to one device.
+    through diffrax's adjoint (forward mode for at most two input scalars); not values the Hamiltonian function
+    closes over (its adjoint differentiates its inputs only: JAX raises a ``CustomVJPException``) — pass those
+    as parameters. With ``ensemble="vmap"`` the batch is padded to a multiple of the device count and split
+    over the devices of ``mesh`` (a ``jax.sharding.Mesh`` with one axis "k" or a sequence of devices; default
+    ``js.set_devices``'s, else all of ``jax.devices()``); results are identical to one device.
 
     Bad values (t1 ≤ 0, NaN/inf in x0, k0, t1, the field, χ0 or the parameters, a zero χ0, a
     band out of range) raise a ``ValueError`` at once, or under jit/vmap/grad an error naming the
