@@ -142,7 +142,8 @@ def _fhs_blocks(model, x, b, n1, n2, start, stop, rows, mesh):
         j = jnp.argmin(gap[:-1, :-1], 1)
         rows_ = jnp.arange(idx.shape[0])
         valid = idx < n1
-        return (jnp.where(valid, angles, 0.0), gap[rows_, j], k[rows_, j], jnp.min(ratio, 1)), valid
+        ratio = jax.lax.stop_gradient(jnp.min(ratio, 1))  # a convergence diagnostic (pmin has no derivative)
+        return (jnp.where(valid, angles, 0.0), gap[rows_, j], k[rows_, j], ratio), valid
 
     return reduce_blocks(block, n1, ("sum", "stack", "stack", "min"), chunk=rows, mesh=mesh)
 

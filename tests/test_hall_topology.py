@@ -133,6 +133,16 @@ def test_fhs_sign_convention_against_textbook():
     assert float(js.chern_number(model, 0, n)) == pytest.approx(-1.0, abs=1e-9)
 
 
+def test_chern_number_differentiates_to_zero():
+    """An integer invariant: ``jax.grad`` through ``chern_number`` (FHS) gives 0, also vmapped (its convergence
+    diagnostic, a minimum over the grid, had been differentiated: "Differentiation rule for 'pmin'")."""
+    qwz = js.models.qwz(1.0)
+    chern = lambda m: js.chern_number(qwz.with_params({"m": m, "t": 1.0}), 0, 12)  # noqa: E731
+    assert float(chern(1.0)) == pytest.approx(-1.0, abs=1e-9)
+    assert abs(float(jax.grad(chern)(1.0))) < 1e-12  # the plaquette angles' derivatives cancel to rounding
+    np.testing.assert_allclose(jax.vmap(jax.grad(chern))(jnp.array([0.5, -0.5])), 0.0, atol=1e-12)
+
+
 def test_hall_gradients_against_finite_differences():
     grid = js.kgrid.disk(K_MAX, 96, 8, scale=DELTA / V)
 
