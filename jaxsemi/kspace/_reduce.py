@@ -68,7 +68,10 @@ def reduce_blocks(block: Callable, size: int, how: Any = "sum", *, chunk: int, m
     in index order), or a PyTree prefix of the values with one of these per subtree.
     ``chunk`` indices are evaluated at a time, split over the devices of ``mesh``.
     """
-    n_dev = mesh.size
+    # inside an outer map over "k" (a k-sum whose per-point function calls ``js.eigh``, a curvature, …): that map's
+    # device evaluates every index here itself, without a nested shard_map or a combination over the devices
+    nested = _sharding.AXIS in jax.sharding.get_abstract_mesh().manual_axes
+    n_dev = 1 if nested else mesh.size
     per_dev = -(-size // n_dev)
     n_chunks = -(-per_dev // max(1, min(per_dev, int(chunk))))
     chunk = -(-per_dev // n_chunks)  # as even as the chunks can be: little padding (≤ n_chunks − 1)
@@ -106,14 +109,16 @@ def reduce_blocks(block: Callable, size: int, how: Any = "sum", *, chunk: int, m
             out = [next(ys).reshape((-1,) + a.shape[1:]) if h == "stack" else a
                    for h, a in zip(structure["hows"], acc)]
         hows = structure["hows"]
-        return ([_ACROSS[h](o, _sharding.AXIS) for h, o in zip(hows, out) if h != "stack"],
+        return ([o if nested else _ACROSS[h](o, _sharding.AXIS) for h, o in zip(hows, out) if h != "stack"],
                 [o for h, o in zip(hows, out) if h == "stack"])
 
-    # shard_map also on one device: the program then runs on that device, not the default one
-    P = jax.sharding.PartitionSpec
-    reduced, stacked = jax.shard_map(device, mesh=mesh, in_specs=P(_sharding.AXIS),
-                                     out_specs=(P(), P(_sharding.AXIS)), check_vma=False,
-                                     )(jnp.arange(n_dev) * (n_chunks * chunk))
+    if nested:
+        reduced, stacked = device(jnp.zeros(1, int))
+    else:  # shard_map also on one device: the program then runs on that device, not the default one
+        P = jax.sharding.PartitionSpec
+        reduced, stacked = jax.shard_map(device, mesh=mesh, in_specs=P(_sharding.AXIS),
+                                         out_specs=(P(), P(_sharding.AXIS)), check_vma=False,
+                                         )(jnp.arange(n_dev) * (n_chunks * chunk))
     reduced, stacked = iter(reduced), iter(stacked)
     out = [next(stacked)[:size] if h == "stack" else next(reduced) for h in structure["hows"]]
     return jax.tree_util.tree_unflatten(structure["treedef"], out)
@@ -128,7 +133,8 @@ def reduce(f: Callable, grid: AbstractGrid, how: Any = "sum", *, chunk_size: Opt
     one of these per subtree. Runs ``chunk_size`` points at a time (default
     ``default_chunk(n_bands)``) split over the devices of ``mesh`` (a one-axis
     ``jax.sharding.Mesh`` named "k" or a sequence of devices; default ``js.set_devices``'s,
-    else all devices). Inside ``jax.jit`` pass ``mesh`` as a static argument.
+    else all devices). Inside ``jax.jit`` pass ``mesh`` as a static argument. ``f`` may call jaxsemi's own
+    sharded functions (``js.eigh``, ``js.berry_curvature``, …): they run on the device of the point's chunk.
     """
     if not callable(f):
         raise TypeError(f"f must be a function f(k) of one point k (d,), got {type(f).__name__}")
