@@ -115,6 +115,10 @@ def test_reduce_params_derivatives_equal_autodiff_of_the_plain_reduce():
         plain, params = (np.asarray(jax.jit(derivative(total), static_argnums=1)(x, via)) for via in (False, True))
         assert np.abs(plain).max() > 0.1 and np.abs(plain[1]).max() == 0  # m: no derivative
         np.testing.assert_allclose(params, plain, rtol=1e-12, atol=1e-12)
+    scaled = lambda s: jax.tree_util.tree_map(lambda a: a * s if jnp.issubdtype(a.dtype, jnp.floating) else a,  # noqa
+                                              grid)
+    with pytest.raises(ValueError, match="grid's points or weights"):  # not a silent zero
+        jax.grad(lambda s: grid_reduce_params(lambda p, k: p * jnp.cos(k[0]), 1.0, scaled(s), "sum", 6, mesh))(1.0)
 
 
 def test_reduce_rejects_unknown_reduction():

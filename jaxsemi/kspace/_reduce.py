@@ -182,9 +182,11 @@ def grid_reduce_params(f: Callable, params, grid: AbstractGrid, how: Any, chunk:
     separately (a tilted cone's current: ~20 reductions of 12 800 points, 3 kernels each). Here the tangents of
     ``params``' small leaves (≤ ``PER_POINT_TANGENT_SIZE`` elements) are broadcast to every point before ``f``
     runs: each point accumulates its own cotangent, and reverse mode sums over the points once per leaf
-    (gradients of a tilted cone's current and σ 0.82–0.91× the time). Larger leaves (hopping arrays) keep one
+    (gradients of a tilted cone's current and σ 0.82–0.95× the time). Larger leaves (hopping arrays) keep one
     tangent for all points. Values reduced by "min" / "max" are held constant (their tangents are zero); values
-    ``f`` closes over are differentiated like ``params`` (``jax.closure_convert``).
+    ``f`` closes over are differentiated like ``params`` (``jax.closure_convert``); the grid's points and weights
+    are not differentiated (a ValueError if asked to). The grid is an input, not a closure, because a custom_jvp
+    rule cannot close over the arrays of an enclosing jit.
     """
     diff, static = eqx.partition((params, grid), eqx.is_inexact_array)
 
@@ -201,6 +203,10 @@ def grid_reduce_params(f: Callable, params, grid: AbstractGrid, how: Any, chunk:
         flat, tree = jax.tree_util.tree_flatten(primals)
         flat_t = jax.tree_util.tree_leaves(tangents, is_leaf=lambda t: isinstance(t, SymbolicZero))
         live = [i for i, t in enumerate(flat_t) if not isinstance(t, SymbolicZero)]
+        first, stop = (len(jax.tree_util.tree_leaves(part)) for part in (primals[0][0], primals[0]))
+        if any(first <= i < stop for i in live):
+            raise ValueError("k-sums are not differentiated in the grid's points or weights: build the grid from "
+                             "values that are not differentiated")
         each = [flat_t[i].size <= PER_POINT_TANGENT_SIZE for i in live]  # broadcast to every point
 
         def point(k, tk):
@@ -212,14 +218,15 @@ def grid_reduce_params(f: Callable, params, grid: AbstractGrid, how: Any, chunk:
                 return at(d, k, *cs)
             return jax.jvp(fk, ([flat[i] for i in live],), (tk,))
 
+        grid = eqx.combine(primals[0], static)[1]
+
         def block(idx):
-            points, weights = eqx.combine(primals[0], static)[1].take(idx)
+            points, weights = grid.take(idx)
             tk = [jnp.broadcast_to(flat_t[i], idx.shape + flat_t[i].shape) if e else flat_t[i]
                   for i, e in zip(live, each)]
             return jax.vmap(point, in_axes=(0, [0 if e else None for e in each]))(points, tk), weights
 
-        size = eqx.combine(primals[0], static)[1].size
-        out, dout = reduce_blocks(block, size, (how, how), chunk=chunk, mesh=mesh)
+        out, dout = reduce_blocks(block, grid.size, (how, how), chunk=chunk, mesh=mesh)
         dflat, dtree = jax.tree_util.tree_flatten(dout)
         dflat = [t if h in ("sum", "stack") else jnp.zeros_like(t) for h, t in zip(_hows(how, out), dflat)]
         return out, jax.tree_util.tree_unflatten(dtree, dflat)
