@@ -17,7 +17,9 @@ order in τ is Eq. 46c exactly. ``conductivity(order=n)`` at E = 0 uses the full
 nonlinear Drude, …). At finite field the integrand oscillates with the Bloch frequency: for a
 cosine band, f⁰(ε(k + eEτu/ħ)) has harmonics e^{imφu}, φ = eEaτ/ħ, and the rule is accurate to
 4e-9 (relative) for mφ ≤ 2, 1.4e-4 for mφ = 3 (the current of a cosine band needs only m = 1). Off a lattice
-the integrand is smooth on the scale kT/(eEτ|v|) in u: keep eEτ|v|/kT ≲ 1 for 1e-8.
+the integrand is smooth on the scale kT/(eEτ|v|) in u: keep eEτ|v|/kT ≲ 1 for 1e-8 at each k. Beyond, the sum
+over k is what the rule integrates — Σ_i w_i Σ_k w_k f⁰(ε(k + eEτu_i/ħ))ẋ(k), smooth in u — as long as the
+k-grid resolves the Fermi surface at every shifted point (u ≲ 20), which a grid refined at μ alone does not.
 
 With a texture the state at (x, k) was a time s earlier at (X_n, K_n)(−s), the backward
 characteristic of Eq. 43 for band n; since Eq. 43 conserves ε_n + eE·x,
