@@ -300,10 +300,10 @@ def current(model: Model, field, mu, tau, grid, *, kT=0.0, x=None, theory: Union
             E; SSCT with a texture: along the backward characteristics of Eq. 43 (an RK4 solve
             per k, band and field; ``Exact(characteristic_step=...)`` sets its step); non-adiabatic:
             over the field-dressed bands 𝓔_i(k; E), uniform systems only; see ``docs/transport_orders.md``).
-            Past eEτ|v|/kT ≈ 1 its accuracy rests on the grid resolving the Fermi surface at every shifted
-            point k + eEτu/ħ (u ≲ 20), not only at μ: refine it (a disk's angular points) until the result stops moving
-            (a tilted cone at eEτ|v|/kT ≈ 10: J 1e-5 and ∂²J/∂E² 14 % off on a 200×64 disk, 2e-7 and 2e-4 on
-            800×256).
+            Past eEτ|v|/kT ≈ 1 its accuracy rests on the grid resolving the Fermi surface at every
+            shifted point k + eEτu/ħ (u ≲ 20), not only at μ: refine it (a disk's angular points) until
+            the result stops moving (a tilted cone at eEτ|v|/kT ≈ 10: J 1e-5 and ∂²J/∂E² 14 % off on
+            a 200×64 disk, 2e-7 and 2e-4 on 800×256).
         phase_space_density: weight states by the phase-space density D = 1 + Σ_α Ω^{k_α x_α}
             + … (Xiao–Shi–Niu; exact Liouville measure for SSCT, first order for the
             non-adiabatic manifold). Default False: Eqs. 47 and 60 as published. D = 1 without
