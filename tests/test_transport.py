@@ -556,7 +556,8 @@ def test_derivatives_through_a_hamiltonian_closing_over_the_variable(small_disk)
 def test_a_hamiltonian_closing_over_the_variable_runs_under_jit_and_vmap(small_disk):
     """A model built inside a jitted or vmapped function, its 𝓗 closing over the traced value and its params empty:
     its Hermiticity check has no array to ride on (it had raised equinox's "No arrays to thread error on to"), and
-    the validity limits the current computes are still traced after the call (not read, not warned on)."""
+    the validity limits the current computes are still traced after the call (not read, not warned on). grad of the
+    vmap too (the closure's tracer is hoisted out of the k-sum, ``grid_reduce_params``)."""
     e = jnp.array([0.0, 0.3 * DELTA**2 / V])
 
     def current(v):
@@ -570,6 +571,7 @@ def test_a_hamiltonian_closing_over_the_variable_runs_under_jit_and_vmap(small_d
     np.testing.assert_allclose(jax.jit(current)(vs[0]), eager[0, 0], rtol=1e-12)
     np.testing.assert_allclose(jax.vmap(current)(vs), eager[:, 0], rtol=1e-12)
     np.testing.assert_allclose(jax.vmap(jax.grad(current))(vs), eager[:, 1], rtol=1e-12)
+    np.testing.assert_allclose(jax.grad(lambda v: jnp.sum(jax.vmap(current)(v)))(vs), eager[:, 1], rtol=1e-12)
     assert abs(eager[1, 0] - eager[0, 0]) > 1e-8 * abs(eager[0, 0]) and np.all(eager[:, 1] != 0)  # v matters
 
 
