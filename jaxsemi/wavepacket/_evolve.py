@@ -116,12 +116,12 @@ def evolve(
 
     The batch shape is the broadcast of the leading axes of x0, k0, t1, field, chi0, band and
     params; everything runs vmapped in one compiled call. Gradients of any output with respect to θ
-    (``model.params`` or ``params``), x0, k0, χ0, the field and what a field function closes over flow
-    through diffrax's adjoint (forward mode for at most two input scalars); not values the Hamiltonian function
-    closes over (its adjoint differentiates its inputs only: JAX raises a ``CustomVJPException``) — pass those
-    as parameters. With ``ensemble="vmap"`` the batch is padded to a multiple of the device count and split
-    over the devices of ``mesh`` (a ``jax.sharding.Mesh`` with one axis "k" or a sequence of devices; default
-    ``js.set_devices``'s, else all of ``jax.devices()``); results are identical to one device.
+    (``model.params`` or ``params``), x0, k0, χ0, the field and what a field function or the Hamiltonian function
+    closes over flow through diffrax's adjoint (forward mode for at most two input scalars; closed-over traced
+    values are moved into the inputs first: the adjoint differentiates its inputs only). With ``ensemble="vmap"``
+    the batch is padded to a multiple of the device count and split over the devices of ``mesh`` (a
+    ``jax.sharding.Mesh`` with one axis "k" or a sequence of devices; default ``js.set_devices``'s, else all of
+    ``jax.devices()``); results are identical to one device.
 
     Bad values (t1 ≤ 0, NaN/inf in x0, k0, t1, the field, χ0 or the parameters, a zero χ0, a
     band out of range) raise a ``ValueError`` at once, or under jit/vmap/grad an error naming the
@@ -200,12 +200,27 @@ def evolve(
     config = _Config(scheme, options, float(gap_tol), chi0 is not None, params is not None, ensemble == "shared")
 
     x0, k0, t1 = _traced_checks(model, params, x0, k0, t1, field, chi0, band_arr, (start, stop))
+    model, params = _hoisted(model, params)
     traj = _run(config, model, params, batch, x0, k0, t1, field, chi0, band_arr, sub, _sharding.get_mesh(mesh))
 
     throw = (batch == ()) if throw is None else throw
     magnus_hint = isinstance(scheme, (Full, Manifold)) and not isinstance(options.solver, Magnus4)
     _report(traj, throw, options.max_steps, magnus_hint)
     return traj
+
+
+def _hoisted(model: Model, params):
+    """(model, params) with the traced values 𝓗 closes over (a value the caller differentiates or vmaps, not a
+    parameter) moved into the parameters: diffrax's adjoint differentiates its inputs only (a closure raised
+    ``CustomVJPException``). A model without such values is returned as it is."""
+    zeros = jnp.zeros(model.dim)
+    fn, consts = jax.closure_convert(model.hamiltonian, zeros, zeros, model.params)
+    if not consts:
+        return model, params
+    consts = tuple(consts)
+    hoisted = Model(lambda k, x, p: fn(k, x, p[0], *p[1]), (model.params, consts), model.dim, model.lattice,
+                    name=model.name)
+    return hoisted, None if params is None else (params, consts)
 
 
 def _as_method(method, bands) -> AbstractMethod:
