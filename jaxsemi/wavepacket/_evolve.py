@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools as ft
 import inspect
 import warnings
 from typing import Any, Callable, Optional, Union
@@ -94,7 +95,8 @@ def evolve(
         solver, stepsize_controller, dt0, adjoint, max_steps, progress_meter: the same settings
             one by one; each one given replaces that field of ``options``. With the default adjoint,
             ``jax.grad``/``jax.jacrev`` in at most ``FORWARD_MODE_INPUTS`` = 2 real input scalars per
-            trajectory (∂P/∂Δ, ∂x(t1)/∂k0, a field amplitude a field function closes over) run in forward
+            trajectory (in all for ensemble="shared"; ∂P/∂Δ, ∂x(t1)/∂k0, a field amplitude a field
+            function closes over) run in forward
             mode inside the gradient rule, with more in the ``StoredStepsAdjoint``'s reverse mode (the same
             numbers; ``js.wavepacket._gradient_mode``). ``jax.jacfwd``/``jax.jvp`` need
             ``adjoint=diffrax.ForwardMode()``.
@@ -266,8 +268,46 @@ class _BatchMax(eqx.Module):
         return jnp.max(jax.vmap(self.norm)(y))
 
 
-@eqx.filter_jit
 def _run(config, model, params, batch, x0, k0, t1, field, chi0, band, sub, mesh):
+    """The batch's ``Trajectory`` (leading axes ``batch``): one jitted call where nothing is traced, else the
+    gradient rule (``_gradient_mode``) around the jitted solve, outside it — inside a jit JAX 0.10.2 keeps a
+    custom_vjp's residual layout in a store that goes stale where one process differentiates the same call in
+    different inputs in turn (``_gradient_mode.differentiated``)."""
+    if config.options.adjoint is None and callable(field) and not isinstance(field, eqx.Module):
+        # its closed-over arrays (a differentiated amplitude) become leaves: the gradient rule differentiates
+        # its inputs only
+        converted = eqx.filter_closure_convert(field, x0.reshape(-1, x0.shape[-1])[0], jnp.zeros((), x0.dtype))
+        field = converted if _traced(converted) else field
+    if config.options.adjoint is not None or not _traced((model, params, x0, k0, t1, field, chi0, sub)):
+        return _run_concrete(config, model, params, batch, x0, k0, t1, field, chi0, band, sub, mesh)
+    return _batch(_differentiated, config, model, params, batch, x0, k0, t1, field, chi0, band, sub, mesh)
+
+
+def _traced(tree) -> bool:
+    return any(isinstance(a, jax.core.Tracer) for a in jax.tree_util.tree_leaves(tree))
+
+
+def _batch(solve, config, model, params, batch, x0, k0, t1, field, chi0, band, sub, mesh):
+    """``solve``'s ``Trajectory`` of the inputs made one trajectory axis (``_split``), given leading axes
+    ``batch``."""
+    function = callable(field)  # else one constant field per trajectory, in ``per``
+    t1, per = _split(config, model.params, params, batch, x0, k0, t1, None if function else field, chi0, band)
+    out = solve(config, ((model, field if function else None, t1, sub), per), mesh)
+    return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), out)
+
+
+def _differentiated(config, inputs, mesh):
+    return differentiated(_solve, config, inputs, mesh, batched=not config.shared)
+
+
+_run_concrete = eqx.filter_jit(ft.partial(_batch, lambda config, inputs, mesh: _solve(config, *inputs, mesh)))
+
+
+@eqx.filter_jit
+def _split(config, reference, params, batch, x0, k0, t1, field, chi0, band):
+    """t1 where it is one for all (else None), and (params, x0, k0, t1, field, chi0, band) per trajectory, each
+    None or with one leading axis of prod(batch) trajectories (``reference``: the model's parameters; field:
+    a constant one, or None)."""
     size = int(np.prod(batch, dtype=int))
 
     def flat(a, tail):
@@ -275,40 +315,37 @@ def _run(config, model, params, batch, x0, k0, t1, field, chi0, band, sub, mesh)
             return None
         return jnp.broadcast_to(a, batch + a.shape[a.ndim - tail:]).reshape((size,) + a.shape[a.ndim - tail:])
 
-    const_field = not callable(field)
-    xs, ks = flat(x0, 1), flat(k0, 1)
-    fs = flat(field, 1) if const_field else None
-    cs = flat(chi0, 1)
-    bs = flat(band, 0)
     ps = None
     if config.batched_params:
-        ps = jax.tree_util.tree_map(lambda p, ref: flat(p, jnp.ndim(ref)), params, model.params)
+        ps = jax.tree_util.tree_map(lambda p, ref: flat(p, jnp.ndim(ref)), params, reference)
+    # A scalar t1 stays out of the vmap: vmapping a broadcast t1 into diffrax's loop sends XLA's
+    # algebraic simplifier into a circular rewrite loop ("likely stuck" errors on stderr).
+    t1, ts = (None, flat(t1, 0)) if t1.ndim else (t1, None)
+    return t1, (ps, flat(x0, 1), flat(k0, 1), ts, flat(field, 1), flat(chi0, 1), flat(band, 0))
 
-    def save(t):
-        if isinstance(sub, int) and sub == 2 and not isinstance(config.scheme, AbstractAdiabaticMethod):
-            return _ENDS
-        return diffrax.SubSaveAt(ts=jnp.linspace(0.0, 1.0, sub) * t) if isinstance(sub, int) else sub
 
-    field = None if const_field else field  # else per trajectory in fs
-    if field is not None and config.options.adjoint is None and not isinstance(field, eqx.Module):
-        # its closed-over arrays (a differentiated amplitude) become leaves: the default adjoint's gradient rule
-        # (``_gradient_mode``) differentiates its inputs only
-        field = eqx.filter_closure_convert(field, xs[0], jnp.zeros((), xs.dtype))
+@eqx.filter_jit
+def _solve(config, shared, per, mesh):
+    """The ``Trajectory`` of the trajectories ``per`` (``_split``), leading axis one per trajectory."""
+    model, field, t1, sub = shared
+    ps, xs, ks, ts, fs, cs, bs = per
+    size = xs.shape[0]
     if config.shared:
-        out = _solve_shared(config, model, field, (ps, fs, bs), xs, ks, t1, cs, save(t1))
-    else:
-        # A scalar t1 stays out of the vmap: vmapping a broadcast t1 into diffrax's loop sends XLA's
-        # algebraic simplifier into a circular rewrite loop ("likely stuck" errors on stderr).
-        ts = flat(t1, 0) if t1.ndim else None
-        inputs, _ = _sharding.shard_batch((ps, xs, ks, ts, fs, cs, bs), size, mesh)  # over devices
+        return _integrate_shared(config, model, field, (ps, fs, bs), xs, ks, t1, cs, _save(config, sub, t1))
+    per, _ = _sharding.shard_batch(per, size, mesh)  # over devices
 
-        def one(p, x, k, t, f, c, b):
-            t = t1 if t is None else t
-            return _solve_one(config, _member(model, field, p, f, b), x, k, t, c, save(t), size)
+    def one(p, x, k, t, f, c, b):
+        t = t1 if t is None else t
+        return _integrate_one(config, _member(model, field, p, f, b), x, k, t, c, _save(config, sub, t), size)
 
-        out = jax.vmap(one)(*inputs)
-        out = jax.tree_util.tree_map(lambda a: a[:size], out)
-    return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), out)
+    return jax.tree_util.tree_map(lambda a: a[:size], jax.vmap(one)(*per))
+
+
+def _save(config, sub, t):
+    """The ``SubSaveAt`` of a solve to t (fs) for ``evolve``'s ``saveat`` as ``_check_saveat`` left it (``sub``)."""
+    if isinstance(sub, int) and sub == 2 and not isinstance(config.scheme, AbstractAdiabaticMethod):
+        return _ENDS
+    return diffrax.SubSaveAt(ts=jnp.linspace(0.0, 1.0, sub) * t) if isinstance(sub, int) else sub
 
 
 def _member(model, field, p, f, b):
@@ -329,7 +366,7 @@ def _one(fn, y, args):
 
 
 def _each_member(fn, y, args):
-    """``fn(y_i, args_i)`` over the trajectories of an ensemble="shared" state (see ``_solve_shared``)."""
+    """``fn(y_i, args_i)`` over the trajectories of an ensemble="shared" state (see ``_integrate_shared``)."""
     model, field, per = args
     return jax.vmap(lambda yi, a: fn(yi, _member(model, field, *a)))(y, per)
 
@@ -367,11 +404,6 @@ def _is_ends(sub) -> bool:
     return sub.ts is None and sub.t0 is True and sub.t1 is True and not sub.steps and sub.fn is _ENDS.fn
 
 
-def _solve_one(config, args, x0, k0, t1, chi0, sub, copies):
-    """One trajectory's ``Trajectory`` (``_integrate_one``; derivatives by ``_gradient_mode``)."""
-    return differentiated(_integrate_one, config, (args, x0, k0, t1, chi0, sub), copies)
-
-
 def _integrate_one(config, args, x0, k0, t1, chi0, sub, copies):
     scheme = config.scheme
     y0 = _initial_state(config, args, x0, k0, chi0)
@@ -381,11 +413,6 @@ def _integrate_one(config, args, x0, k0, t1, chi0, sub, copies):
     sol = _diffeqsolve(config, scheme.rhs, t1, y0, args, sub, event, copies)
     (ts, ys), (t_end, y_end) = zip(sol.ts, sol.ys)
     return _trajectory(scheme, args, y0, ts, ys, t_end, y_end, sol.result, sol.stats)
-
-
-def _solve_shared(config, model, field, per, xs, ks, t1, cs, sub):
-    """The batch's ``Trajectory`` as one ODE (``_integrate_shared``; derivatives by ``_gradient_mode``)."""
-    return differentiated(_integrate_shared, config, (model, field, per, xs, ks, t1, cs, sub))
 
 
 def _integrate_shared(config, model, field, per, xs, ks, t1, cs, sub):
