@@ -48,7 +48,8 @@ def differentiated(fn, config, inputs, *static, batched: bool = False):
     is a vmap); the differentiated scalars are then counted per trajectory, and forward mode carries one tangent
     per such scalar for the whole batch.
 
-    Call it outside any jit: JAX 0.10.2 reads a custom_vjp's residual layout, when it transposes, from a store
+    Call it outside the package's own jitted functions (inside a caller's jit is fine: the caller's
+    transformations then trace it directly): JAX 0.10.2 reads a custom_vjp's residual layout, when it transposes, from a store
     that its forward rule fills each time it is traced, and a custom_vjp inside a jitted function is traced
     once per perturbation pattern and memoised, so a process that differentiates the same jitted call in
     inputs A, then B, then A again pulls A's residuals back with B's layout (a ``safe_zip`` length error)."""
@@ -88,11 +89,12 @@ def _forward_mode(diff, inputs, batched) -> bool:
     leaves = jax.tree_util.tree_leaves(diff)
     if not all(jnp.issubdtype(leaf.dtype, jnp.floating) for leaf in leaves):
         return False
-    count = sum(leaf.size for leaf in leaves)
     if batched:
         n = _trajectories(inputs[1])
         count = sum(leaf.size for leaf in jax.tree_util.tree_leaves(diff[0])) \
             + sum(leaf.size // n for leaf in jax.tree_util.tree_leaves(diff[1]))
+    else:
+        count = sum(leaf.size for leaf in leaves)
     return 0 < count <= FORWARD_MODE_INPUTS
 
 
