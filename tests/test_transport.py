@@ -489,6 +489,54 @@ def test_field_derivatives_per_tuple_in_one_chunk_equal_jacfwd_over_chunks(tilte
     np.testing.assert_allclose(chunks, one, rtol=1e-12, atol=1e-12 * np.abs(one).max())
 
 
+def _curved_textured_cone(k, x, p):
+    """The textured cone with a k_x² mass term: slopes of d that differ from k to k."""
+    mass = p["delta"] * jnp.cos(p["G"] @ x) + p["b"] * k[0] ** 2
+    off = p["v"] * (k[0] + 1j * k[1])
+    return jnp.array([[mass, jnp.conj(off)], [off, -mass]])
+
+
+def test_textured_nonadiabatic_saves_only_slopes_shared_by_every_k(monkeypatch):
+    """The textured current's rematerialisation keeps the non-adiabatic closed form's d-slopes where they are the same
+    at every k (a linear cone) and recomputes them where they are not (a k² term); the gradient equals the one that
+    recomputes everything, to rounding."""
+    from jaxsemi.transport import _current, _nonadiabatic
+
+    grid = js.kgrid.disk(1.5, 14, 6, scale=0.1)  # a grid of its own: these calls trace afresh
+    field, x = jnp.array([0.0, 0.002]), jnp.array([10.0, 5.0])
+    linear = js.models.massive_dirac(V, DELTA, texture_G=(0.02, 0.01))
+    curved = js.Model(_curved_textured_cone, dict(linear.params, b=0.5), 2, name="curved textured cone")
+
+    def gradient(model):
+        def j(p):
+            return tr.current(model.with_params(p), field, MU_BAND, TAU, grid, kT=KT, x=x, theory="nonadiabatic",
+                              check=False)[0]
+        return jax.grad(j)(dict(model.params))
+
+    def recorded(model, policy):
+        decisions = []
+
+        def recording(prim, *avals, **params):
+            saved = policy(prim, *avals, **params)
+            if params.get("name") == _nonadiabatic.SLOPES:
+                decisions.append(saved)
+            return saved
+
+        monkeypatch.setattr(_current, "save_shared_slopes", recording)
+        jax.clear_caches()
+        return gradient(model), decisions
+
+    for model, shared in ((linear, True), (curved, False)):
+        kept, decisions = recorded(model, _nonadiabatic.save_shared_slopes)
+        assert decisions and all(d == shared for d in decisions), (model.name, decisions)
+        recomputed, never = recorded(model, lambda *a, **kw: False)
+        assert never and not any(never)
+        for name in kept:
+            g = np.asarray(kept[name])
+            assert np.all(np.isfinite(g))
+            np.testing.assert_allclose(g, recomputed[name], rtol=1e-12, atol=1e-12 * np.abs(g).max(), err_msg=name)
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("theory, textured", [("ssct", False), ("ssct", True),
                                               pytest.param("nonadiabatic", False, marks=pytest.mark.slow)])

@@ -28,6 +28,7 @@ from .._model import Model, depends_on_x
 from ..kspace import default_chunk
 from ..kspace._reduce import grid_reduce, grid_reduce_params
 from ._limits import warn_limits
+from ._nonadiabatic import save_shared_slopes
 from ._relaxation import CHARACTERISTIC_STEP, LAGUERRE_NODES, Exact, nodes_for, rule
 from ._theory import ALIASES, AbstractTheory, as_theory
 
@@ -209,8 +210,10 @@ def _total(model, grid, s: _Setup, chunk_size, mesh, check: bool = False, asked:
     how = ("sum", "max") if check else "sum"
     if s.textured:  # per-point tangents would repeat a texture's x-only work (cos G·x) at every k: the textured
         # cone's non-adiabatic gradient 1.35× slower. Rematerialise the per-k work in reverse mode instead: residuals
-        # of the eigen-solves and k-derivatives are cheaper to recompute than to store (non-adiabatic 9× → 6×)
-        return grid_reduce(jax.checkpoint(lambda k: per_k((model, s), k)), grid, how, chunk, mesh)
+        # of the eigen-solves and k-derivatives are cheaper to recompute than to store (non-adiabatic 9× → 6×), all
+        # but the non-adiabatic closed form's d-slopes where they are the same at every k
+        return grid_reduce(jax.checkpoint(lambda k: per_k((model, s), k), policy=save_shared_slopes), grid, how, chunk,
+                           mesh)
     # uniform systems: each k accumulates its own parameter cotangents, summed over the grid once per parameter
     return grid_reduce_params(per_k, (model, s), grid, how, chunk, mesh)
 
