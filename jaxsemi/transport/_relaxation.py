@@ -232,9 +232,10 @@ def _two_band_rate(model, lam, field, band):
     d = lam.shape[0] // 2
     _, slope, omega = two_band_geometry(two_band_jet(model, lam[d:], lam[:d], True),
                                         jnp.where(band == 0, -1.0, 1.0)[None])
-    slope, omega = slope[0], omega[0]  # in (k, x)
-    xdot, kdot = centre_of_mass_rates(slope[:d] / HBAR, slope[d:], omega[:d, :d], omega[:d, d:], omega[d:, :d],
-                                      omega[d:, d:], field)
+    # splits, not slices (reverse mode transposes a slice into a pad of the whole array: ``_ssct.two_band_motion``)
+    vk, vx = jnp.split(jnp.squeeze(slope, 0), 2)  # in (k, x)
+    (kk, kx), (xk, xx) = (jnp.split(rows, 2, 1) for rows in jnp.split(jnp.squeeze(omega, 0), 2))
+    xdot, kdot = centre_of_mass_rates(vk / HBAR, vx, kk, kx, xk, xx, field)
     return jnp.concatenate([xdot, kdot])
 
 

@@ -89,10 +89,11 @@ def two_band_motion(jet: TwoBandJet, fields):
     (energies, (ẋ, k̇, v_b, F_b), Ω); λ = (k, x) (L = 2d) for a textured jet, else k."""
     d = fields.shape[-1]
     energies, slopes, omega = two_band_geometry(jet, jnp.array([-1.0, 1.0]))
-    vb = slopes[:, :d] / HBAR
     if slopes.shape[-1] == d:
+        vb = slopes / HBAR
         return energies, (*_rates(vb, None, (omega,), fields), vb, jnp.zeros_like(vb)), omega
-    fb = -slopes[:, d:]
+    vb, fb = jnp.split(slopes, 2, 1)  # a split: the transposed slices were two pads, each recomputing the 4×4
+    vb, fb = vb / HBAR, -fb  # solve's cotangent per element (textured cone, SSCT J gradient 0.95×)
     (kk, kx), (xk, xx) = (jnp.split(rows, 2, 2) for rows in jnp.split(omega, 2, 1))  # splits: see ``_rates``
     return energies, (*_rates(vb, fb, (kk, kx, xk, xx), fields), vb, fb), omega
 
