@@ -49,9 +49,9 @@ def differentiated(fn, config, inputs, *static, batched: bool = False):
     per such scalar for the whole batch.
 
     Call it outside the package's own jitted functions (inside a caller's jit is fine: the caller's
-    transformations then trace it directly): JAX 0.10.2 reads a custom_vjp's residual layout, when it transposes, from a store
-    that its forward rule fills each time it is traced, and a custom_vjp inside a jitted function is traced
-    once per perturbation pattern and memoised, so a process that differentiates the same jitted call in
+    transformations then trace it directly): JAX 0.10.2 reads a custom_vjp's residual layout, when it transposes,
+    from a store that its forward rule fills each time it is traced, and a custom_vjp inside a jitted function is
+    traced once per perturbation pattern and memoised, so a process that differentiates the same jitted call in
     inputs A, then B, then A again pulls A's residuals back with B's layout (a ``safe_zip`` length error)."""
     if config.options.adjoint is not None:
         return fn(config, *inputs, *static)
