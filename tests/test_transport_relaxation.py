@@ -480,6 +480,45 @@ def test_textured_characteristic_step_converges_as_rk4():
     assert np.abs(ref - j("first_order")).max() / scale > 1e4 * errors[0]
 
 
+@pytest.mark.timeout(300)
+def test_characteristic_error_estimate_bounds_the_error_and_flags_unresolved_characteristics():
+    """The ``"characteristic"`` estimate of f's error (the embedded third-order RK solution) on a 16×8 disk, strong
+    texture (G = (0.05, 0.025)/Å): its grid maximum above the true error's (against step 1/32) and falling with the
+    step (~h³) — not at each point: at step 1/8 one point's error, 8.3e-8, comes from a node at u ≈ 17 whose long
+    step lands elsewhere (the same for steps 0.125–0.15, 1e-12 outside), where the estimate is 4e-10 — and at
+    eEv/Δ² = 0.5 along y, where the characteristics reach |d| ≈ Δ/6 and f does not converge with the step, above
+    1e-4 at both steps. ``current`` warns (default ``check``) at the default step, not at 1/8."""
+    strong = js.models.massive_dirac(V, DELTA, tilt=TILT, texture_G=[0.05, 0.025])
+    grid = js.kgrid.disk(1.5, 16, 8, scale=DELTA / V, breaks=[K_F])
+    fields = jnp.array([[0.1 * DELTA**2 / V, 0.0], [0.0, 0.5 * DELTA**2 / V]])
+    b = (jnp.full(2, MU), jnp.full(2, TAU), jnp.full(2, KT))
+
+    def occupations(step, estimate):
+        def at(k):
+            energies = point_geometry(strong, k, TEXTURED_X, True).energies
+            return _relaxation.characteristic_occupation(strong, k, TEXTURED_X, energies, fields, *b, step=step,
+                                                         estimate=estimate)
+        return jax.tree.map(np.asarray, jax.jit(jax.vmap(at))(grid.points))  # (k, B, n)
+
+    ref = occupations(1 / 32, False)
+    (f1, e1), (f2, e2) = occupations(0.25, True), occupations(0.125, True)
+    for f, e in ((f1, e1), (f2, e2)):  # measured: true 2.2e-7, 8.3e-8; estimated 2.3e-6, 4.7e-7
+        true = np.abs(f - ref)[:, 0]
+        assert 1e-8 < true.max() < e[:, 0].max() < 30 * true.max(), (true.max(), e[:, 0].max())
+        assert e[:, 1].max() > 1e-4 and np.abs(f - ref)[:, 1].max() > 1e-3  # unresolved: 5e-3 and 4.5e-3
+    assert 3.0 < e1[:, 0].max() / e2[:, 0].max() < 12.0
+    np.testing.assert_allclose(f1, occupations(0.25, False), rtol=0, atol=1e-15)  # the estimate changes nothing
+
+    def warned(relaxation):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tr.current(strong, fields[0], MU, TAU, grid, kT=KT, x=TEXTURED_X, relaxation=relaxation)
+        return [str(w.message) for w in caught if issubclass(w.category, tr.ValidityWarning)]
+
+    assert any("characteristics of relaxation='exact' are not resolved" in m for m in warned("exact"))
+    assert warned(tr.Exact(0.125)) == []
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_textured_exact_gradients_match_finite_differences(textured):

@@ -30,7 +30,8 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
 * ``validity_check``: calls as a user makes them, with the default ``check=True`` (the grid maxima of
   the validity numbers, computed in the current's own pass) over ``check=False``
   (``checked_over_unchecked``): J at the 8 fields (cone and Haldane 120²), σ at E = 0 (non-adiabatic:
-  its numbers beside SSCT's σ) and χ at a finite field.
+  its numbers beside SSCT's σ), χ at a finite field and the textured cone's exact J at one field (its
+  characteristics' error estimate, ``"characteristic"``).
 
 Everything is compiled first; times ``t_*`` are the best of the timed calls (``block_until_ready``); each
 ratio compares calls made in turn (``compare_times``, up to 40 rounds, ~1 s of calls; ms-scale calls
@@ -148,6 +149,7 @@ def _check_cost(model, grid, rounds) -> dict:
     fields = jnp.stack([jnp.linspace(0.01, 0.1, 8), jnp.zeros(8)], -1) * DELTA**2 / V
     haldane = js.models.haldane(1.0, 0.15, np.pi / 2, 0.2)
     haldane_grid = js.kgrid.brillouin_zone(haldane.lattice, 120 if len(grid) > 5000 else 32)
+    textured = js.models.massive_dirac(V, DELTA, tilt=TILT, texture_G=TEXTURE_G)
     tr = js.transport
     jobs = {"current_8_fields": lambda c: tr.current(model, fields, MU, TAU, grid, kT=KT, check=c),
             "current_8_fields_haldane": lambda c: tr.current(haldane, fields, MU + HALDANE_SHIFT, TAU, haldane_grid,
@@ -155,7 +157,9 @@ def _check_cost(model, grid, rounds) -> dict:
             "sigma_order1_nonadiabatic": lambda c: tr.conductivity(model, np.zeros(2), MU, TAU, grid, kT=KT,
                                                                    theory="nonadiabatic", check=c),
             "chi_order2_at_field": lambda c: tr.conductivity(model, fields[-1], MU, TAU, grid, order=2, kT=KT,
-                                                             check=c)}
+                                                             check=c),
+            "current_1_field_textured_exact": lambda c: tr.current(textured, fields[-1], MU, TAU, grid, kT=KT,
+                                                                   x=TEXTURE_X, relaxation="exact", check=c)}
     out = {}
     for name, job in jobs.items():
         fns = [lambda c=c: jax.block_until_ready(job(c)) for c in (False, True)]

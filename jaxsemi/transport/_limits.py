@@ -12,6 +12,10 @@ compared with a threshold, and a ``ValidityWarning`` says which assumption fails
   Threshold 0.1.
 * ``occupation``: the relaxation-time correction max|δf| (or max|δg|) must stay ≪ 1 (threshold
   0.5): beyond it the linearised kinetics of Eq. 46c / A5 leaves [0, 1].
+* ``characteristic``: ``relaxation="exact"`` with a texture integrates each backward characteristic by RK4
+  (``_relaxation.characteristic_occupation``); the embedded third-order solution of the same stages gives an
+  estimate of the error of f, max over bands (threshold 1e-6). It is ~10× the true error where the step
+  resolves the characteristics and does not fall with the step where they come close to a gap closing.
 * ``inverse_intra_gap``: Eq. 55 divides by intra-manifold gaps; a non-degenerate pair closer
   than 1e-6 eV on the grid makes V numerically singular (non-adiabatic theory).
 * ``spread`` / ``unfilled``: Eq. 53 assumes an exactly degenerate, fully occupied manifold
@@ -40,6 +44,7 @@ from ..units import HBAR
 INTRA_GAP_MIN = 1e-6  # eV
 SPREAD_MAX = 1e-6  # eV
 FILLED_MIN = 1.0 - 1e-3
+CHARACTERISTIC_ERROR_MAX = 1e-6
 
 
 class ValidityWarning(UserWarning):
@@ -118,6 +123,11 @@ LIMITS = {
                                f"texture-driven motion): max texture parameter {v:.3g} > 0.1"),
     "occupation": (0.5, lambda v: "the relaxation-time correction is not small compared with the equilibrium "
                                   f"occupation (Eq. 46c/57c): max occupation parameter {v:.3g} > 0.5"),
+    "characteristic": (CHARACTERISTIC_ERROR_MAX, lambda v: "the backward characteristics of relaxation='exact' are "
+                       f"not resolved: the occupations' estimated error {v:.2g} > {CHARACTERISTIC_ERROR_MAX:g} (pass "
+                       "relaxation=js.transport.Exact(characteristic_step=...) with a smaller step; an error that "
+                       "does not fall with the step means the characteristics pass close to a gap closing, where the "
+                       "single-band flow fails)"),
     "inverse_intra_gap": (1.0 / INTRA_GAP_MIN, lambda v: f"a non-degenerate pair inside the manifold is {1 / v:.2e} "
                                                          "eV apart on the grid: Eq. 55 divides by that gap"),
     "spread": (SPREAD_MAX, lambda v: f"the manifold is not degenerate (spread {v:.2e} eV): Eq. 53 assumes exact "

@@ -64,6 +64,7 @@ class AbstractTheory(eqx.Module):
     def validity(self, model, k: jax.Array, s) -> dict:
         """The validity numbers at k, a dict of scalars, each maximised over the grid and compared
         with its threshold: any of ``"field"``, ``"texture"`` (Eq. 37), ``"occupation"`` (max|δf|),
+        ``"characteristic"`` (the exact steady state's error estimate along a texture's characteristics),
         ``"inverse_intra_gap"`` (1/eV), ``"spread"`` (eV), ``"unfilled"`` (see ``_limits``); {} for none."""
 
     def integrand_and_validity(self, model, k: jax.Array, s) -> tuple[jax.Array, dict]:
@@ -86,10 +87,11 @@ class AbstractTheory(eqx.Module):
         return self
 
 
-def _ssct_part(model, k, s, start: int, stop: int, geo=None):
-    """SSCT currents (Eq. 47) of the bands outside [start, stop) (B, d), their max|δf| (B,) and the point data of
+def _ssct_part(model, k, s, start: int, stop: int, geo=None, check: bool = False):
+    """SSCT currents (Eq. 47) of the bands outside [start, stop) (B, d), their max|δf| (B,), the point data of
     their validity numbers (``transition_limits``): a two-band model's ``TwoBandJet`` (closed form from the
-    d-vector, no eigen-solver), else the point geometry ``geo`` (computed here where None)."""
+    d-vector, no eigen-solver), else the point geometry ``geo`` (computed here where None) — and, with ``check``,
+    the validity numbers of the exact steady state's characteristics ({"characteristic": error estimate} or {})."""
     n = model.n_bands
     outside = (jnp.arange(n) < start) | (jnp.arange(n) >= stop)
     density = None
@@ -104,15 +106,18 @@ def _ssct_part(model, k, s, start: int, stop: int, geo=None):
         if s.density and s.textured:
             density = ssct_density(point)
     exact = s.relaxation == "exact"
-    occupation = None
+    occupation, limits = None, {}
     if exact and s.textured:  # along the backward characteristics of Eq. 43
         occupation = characteristic_occupation(model, k, s.x, energies, s.fields, s.mu, s.tau, s.kT, s.nodes,
-                                               s.step)
+                                               s.step, check)
+        if check:
+            occupation, error = occupation
+            limits = {"characteristic": jnp.max(jnp.where(outside[None], error, 0.0))}
     elif exact:
         occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.nodes)
     j, dmax = ssct_current(energies, motion, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
     # the exact f stays in [0, 1]: the linearisation limit (``occupation``) does not apply
-    return j, jnp.zeros_like(dmax) if exact else dmax, point
+    return j, jnp.zeros_like(dmax) if exact else dmax, point, limits
 
 
 class SSCT(AbstractTheory):
@@ -132,8 +137,8 @@ class SSCT(AbstractTheory):
         return _ssct_part(model, k, s, 0, 0)[0]
 
     def integrand_and_validity(self, model, k, s):
-        j, dmax, point = _ssct_part(model, k, s, 0, 0)
-        return j, {**transition_limits(point, s.fields, s.mu, s.kT, 0, 0), "occupation": jnp.max(dmax)}
+        j, dmax, point, limits = _ssct_part(model, k, s, 0, 0, check=True)
+        return j, {**transition_limits(point, s.fields, s.mu, s.kT, 0, 0), "occupation": jnp.max(dmax), **limits}
 
     def validity(self, model, k, s):
         return self.integrand_and_validity(model, k, s)[1]
@@ -160,20 +165,21 @@ class _Manifold(AbstractTheory):
         """The manifold's current (B, d), max|δg| (B,) and the point geometry (None where the manifold is
         every band of a two-band model, in closed form)."""
 
-    def _parts(self, model, k, s):
+    def _parts(self, model, k, s, check: bool = False):
         start, stop = self.active_bands(model.n_bands)
         j, dmax, geo = self._manifold(model, k, s, start, stop)
+        limits = {}
         if stop - start < model.n_bands:
-            j_out, d_out, _ = _ssct_part(model, k, s, start, stop, geo)
+            j_out, d_out, _, limits = _ssct_part(model, k, s, start, stop, geo, check)
             j, dmax = j + j_out, jnp.maximum(dmax, d_out)
-        return j, dmax, geo, start, stop
+        return j, dmax, geo, start, stop, limits
 
     def integrand(self, model, k, s):
         return self._parts(model, k, s)[0]
 
     def integrand_and_validity(self, model, k, s):
-        j, dmax, geo, start, stop = self._parts(model, k, s)
-        limits = {"occupation": jnp.max(dmax)}
+        j, dmax, geo, start, stop, outside = self._parts(model, k, s, check=True)
+        limits = {"occupation": jnp.max(dmax), **outside}
         if geo is None:  # every band of a two-band model in the manifold: no pair outside it, one gap
             energies = jnp.hstack(band_energies(model, k, s.x))
         else:
