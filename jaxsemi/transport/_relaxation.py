@@ -57,7 +57,7 @@ from .._geometry import band_energies, einsum, point_geometry, two_band_geometry
 from .._statistics import fermi
 from ..models._pauli import PAULI
 from ..units import HBAR
-from ._ssct import band_by_band, band_motion
+from ._ssct import band_by_band, band_motion, occupation_and_slope
 
 #: Gauss–Laguerre nodes of the finite-field s-quadrature (before the negligible ones are dropped).
 LAGUERRE_NODES = 32
@@ -273,14 +273,14 @@ def characteristic_occupation(model, k, x, energies, fields, mu, tau, kT, nodes:
         k4 = rhs(lam + h * k3)
         return lam + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), k4
 
-    def occupation(lam):  # f⁰ (B, n) at the conserved ε_n + eE·(x − X_n)
-        return fermi(energies + einsum("Bd,Bnd->Bn", fields, x - lam[..., :d]), mu[:, None], kT[:, None])
+    def shifted(lam):  # the conserved ε_n + eE·(x − X_n) (B, n) eV
+        return energies + einsum("Bd,Bnd->Bn", fields, x - lam[..., :d])
 
     def plain(carry, hw):  # the node sum where a step reaches a node
         lam, f = carry
         h, weight = hw
         lam, _ = rk4(lam, rhs(lam), h)
-        return (lam, f + weight * occupation(lam)), None
+        return (lam, f + weight * fermi(shifted(lam), mu[:, None], kT[:, None])), None
 
     def estimated(carry, hw):  # the same, k₁ the last step's k₅, and the error estimate (only checked, forward:
         lam, k1, f, drift, error = carry  # carrying k₁ made the current's gradient 1.16× slower)
@@ -288,9 +288,8 @@ def characteristic_occupation(model, k, x, energies, fields, mu, tau, kT, nodes:
         lam, k4 = rk4(lam, k1, h)
         k5 = rhs(lam)
         drift = drift + jnp.abs(einsum("Bd,Bnd->Bn", fields, h / 6 * (k4 - k5)[..., :d]))  # |eE·δX| (eV)
-        occ = occupation(lam)
-        slope = occ * (1 - occ) * jnp.where(kT > 0, 1 / jnp.where(kT > 0, kT, 1.0), 0.0)[:, None]  # |∂f⁰/∂ε|
-        return (lam, k5, f + weight * occ, drift, error + weight * slope * drift), None
+        occ, slope = occupation_and_slope(shifted(lam), mu[:, None], kT[:, None])  # f⁰, ∂f⁰/∂ε
+        return (lam, k5, f + weight * occ, drift, error + weight * jnp.abs(slope) * drift), None
 
     start = jnp.broadcast_to(jnp.concatenate([x, k]), (fields.shape[0], n, 2 * d))
     zero = jnp.zeros((fields.shape[0], n))
