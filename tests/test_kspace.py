@@ -88,7 +88,8 @@ def test_chunks_are_even_and_bounded(size, chunk, per_call):
 def test_reduce_params_derivatives_equal_autodiff_of_the_plain_reduce():
     """``grid_reduce_params`` (tangents of small leaves broadcast to every point, a large leaf's shared, a closed-over
     value hoisted) has the derivatives of ``grid_reduce`` of the same function: gradient, forward Jacobian and
-    Hessian, for sums and stacks over uneven chunks; min / max held constant in both."""
+    Hessian, for sums and stacks over uneven chunks, with the chunks recomputed in reverse mode (``remat``) or
+    not; min / max held constant in both."""
     from jaxsemi import _sharding
     from jaxsemi.kspace._reduce import PER_POINT_TANGENT_SIZE, grid_reduce, grid_reduce_params
 
@@ -103,8 +104,8 @@ def test_reduce_params_derivatives_equal_autodiff_of_the_plain_reduce():
 
     def total(x, params):
         p, z = {"a": x[0], "b": x[1:3], "c": big * x[3]}, x[4]
-        if params:  # z closed over, not a parameter
-            out = grid_reduce_params(lambda p, k: f(p, z, k), p, grid, how, 6, mesh)
+        if params:  # z closed over, not a parameter; the chunks recomputed in reverse mode or not
+            out = grid_reduce_params(lambda p, k: f(p, z, k), p, grid, how, 6, mesh, remat=params == "remat")
         else:
             out = grid_reduce(lambda k: {**f(p, z, k), "m": jax.lax.stop_gradient(f(p, z, k)["m"])}, grid, how, 6,
                               mesh)
@@ -112,9 +113,11 @@ def test_reduce_params_derivatives_equal_autodiff_of_the_plain_reduce():
 
     x = jnp.array([0.7, 1.3, -0.4, 0.9, 0.6])
     for derivative in (jax.jacrev, jax.jacfwd, jax.hessian):
-        plain, params = (np.asarray(jax.jit(derivative(total), static_argnums=1)(x, via)) for via in (False, True))
+        plain, params, remat = (np.asarray(jax.jit(derivative(total), static_argnums=1)(x, via))
+                                for via in (False, True, "remat"))
         assert np.abs(plain).max() > 0.1 and np.abs(plain[1]).max() == 0  # m: no derivative
         np.testing.assert_allclose(params, plain, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(remat, plain, rtol=1e-12, atol=1e-12)
     scaled = lambda s: jax.tree_util.tree_map(lambda a: a * s if jnp.issubdtype(a.dtype, jnp.floating) else a,  # noqa
                                               grid)
     with pytest.raises(ValueError, match="grid's points or weights"):  # not a silent zero

@@ -157,6 +157,27 @@ def test_memory_does_not_grow_with_grid(run_on_cpu_devices):
     assert rss2 - rss1 < 100, (rss1, rss2)
 
 
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("theory, relaxation, textured", [("nonadiabatic", "first_order", False),
+                                                          ("ssct", "exact", False), ("ssct", "first_order", True)])
+def test_current_gradient_memory_does_not_grow_with_grid(theory, relaxation, textured):
+    """Reverse mode through the chunked k-sum of ``current`` recomputes each chunk (``reduce_blocks(remat=...)``)
+    instead of storing every chunk's per-point values: the compiled gradient's scratch memory is the same for 4×
+    more points in chunks of 64 (before: 0.19 → 0.71 MB, 0.62 → 2.2 MB, 62 → 80 kB for these three)."""
+    model = js.models.massive_dirac(1.0, 0.1, tilt=0.3, **(dict(texture_G=[0.02, 0.01]) if textured else {}))
+    temp = []
+    for n_r in (16, 64):
+        grid = js.kgrid.disk(2.0, n_r, 16)
+
+        def jx(p):
+            return js.transport.current(model.with_params(p), [0.0, 0.001], 0.2, 20.0, grid, kT=0.01, theory=theory,
+                                        relaxation=relaxation, chunk_size=64, check=False,
+                                        **(dict(x=[1.0, 0.0]) if textured else {}))[0]
+
+        temp.append(jax.jit(jax.grad(jx)).lower(dict(model.params)).compile().memory_analysis().temp_size_in_bytes)
+    assert temp[1] - temp[0] < 1024, temp
+
 MULTIHOST = """
 import json, sys
 import jaxsemi as js

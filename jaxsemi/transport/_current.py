@@ -29,7 +29,7 @@ from ..kspace import default_chunk
 from ..kspace._reduce import grid_reduce, grid_reduce_params
 from ._limits import warn_limits
 from ._nonadiabatic import save_shared_slopes
-from ._relaxation import CHARACTERISTIC_STEP, LAGUERRE_NODES, Exact, nodes_for, rule
+from ._relaxation import CHARACTERISTIC_STEP, LAGUERRE_NODES, PHASES, Exact, nodes_for, rule
 from ._theory import ALIASES, AbstractTheory, as_theory
 
 THEORIES = tuple(ALIASES)  # the alias strings of ``theory``
@@ -208,14 +208,20 @@ def _total(model, grid, s: _Setup, chunk_size, mesh, check: bool = False, asked:
         return (j, limits) if check else j
 
     how = ("sum", "max") if check else "sum"
+    # remat: reverse mode recomputes each chunk instead of storing every chunk's per-point values, so a gradient's
+    # memory stays flat in the grid and its time falls (51 200 k in 4 chunks, gradient of J: tilted cone SSCT
+    # 6.6 → 3.6 ms, non-adiabatic 23.7 → 6.9; Haldane 300² 46 → 21 and 75 → 27; the cone's exact J at 8 fields,
+    # 12 800 k in 5 chunks, 129 → 27) — keeping a lattice model's shift phases, which recomputed were fused into
+    # every point's cotangent of its hoppings (Haldane 120², exact J at 8 fields: 212 ms stored, 495 recomputed, 169)
     if s.textured:  # per-point tangents would repeat a texture's x-only work (cos G·x) at every k: the textured
         # cone's non-adiabatic gradient 1.35× slower. Rematerialise the per-k work in reverse mode instead: residuals
         # of the eigen-solves and k-derivatives are cheaper to recompute than to store (non-adiabatic 9× → 6×), all
         # but the non-adiabatic closed form's d-slopes where they are the same at every k
         return grid_reduce(jax.checkpoint(lambda k: per_k((model, s), k), policy=save_shared_slopes), grid, how, chunk,
-                           mesh)
+                           mesh, remat=True)
     # uniform systems: each k accumulates its own parameter cotangents, summed over the grid once per parameter
-    return grid_reduce_params(per_k, (model, s), grid, how, chunk, mesh)
+    return grid_reduce_params(per_k, (model, s), grid, how, chunk, mesh,
+                              remat=jax.checkpoint_policies.save_only_these_names(PHASES))
 
 
 #: Shifted points per chunk of a two-band model with ``relaxation="exact"`` (closed-form, fused energies).

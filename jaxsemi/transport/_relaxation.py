@@ -49,6 +49,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.ad_checkpoint import checkpoint_name
 
 from .._bloch import entry_pattern, lattice_form
 from .._eigh import _safe_sqrt
@@ -65,6 +66,9 @@ LAGUERRE_NODES = 32
 CHARACTERISTIC_STEP = 0.25
 #: Nodes of the ``LAGUERRE_NODES`` rule lighter than this are dropped (11 of 32, total weight 1.6e-17).
 NEGLIGIBLE_WEIGHT = 1e-16
+#: ``checkpoint_name`` of a lattice model's k-independent shift phases e^{is·ρ} (``_shifted_lattice_d``), which
+#: the current's rematerialised chunks keep (``transport._current``)
+PHASES = "lattice_shift_phases"
 
 
 class Exact(eqx.Module):
@@ -174,7 +178,10 @@ def _shifted_lattice_d(lattice, k, shifts, fields=None):
     k-dependent factor e^{ik·ρ}c(ρ) per k instead, XLA:CPU recomputed each phase's sine and cosine for all 8 of
     its products with c: Haldane 120², non-adiabatic J at 8 fields, best of 30 calls 42–44 → 37–38 ms)."""
     r, c = lattice
-    table = jnp.exp(1j * (shifts @ r.T))[..., None] * c  # e^{is·ρ}c(ρ) (B, N, m, 4)
+    angle = shifts @ r.T  # s·ρ (B, N, m)
+    # e^{is·ρ}, named as its real parts (``checkpoint_name`` takes no complex values)
+    phases = jax.lax.complex(*(checkpoint_name(f(angle), PHASES) for f in (jnp.cos, jnp.sin)))
+    table = phases[..., None] * c  # e^{is·ρ}c(ρ) (B, N, m, 4)
     if fields is not None:  # ρ·eE (B, 1, m); 7 columns per shifted point, not 8 (Haldane 120², J at 8 fields: −3 %)
         table = jnp.concatenate([table, 1j * (fields @ r.T)[:, None, :, None] * table[..., 1:]], -1)  # (B, N, m, 7)
     table = jnp.moveaxis(table, -2, 0)  # (m, B, N, 4 or 7)
