@@ -15,6 +15,11 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
 * ``textured``: J at that field with a mass texture Δ(x) = Δ cos(G·x) at one x, SSCT and non-adiabatic, and the
   gradient of J_x in all parameters (``grad_current_ratio``; the texture's G among them); ``*_matrix``: the same
   cone written as a user writes a two-band model, a 2×2 matrix function (its d-vector then comes from 𝓗).
+* ``chunked``: the gradient of J_x at that field over its forward where the k-sum runs in chunks, as every grid
+  beyond one chunk (2¹⁴ k for a two-band first-order current) does: the cone on 4× the grid in 4 chunks (SSCT,
+  non-adiabatic, and with the texture), the Haldane model's (``current_8_fields_haldane``'s parameters) at one
+  field on the ``hall`` grid (6 chunks at 300²), and the cone's exact J at the 8 fields of ``relaxation`` (chunks
+  of 2¹⁹ shifted points: 5 at 12 800 k) — reverse mode recomputes each chunk (``kspace.reduce_blocks(remat=...)``).
 * ``hall``: ``js.hall_conductivity`` of the Haldane model (N×N Brillouin-zone grid, kT = 0.02 eV)
   and its gradient with respect to t₁, t₂, φ, M, μ and kT (``grad_ratio``).
 * ``relaxation``: SSCT with ``relaxation="exact"`` over ``"first_order"`` (project goal ≤ 5×; compiled,
@@ -87,6 +92,7 @@ def run(quick: bool = False) -> dict:
                        "grad_current_8_mu_ratio": cur_mu["ratio"],
                        "grad_current_8_mu_ratio_of_minima": cur_mu["ratio_of_minima"]}
     out["textured"] = _textured_cost(grid, field, rounds)
+    out["chunked"] = _chunked_cost(n_r, n_theta, field, 100 if quick else 300, rounds)
     out["hall"] = _hall_cost(100 if quick else 300, rounds)
     out["relaxation"] = _relaxation_cost(model, grid, rounds)
     out["validity_check"] = _check_cost(model, grid, rounds)
@@ -128,6 +134,37 @@ def _textured_cost(grid, field, rounds) -> dict:
             out[theory + suffix] = {"t_current_s": t["t_s"], "t_grad_current_s": t["t_grad_s"],
                                     "grad_current_ratio": t["ratio"],
                                     "grad_current_ratio_of_minima": t["ratio_of_minima"]}
+    return out
+
+
+def _chunked_cost(n_r, n_theta, field, n_haldane, rounds) -> dict:
+    """Gradient of J_x in all parameters over its forward where the k-sum runs in several chunks (module doc)."""
+    k_f = (MU**2 - DELTA**2) ** 0.5 / V
+    big = js.kgrid.disk(2.0, 4 * n_r, n_theta, scale=DELTA / V, breaks=[0.8 * k_f, 1.3 * k_f])
+    fields = jnp.stack([jnp.linspace(0.01, 0.1, 8), jnp.zeros(8)], -1) * DELTA**2 / V
+    haldane = js.models.haldane(1.0, 0.15, np.pi / 2, 0.2)
+    cases = {"ssct": (js.models.massive_dirac(V, DELTA, tilt=TILT), big, field, {}),
+             "nonadiabatic": (js.models.massive_dirac(V, DELTA, tilt=TILT), big, field, {}),
+             "textured_nonadiabatic": (js.models.massive_dirac(V, DELTA, tilt=TILT, texture_G=TEXTURE_G), big, field,
+                                       dict(x=TEXTURE_X)),
+             "haldane_ssct": (haldane, js.kgrid.brillouin_zone(haldane.lattice, n_haldane), field, {}),
+             "haldane_nonadiabatic": (haldane, js.kgrid.brillouin_zone(haldane.lattice, n_haldane), field, {}),
+             "exact_8_fields": (js.models.massive_dirac(V, DELTA, tilt=TILT),
+                                js.kgrid.disk(2.0, n_r, n_theta, scale=DELTA / V, breaks=[0.8 * k_f, 1.3 * k_f]),
+                                fields, dict(relaxation="exact"))}
+    out = {}
+    for name, (m, g, e, kw) in cases.items():
+        shift = HALDANE_SHIFT if m is haldane else 0.0
+        theory = "ssct" if name in ("ssct", "haldane_ssct", "exact_8_fields") else "nonadiabatic"
+        chunk = -(-len(g) // 4) if g is big else None  # the default's split of 51 200 k, also on --quick's grid
+
+        def current(p, mu, tau, kT, m=m, g=g, e=e, kw=kw, theory=theory, chunk=chunk, shift=shift):
+            return jnp.sum(js.transport.current(m.with_params(p), e, mu + shift, tau, g, kT=kT, theory=theory,
+                                                chunk_size=chunk, **kw)[..., 0])
+
+        t, _ = _with_gradient(current, (dict(m.params), jnp.asarray(MU), jnp.asarray(TAU), jnp.asarray(KT)), rounds)
+        out[name] = {"grid_points": len(g), "t_current_s": t["t_s"], "t_grad_current_s": t["t_grad_s"],
+                     "grad_current_ratio": t["ratio"], "grad_current_ratio_of_minima": t["ratio_of_minima"]}
     return out
 
 
