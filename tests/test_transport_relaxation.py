@@ -269,9 +269,10 @@ def test_nonadiabatic_exact_first_order_in_tau_is_eq_57(tilted):
 @pytest.mark.parametrize("theory", ["ssct", "nonadiabatic"])
 def test_two_band_lattice_models_shift_by_a_phase_table(theory):
     """A two-band lattice model's shifted 𝓗 (and, non-adiabatic, eE·∂𝓗/∂k) come from one GEMM with the
-    k-independent table of e^{is·ρ} (−ρ folded onto ρ); the same exact currents and parameter gradients as
-    its unregistered copy (𝓗 and its jvp at every shifted point): Haldane, QWZ, and a tight-binding
-    honeycomb with orbital positions (which the dressed bands see through ∂𝓗/∂k) and complex hoppings."""
+    k-independent table of e^{is·ρ} (−ρ folded onto ρ), built once per call outside the points; the same exact
+    currents and gradients in the parameters, τ and E as its unregistered copy (𝓗 and its jvp at every shifted
+    point), over chunks: Haldane, QWZ, and a tight-binding honeycomb with orbital positions (which the dressed bands
+    see through ∂𝓗/∂k) and complex hoppings."""
     honeycomb = js.models.tight_binding(
         [[1.5, 0.866], [1.5, -0.866]], [[1 / 3, 1 / 3], [2 / 3, 2 / 3]],
         [(-1.0, 0, 1, [0, 0]), (-1.0, 1, 0, [1, 0]), (-1.0, 1, 0, [0, 1]), (0.1 + 0.2j, 0, 0, [1, 0]),
@@ -286,17 +287,19 @@ def test_two_band_lattice_models_shift_by_a_phase_table(theory):
         assert _relaxation.lattice_pauli(copy) is None
         grid = js.kgrid.brillouin_zone(model.lattice, 12)
 
-        def j(m, p, fields=fields, mu=mu, grid=grid):
-            return tr.current(m.with_params(p), fields, mu, 10.0, grid, kT=0.05, theory=theory, relaxation="exact",
-                              check=False)
+        def j(m, p, tau=10.0, fields=fields, mu=mu, grid=grid):
+            return tr.current(m.with_params(p), fields, mu, tau, grid, kT=0.05, theory=theory, relaxation="exact",
+                              check=False, chunk_size=50)
 
         fast, slow = j(model, model.params), j(copy, model.params)
         assert float(jnp.max(jnp.abs(slow))) > 1e-4
         np.testing.assert_allclose(fast, slow, rtol=1e-11, atol=1e-14)
-        g_fast = jax.grad(lambda p: j(model, p)[1, 0])(dict(model.params))
-        g_slow = jax.grad(lambda p: j(copy, p)[1, 0])(dict(model.params))
-        for name in g_fast:
-            np.testing.assert_allclose(g_fast[name], g_slow[name], rtol=1e-9, atol=1e-13)
+        args = (dict(model.params), 10.0, fields)
+        g_fast, g_slow = (jax.grad(lambda p, tau, e, m=m: j(m, p, tau, e)[1, 0], argnums=(0, 1, 2))(*args)
+                          for m in (model, copy))
+        assert float(jnp.abs(g_slow[1])) > 1e-7 and float(jnp.max(jnp.abs(g_slow[2]))) > 1e-4
+        for a, b in zip(jax.tree_util.tree_leaves(g_fast), jax.tree_util.tree_leaves(g_slow)):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-13)
 
 
 @pytest.mark.parametrize("split", [0.3, 1e-12])

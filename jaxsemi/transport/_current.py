@@ -29,7 +29,7 @@ from ..kspace import default_chunk
 from ..kspace._reduce import grid_reduce, grid_reduce_params
 from ._limits import warn_limits
 from ._nonadiabatic import save_shared_slopes
-from ._relaxation import CHARACTERISTIC_STEP, LAGUERRE_NODES, PHASES, Exact, nodes_for, rule
+from ._relaxation import CHARACTERISTIC_STEP, LAGUERRE_NODES, PHASES, Exact, lattice_tables, nodes_for, rule
 from ._theory import ALIASES, AbstractTheory, as_theory
 
 THEORIES = tuple(ALIASES)  # the alias strings of ``theory``
@@ -55,6 +55,9 @@ class _Setup(eqx.Module):
     #: every row of ``fields`` is the same field (one was given for a batch of μ, τ or kT): a theory may compute
     #: what depends on the field alone once, from ``fields[:1]`` (reverse mode then does too)
     one_field: bool = eqx.field(static=True, default=False)
+    #: a two-band lattice model's tables (``_relaxation.lattice_tables``) under ``relaxation="exact"``, computed once
+    #: per call outside the points (None: computed where needed)
+    lattices: Optional[tuple] = None
 
 
 def _setup(model, field, mu, tau, grid, kT, x, theory, bands, relaxation="first_order",
@@ -202,8 +205,16 @@ def _total(model, grid, s: _Setup, chunk_size, mesh, check: bool = False, asked:
     # 5.0 vs 3.0; in one chunk of 12 800 k 3.9 vs 4.7 and 0.67 vs 0.70, order 3 exact 7.5 vs 13.6)
     symmetric = s.theory.symmetric_field_derivatives and -(-grid.size // mesh.size) <= chunk
 
+    # a lattice model's k-independent tables once, outside the points (closed over: the points share their tangents);
+    # a field derivative (``order``) moves the field at each point, and the tables with it
+    lattices = lattice_tables(model, s.fields, s.tau, s.nodes) if (s.relaxation == "exact" and not s.textured
+                                                                    and order == 0) else None
+
     def per_k(model_and_setup, k):
-        j, limits = field_derivatives(lambda e: at_field(*model_and_setup, k, e), jnp.zeros(model.dim, s.fields.dtype),
+        m, setup = model_and_setup
+        if lattices is not None:
+            setup = eqx.tree_at(lambda t: t.lattices, setup, lattices, is_leaf=lambda v: v is None)
+        j, limits = field_derivatives(lambda e: at_field(m, setup, k, e), jnp.zeros(model.dim, s.fields.dtype),
                                       order, symmetric)
         return (j, limits) if check else j
 
@@ -211,8 +222,10 @@ def _total(model, grid, s: _Setup, chunk_size, mesh, check: bool = False, asked:
     # remat: reverse mode recomputes each chunk instead of storing every chunk's per-point values, so a gradient's
     # memory stays flat in the grid and its time falls (51 200 k in 4 chunks, gradient of J: tilted cone SSCT
     # 6.6 → 3.6 ms, non-adiabatic 23.7 → 6.9; Haldane 300² 46 → 21 and 75 → 27; the cone's exact J at 8 fields,
-    # 12 800 k in 5 chunks, 129 → 27) — keeping a lattice model's shift phases, which recomputed were fused into
-    # every point's cotangent of its hoppings (Haldane 120², exact J at 8 fields: 212 ms stored, 495 recomputed, 169)
+    # 12 800 k in 5 chunks, 129 → 27) — keeping a lattice model's shift phases where its tables are built inside the
+    # points (field derivatives): recomputed, XLA fused them into every point's cotangent of the hoppings (measured
+    # on J before its tables moved out of the points: Haldane 120², exact J at 8 fields, 212 ms with every chunk's
+    # values stored, 495 recomputed, 169 recomputed but the phases)
     if s.textured:  # per-point tangents would repeat a texture's x-only work (cos G·x) at every k: the textured
         # cone's non-adiabatic gradient 1.35× slower. Rematerialise the per-k work in reverse mode instead: residuals
         # of the eigen-solves and k-derivatives are cheaper to recompute than to store (non-adiabatic 9× → 6×), all

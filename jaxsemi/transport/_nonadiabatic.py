@@ -34,7 +34,7 @@ from .._geometry import (berry_connection_offdiag, component_cross, einsum, matm
                          point_geometry_second, rotate, two_band_components, two_band_d)
 from ..units import HBAR
 from ._phase_space import manifold_density
-from ._relaxation import chambers_average, lattice_chambers, lattice_pauli
+from ._relaxation import chambers_average, lattice_chambers, lattice_pauli, shift_table
 from ._ssct import occupation_and_slope
 
 #: ``checkpoint_name`` of the closed form's slopes of 𝓗's d-vector (``_bloch_derivatives``), which the textured
@@ -235,13 +235,15 @@ def _two_band_bands(model, k, x, fields, textured: bool):
 
 
 def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int, textured: bool,
-                         density: bool = False, exact_nodes: Optional[int] = None, one_field: bool = False):
+                         density: bool = False, exact_nodes: Optional[int] = None, one_field: bool = False,
+                         lattices=None):
     """Eq. 60 integrand at one k for the manifold [start, stop); with ``exact_nodes`` (uniform
     systems) the occupations g_i are the exact steady state (``_relaxation.chambers_average``)
     of the field-dressed bands 𝓔_i(k; E) instead of Eq. 57. A two-band model whose manifold is
     both bands takes the closed form of ``_two_band_bands``. With ``one_field`` (every row of ``fields``
     the same) the dressed bands are computed once and broadcast over the batch: XLA does so by itself
     in the forward pass, not in reverse mode (a tilted cone's current at 8 μ: gradient 11× its forward).
+    ``lattices``: a two-band lattice model's ``_relaxation.lattice_tables`` (None: computed here).
 
     Returns the current integrand (B, d) in e·Å/fs, the largest |δg_i| (B,) and the point
     geometry (for the single-band currents of the bands outside the manifold; None for the closed form).
@@ -265,9 +267,14 @@ def nonadiabatic_current(model, k, x, fields, mu, tau, kT, start: int, stop: int
     if exact_nodes is None:
         dg = -tau[:, None] * gp * rate
     else:  # the exact g stays in [0, 1]: no linearisation limit (max|δg| reported as 0)
-        lattice = lattice_pauli(model, positions=True) if stop - start == 2 else None
-        if lattice is not None:  # a two-band lattice model: its shifted 𝓗 and eE·∂𝓗/∂k from one GEMM per k
-            dg = lattice_chambers(lattice, k, fields, mu, tau, kT, exact_nodes,
+        table = None
+        if stop - start == 2 and lattices is not None:
+            table = lattices[1]
+        elif stop - start == 2:
+            lattice = lattice_pauli(model, positions=True)
+            table = None if lattice is None else shift_table(lattice, fields, tau, exact_nodes, dressed=True)
+        if table is not None:  # a two-band lattice model: its shifted 𝓗 and eE·∂𝓗/∂k from one GEMM per k
+            dg = lattice_chambers(table, k, mu, kT, exact_nodes,
                                   lambda dd, e: _two_band_dressed_by_vector(dd[0], dd[1:], e)) - g0
         else:
             dg = chambers_average(_dressed_bands(model, x, start, stop), k, fields, mu, tau, kT, exact_nodes) - g0

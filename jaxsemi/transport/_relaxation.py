@@ -169,51 +169,73 @@ def lattice_pauli(model, positions: bool = False):
     return jnp.asarray(np.array(kept)), jnp.zeros((len(kept), 4), c.dtype).at[target].add(c)
 
 
-def _shifted_lattice_d(lattice, k, shifts, fields=None):
-    """(d₀, d) (B, N, 4) eV at k + shifts (B, N, d) of a two-band lattice model (``lattice_pauli``), and with
-    ``fields`` (B, d) V/Å also the σ-part eE·∂d/∂k (B, N, 3) eV (the dressing needs no eE·∂d₀/∂k). With
-    e^{i(k+s)·ρ} = e^{ik·ρ}e^{is·ρ}, a k-independent table W of e^{is·ρ}c(ρ) (and of the σ-part of
-    i(ρ·eE)e^{is·ρ}c(ρ)) makes each k one row [cos k·ρ, sin k·ρ] (2m,) times W: no trigonometry per shifted
-    point (through the model's 𝓗 a sine and cosine per R each), and per k only the 2m phases (with the
-    k-dependent factor e^{ik·ρ}c(ρ) per k instead, XLA:CPU recomputed each phase's sine and cosine for all 8 of
-    its products with c: Haldane 120², non-adiabatic J at 8 fields, best of 30 calls 42–44 → 37–38 ms)."""
+def shift_table(lattice, fields, tau, nodes: int, dressed: bool = False):
+    """The k-independent table (ρ (m, d), W (2m, B·N·c)) of a two-band lattice model (``lattice_pauli``) at the
+    shifts eEτu_i/ħ of fields (B, d) V/Å, tau (B,) fs and the ``nodes``-point rule: c = 4 columns (d₀, d), or with
+    ``dressed`` 7, also the σ-part of eE·∂d/∂k (the dressing needs no eE·∂d₀/∂k; 7 columns, not 8: Haldane 120², J
+    at 8 fields −3 %). With e^{i(k+s)·ρ} = e^{ik·ρ}e^{is·ρ}, W of e^{is·ρ}c(ρ) (and of i(ρ·eE)e^{is·ρ}c(ρ)) makes
+    each k one row [cos k·ρ, sin k·ρ] (2m,) times W (``_shifted_lattice_d``): no trigonometry per shifted point
+    (through the model's 𝓗 a sine and cosine per R each)."""
     r, c = lattice
+    shifts, _ = _shifts(fields, tau, nodes)
     angle = shifts @ r.T  # s·ρ (B, N, m)
     # e^{is·ρ}, named as its real parts (``checkpoint_name`` takes no complex values)
     phases = jax.lax.complex(*(checkpoint_name(f(angle), PHASES) for f in (jnp.cos, jnp.sin)))
     table = phases[..., None] * c  # e^{is·ρ}c(ρ) (B, N, m, 4)
-    if fields is not None:  # ρ·eE (B, 1, m); 7 columns per shifted point, not 8 (Haldane 120², J at 8 fields: −3 %)
+    if dressed:  # ρ·eE (B, 1, m)
         table = jnp.concatenate([table, 1j * (fields @ r.T)[:, None, :, None] * table[..., 1:]], -1)  # (B, N, m, 7)
     table = jnp.moveaxis(table, -2, 0)  # (m, B, N, 4 or 7)
-    w = jnp.concatenate([table.real, -table.imag]).reshape(2 * r.shape[0], -1)  # Re(e^{iθ}T) = cos·Re T − sin·Im T
+    w = jnp.concatenate([table.real, -table.imag])  # Re(e^{iθ}T) = cos·Re T − sin·Im T
+    return r, w.reshape(2 * r.shape[0], -1)
+
+
+def lattice_tables(model, fields, tau, nodes: int):
+    """``shift_table`` of a two-band lattice model for SSCT (``lattice_pauli`` without positions) and dressed for
+    the non-adiabatic theory (with positions), else None. ``current`` computes them once per call, outside the
+    points (``_Setup.lattices``): inside, the points' own tangents of τ, E and the hoppings made reverse mode
+    repeat the table's work at every point (Haldane 120², exact J at 8 fields: gradient SSCT 163 → 46 ms,
+    non-adiabatic 463 → 135 ms)."""
+    lattice = lattice_pauli(model)
+    if lattice is None:
+        return None
+    return (shift_table(lattice, fields, tau, nodes),
+            shift_table(lattice_pauli(model, positions=True), fields, tau, nodes, dressed=True))
+
+
+def _shifted_lattice_d(table, k, shape):
+    """The shifted d-vectors (d₀, d) (and with a dressed table eE·∂d/∂k's σ-part) at k (d,) 1/Å, reshaped to
+    ``shape`` (B, N, c): one row [cos k·ρ, sin k·ρ] times the ``shift_table`` W (per k only the 2m phases; with the
+    k-dependent factor e^{ik·ρ}c(ρ) per k instead, XLA:CPU recomputed each phase's sine and cosine for all 8 of its
+    products with c: Haldane 120², non-adiabatic J at 8 fields, best of 30 calls 42–44 → 37–38 ms)."""
+    r, w = table
     phase = r @ k  # (m,)
-    out = (jnp.concatenate([jnp.cos(phase), jnp.sin(phase)]) @ w).reshape(table.shape[1:])
-    return out if fields is None else (out[..., :4], out[..., 4:])
+    return (jnp.concatenate([jnp.cos(phase), jnp.sin(phase)]) @ w).reshape(shape)
 
 
-def lattice_chambers(lattice, k, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES, bands=None):
-    """Σ_i w_i f⁰ (B, 2) of a two-band lattice model's shifted bands (``lattice_pauli``, ``_shifted_lattice_d``):
-    d₀ ∓ |d| (SSCT), or ``bands(d (4,), e (3,))`` → (lower, upper) eV of d and e = eE·∂d/∂k (the
-    non-adiabatic dressed bands; ``lattice`` then with ``positions``). k (d,) 1/Å; fields (B, d) V/Å,
-    mu/tau/kT (B,) in eV/fs/eV and ``nodes`` as ``chambers_average``."""
-    shifts, w = _shifts(fields, tau, nodes)
+def lattice_chambers(table, k, mu, kT, nodes: int = LAGUERRE_NODES, bands=None):
+    """Σ_i w_i f⁰ (B, 2) of a two-band lattice model's shifted bands from its ``shift_table`` (of the same
+    ``nodes``): d₀ ∓ |d| (SSCT), or ``bands(d (4,), e (3,))`` → (lower, upper) eV of d and e = eE·∂d/∂k (the
+    non-adiabatic dressed bands; a ``dressed`` table of the model with positions). k (d,) 1/Å; mu/kT (B,) eV."""
+    u, w = rule(nodes)
+    out = _shifted_lattice_d(table, k, (mu.shape[0], len(u), -1))
     if bands is None:
-        d = _shifted_lattice_d(lattice, k, shifts)
-        dn = _safe_sqrt(jnp.sum(d[..., 1:] ** 2, -1))
-        parts = (d[..., 0] - dn, d[..., 0] + dn)
+        dn = _safe_sqrt(jnp.sum(out[..., 1:] ** 2, -1))
+        parts = (out[..., 0] - dn, out[..., 0] + dn)
     else:
-        d, e = _shifted_lattice_d(lattice, k, shifts, fields)
-        parts = jax.vmap(jax.vmap(bands))(d, e)
+        parts = jax.vmap(jax.vmap(bands))(out[..., :4], out[..., 4:])
     return _node_average(parts, w, mu, kT)
 
 
-def chambers_occupation(model, k, x, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES):
+def chambers_occupation(model, k, x, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES, lattices=None):
     """Exact SSCT occupations f_n(k) (B, n) of the model's bands (``chambers_average``); a two-band lattice
-    model's from one GEMM per k (``lattice_chambers``: Haldane J at 8 fields 270 → 29 ms)."""
+    model's from one GEMM per k (``lattice_chambers``: Haldane J at 8 fields 270 → 29 ms), with its
+    ``lattice_tables`` if given (else built here)."""
+    if lattices is not None:
+        return lattice_chambers(lattices[0], k, mu, kT, nodes)
     lattice = lattice_pauli(model)
     if lattice is None:
         return chambers_average(lambda kk, e: band_energies(model, kk, x), k, fields, mu, tau, kT, nodes)
-    return lattice_chambers(lattice, k, fields, mu, tau, kT, nodes)
+    return lattice_chambers(shift_table(lattice, fields, tau, nodes), k, mu, kT, nodes)
 
 
 @functools.lru_cache(maxsize=None)

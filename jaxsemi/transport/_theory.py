@@ -40,7 +40,8 @@ class AbstractTheory(eqx.Module):
       class variables ``exact_relaxation`` / ``phase_space_density`` are True (default False;
       ``"exact"`` with a texture only where ``exact_relaxation_textured`` is True too);
       ``s.nodes`` the Gauss–Laguerre nodes of ``"exact"`` and ``s.step`` its characteristics' RK4 step
-      (``Exact.characteristic_step``).
+      (``Exact.characteristic_step``); ``s.lattices`` a two-band lattice model's k-independent tables of
+      ``"exact"`` (``_relaxation.lattice_tables``), computed once per call, or None.
 
     Units: e = 1, electrons carry −e; J = Σ_k w_k j(k) over the grid weights w_k (1/Å^d).
     Array fields of a theory are traced like the model's parameters (jit, vmap, grad); the
@@ -114,7 +115,7 @@ def _ssct_part(model, k, s, start: int, stop: int, geo=None, check: bool = False
             occupation, error = occupation
             limits = {"characteristic": jnp.max(jnp.where(outside[None], error, 0.0))}
     elif exact:
-        occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.nodes)
+        occupation = chambers_occupation(model, k, s.x, s.fields, s.mu, s.tau, s.kT, s.nodes, s.lattices)
     j, dmax = ssct_current(energies, motion, s.fields, s.mu, s.tau, s.kT, outside, occupation, density)
     # the exact f stays in [0, 1]: the linearisation limit (``occupation``) does not apply
     return j, jnp.zeros_like(dmax) if exact else dmax, point, limits
@@ -244,7 +245,7 @@ class NonAdiabatic(_Manifold):
 
     def _manifold(self, model, k, s, start, stop):
         return nonadiabatic_current(model, k, s.x, s.fields, s.mu, s.tau, s.kT, start, stop, s.textured, s.density,
-                                    s.nodes if s.relaxation == "exact" else None, s.one_field)
+                                    s.nodes if s.relaxation == "exact" else None, s.one_field, s.lattices)
 
 
 
