@@ -18,8 +18,9 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
 * ``chunked``: the gradient of J_x at that field over its forward where the k-sum runs in chunks, as every grid
   beyond one chunk (2¹⁴ k for a two-band first-order current) does: the cone on 4× the grid in 4 chunks (SSCT,
   non-adiabatic, and with the texture), the Haldane model's (``current_8_fields_haldane``'s parameters) at one
-  field on the ``hall`` grid (6 chunks at 300²), and the cone's exact J at the 8 fields of ``relaxation`` (chunks
-  of 2¹⁹ shifted points: 5 at 12 800 k) — reverse mode recomputes each chunk (``kspace.reduce_blocks(remat=...)``).
+  field on the ``hall`` grid (6 chunks at 300²), and the exact J at the 8 fields of ``relaxation``, of the cone
+  (chunks of 2¹⁹ shifted points: 5 at 12 800 k) and of the Haldane model on 120² (2¹⁷: 19 chunks) — reverse mode
+  recomputes each chunk (``kspace.reduce_blocks(remat=...)``).
 * ``hall``: ``js.hall_conductivity`` of the Haldane model (N×N Brillouin-zone grid, kT = 0.02 eV)
   and its gradient with respect to t₁, t₂, φ, M, μ and kT (``grad_ratio``).
 * ``relaxation``: SSCT with ``relaxation="exact"`` over ``"first_order"`` (project goal ≤ 5×; compiled,
@@ -151,11 +152,14 @@ def _chunked_cost(n_r, n_theta, field, n_haldane, rounds) -> dict:
              "haldane_nonadiabatic": (haldane, js.kgrid.brillouin_zone(haldane.lattice, n_haldane), field, {}),
              "exact_8_fields": (js.models.massive_dirac(V, DELTA, tilt=TILT),
                                 js.kgrid.disk(2.0, n_r, n_theta, scale=DELTA / V, breaks=[0.8 * k_f, 1.3 * k_f]),
-                                fields, dict(relaxation="exact"))}
+                                fields, dict(relaxation="exact")),
+             "exact_8_fields_haldane": (haldane, js.kgrid.brillouin_zone(haldane.lattice,
+                                                                          120 if n_r * n_theta > 5000 else 32),
+                                        fields, dict(relaxation="exact"))}
     out = {}
     for name, (m, g, e, kw) in cases.items():
         shift = HALDANE_SHIFT if m is haldane else 0.0
-        theory = "ssct" if name in ("ssct", "haldane_ssct", "exact_8_fields") else "nonadiabatic"
+        theory = "nonadiabatic" if "nonadiabatic" in name else "ssct"
         chunk = -(-len(g) // 4) if g is big else None  # the default's split of 51 200 k, also on --quick's grid
 
         def current(p, mu, tau, kT, m=m, g=g, e=e, kw=kw, theory=theory, chunk=chunk, shift=shift):
