@@ -268,12 +268,15 @@ def _line_matrices(dense, st: Structure, lattice, grid: LatticeGrid, lines):
     return (_mirror(h, n), _mirror(dk, n)) if triangle else (h, dk)
 
 
-def bloch_reduce(f: Callable, model, st: Structure, grid: LatticeGrid, how: str, chunk: int, mesh) -> Any:
+def bloch_reduce(f: Callable, model, st: Structure, grid: LatticeGrid, how: str, chunk: int, mesh,
+                 remat: bool = False) -> Any:
     """Reduce ``f(h (n, n), dk (d, n, n)) -> PyTree`` over every point of ``grid``.
 
     ``how``: "sum" (Σ_i w_i f_i), "min", "max" or "stack" (values (N, ...) in grid order), as
     ``kspace.reduce``. Grid lines along the last axis are read ``chunk // n_last`` (≥ 1) at a
-    time and split over the devices of ``mesh``; memory is bounded by the chunk.
+    time and split over the devices of ``mesh``; memory is bounded by the chunk. With ``remat`` (and more than one
+    chunk) reverse mode recomputes each chunk (``reduce_blocks``), so a gradient's memory is bounded by the chunk
+    too.
     """
     TRACES["count"] += 1
     dense = _dense(lattice_form(model)[1], st)
@@ -293,7 +296,7 @@ def bloch_reduce(f: Callable, model, st: Structure, grid: LatticeGrid, how: str,
             vals = jax.tree_util.tree_map(lambda v: getattr(jnp, how)(v, 1), vals)
         return vals, (lines < n_lines).astype(float)
 
-    out = reduce_blocks(block, n_lines, how, chunk=max(1, chunk // n_last), mesh=mesh)
+    out = reduce_blocks(block, n_lines, how, chunk=max(1, chunk // n_last), mesh=mesh, remat=remat)
     if how == "stack":
         out = jax.tree_util.tree_map(lambda v: v.reshape((grid.size,) + v.shape[2:]), out)
     return out
