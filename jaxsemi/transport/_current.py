@@ -223,9 +223,9 @@ def _total(model, grid, s: _Setup, chunk_size, mesh, check: bool = False, asked:
     # memory stays flat in the grid and its time falls (51 200 k in 4 chunks, gradient of J: tilted cone SSCT
     # 6.6 → 3.6 ms, non-adiabatic 23.7 → 6.9; Haldane 300² 46 → 21 and 75 → 27; the cone's exact J at 8 fields,
     # 12 800 k in 5 chunks, 129 → 27) — keeping a lattice model's shift phases where its tables are built inside the
-    # points (field derivatives): recomputed, XLA fused them into every point's cotangent of the hoppings (measured
-    # on J before its tables moved out of the points: Haldane 120², exact J at 8 fields, 212 ms with every chunk's
-    # values stored, 495 recomputed, 169 recomputed but the phases)
+    # points (field derivatives): recomputed, XLA fuses their sine and cosine into every point's cotangent of the
+    # hoppings (Haldane 60² in 9 chunks, gradient of the exact σ_xy at a field: SSCT 33.4 → 27.8 ms, non-adiabatic
+    # 75.1 → 63.6 ms with them kept; on J, before its tables moved out of the points, 495 → 169 ms)
     if s.textured:  # per-point tangents would repeat a texture's x-only work (cos G·x) at every k: the textured
         # cone's non-adiabatic gradient 1.35× slower. Rematerialise the per-k work in reverse mode instead: residuals
         # of the eigen-solves and k-derivatives are cheaper to recompute than to store (non-adiabatic 9× → 6×), all

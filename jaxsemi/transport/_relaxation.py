@@ -66,8 +66,8 @@ LAGUERRE_NODES = 32
 CHARACTERISTIC_STEP = 0.25
 #: Nodes of the ``LAGUERRE_NODES`` rule lighter than this are dropped (11 of 32, total weight 1.6e-17).
 NEGLIGIBLE_WEIGHT = 1e-16
-#: ``checkpoint_name`` of a lattice model's k-independent shift phases e^{is·ρ} (``_shifted_lattice_d``), which
-#: the current's rematerialised chunks keep (``transport._current``)
+#: ``checkpoint_name`` of a lattice model's k-independent shift phases e^{is·ρ} (``shift_table``), which the
+#: current's rematerialised chunks keep where the table is built inside the points (``transport._current``)
 PHASES = "lattice_shift_phases"
 
 
