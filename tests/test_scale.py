@@ -157,7 +157,6 @@ def test_memory_does_not_grow_with_grid(run_on_cpu_devices):
     assert rss2 - rss1 < 100, (rss1, rss2)
 
 
-
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("theory, relaxation, textured", [("nonadiabatic", "first_order", False),
                                                           ("ssct", "exact", False), ("ssct", "first_order", True)])
