@@ -235,6 +235,11 @@ def curvature_xy(h, dk):
         return w, group_average(-0.5 * jnp.sum((c2 - c2.T) * g, axis=-1), w)
 
     (d0, d), (_, dx), (_, dy) = d_vector(h), d_vector(dk[0]), d_vector(dk[1])
+    return two_band_curvature_xy(d0, d, dx, dy)
+
+
+def two_band_curvature_xy(d0, d, dx, dy):
+    """``curvature_xy`` of 𝓗 = d₀ + d·σ from d₀ (eV), d (3,) eV and its slopes ∂_x d, ∂_y d (3,) eV·Å."""
     dn, ok = split_levels(d0, d)
     w = jnp.stack([d0 - dn, d0 + dn])
     lower = jnp.where(ok, 0.5 * jnp.dot(d, jnp.cross(dx, dy)) / jnp.where(ok, dn, 1.0) ** 3, 0.0)

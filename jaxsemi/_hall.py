@@ -10,16 +10,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _bloch, _checks, _sharding
-from ._geometry import curvature_xy, hamiltonian_and_derivatives
+from ._eigh import d_vector
+from ._geometry import curvature_xy, hamiltonian_and_derivatives, two_band_curvature_xy
 from ._model import Model
 from ._statistics import fermi
 from .kspace import AbstractGrid, AdaptiveResult, bz_domain, default_chunk, integrate_adaptive
 from .kspace._reduce import grid_reduce
 
 #: Up to this many k-points a lattice model's grid-structured σ_xy keeps, for its gradient, the values of every chunk
-#: (~210 B per point: ~0.9 GB here); beyond, reverse mode recomputes each chunk, so the gradient's memory stays bounded
-#: by the chunk (the Haldane model on 300² / 600²: gradient 18.9 → 42.7 / 192 → 319 ms; keeping each chunk's line
-#: matrices instead, 22.2 / 121 ms for 107 stored, saves no memory: they are ~190 of the ~210 B per point)
+#: (two bands: ~84 B per point, ~0.35 GB here); beyond, reverse mode recomputes each chunk, so the gradient's memory
+#: stays bounded by the chunk (the Haldane model on 300² / 600²: gradient 17.9 → 34.1 / 92 → 157 ms, 2026-12-07)
 STORED_GRADIENT_POINTS = 2**22
 
 
@@ -41,7 +41,8 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
     A Chern insulator with μ in the gap gives σ_xy = −C_occ (docs/conventions.md §4). Differentiable in the
     model parameters, μ and kT; one compiled program serves every μ, kT and parameter value. Reverse mode
     recomputes each chunk, so a gradient's memory is bounded by the chunk — on the grid-structured path below only
-    beyond ``STORED_GRADIENT_POINTS`` (2²²) k-points: up to there it keeps every chunk's values (~210 B per point).
+    beyond ``STORED_GRADIENT_POINTS`` (2²²) k-points: up to there it keeps every chunk's values (~84 B per point for
+    two bands: the d-vectors of 𝓗 and ∂𝓗/∂k).
     Lattice models (tight-binding, Wannier90, PythTB, built-in lattice models) on a
     ``brillouin_zone`` grid of their own lattice take the grid-structured Bloch sum (H(k) and
     ∂H/∂k of whole grid lines by phase tables and matrix products); other inputs go point by point.
@@ -67,13 +68,32 @@ def hall_conductivity(model: Model, mu, grid: AbstractGrid, kT=0.0, x=None, *,
 def _occupied_curvature(k, args):
     """Σ_n f⁰_n Ω_n^{k_x k_y} (Å²) at one k; args = (model, mu, kT, x)."""
     model, mu, kT, x = args
-    return _occupied_from(*hamiltonian_and_derivatives(model, k, x, wrt_x=False)[:2], mu, kT)
+    h, dk = hamiltonian_and_derivatives(model, k, x, wrt_x=False)[:2]
+    return _occupied_from(h, dk, mu[None], kT[None])[0]
 
 
 def _occupied_from(h, dk, mu, kT):
-    """Σ_n f⁰_n Ω_n^{k_x k_y} (Å²) from 𝓗 (n, n) and ∂𝓗/∂k (d, n, n) at one point."""
-    energies, omega = curvature_xy(h, dk)
-    return fermi(energies, mu, kT) @ omega
+    """Σ_n f⁰_n Ω_n^{k_x k_y} (Å²) (B,) from 𝓗 (n, n) and ∂𝓗/∂k (d, n, n) at one point, for mu, kT (B,) eV.
+
+    Two bands from the d-vectors of 𝓗, ∂_x𝓗 and ∂_y𝓗 (linear in them), the closed form after them behind
+    ``jax.checkpoint``: reverse mode keeps those 10 numbers per point and recomputes the rest (it kept 27: ~210 B
+    per point, written to memory for every chunk on the grid-structured path; Haldane 600², gradient 100 → 85 ms;
+    a tilted cone on a 200×64 disk, point by point, 0.58 → 0.48 ms).
+    """
+    if h.shape[-1] == 2:
+        (d0, d), (_, dx), (_, dy) = d_vector(h), d_vector(dk[0]), d_vector(dk[1])
+        return jax.checkpoint(_occupied_two_band)(d0, d, dx, dy, mu, kT)
+    return _occupied_bands(*curvature_xy(h, dk), mu, kT)
+
+
+def _occupied_two_band(d0, d, dx, dy, mu, kT):
+    """``_occupied_from`` of 𝓗 = d₀ + d·σ from d₀, d and its slopes ∂_x d, ∂_y d."""
+    return _occupied_bands(*two_band_curvature_xy(d0, d, dx, dy), mu, kT)
+
+
+def _occupied_bands(energies, omega, mu, kT):
+    """Σ_n f⁰_n Ω_n (B,) from the energies (n,) eV and curvatures (n,) Å² for mu, kT (B,) eV."""
+    return jax.vmap(lambda m, t: fermi(energies, m, t) @ omega)(mu, kT)
 
 
 def hall_conductivity_adaptive(model: Model, mu, domain=None, kT=0.0, x=None, *, rtol: float = 1e-6,
@@ -116,13 +136,12 @@ def _sigma_density(k, args):
 @eqx.filter_jit
 def _hall(model, mu, kT, grid, x, chunk_size, mesh, structure=None):
     mus, kTs = mu.reshape(-1), kT.reshape(-1)
-    occupied = jax.vmap(_occupied_from, in_axes=(None, None, 0, 0))
     if structure is not None:
-        integral = _bloch.bloch_reduce(lambda h, dk: occupied(h, dk, mus, kTs), model, structure, grid, "sum",
+        integral = _bloch.bloch_reduce(lambda h, dk: _occupied_from(h, dk, mus, kTs), model, structure, grid, "sum",
                                        chunk_size, mesh, remat=grid.size > STORED_GRADIENT_POINTS)
     else:
         integral = grid_reduce(
-            lambda k: occupied(*hamiltonian_and_derivatives(model, k, x, wrt_x=False)[:2], mus, kTs),
+            lambda k: _occupied_from(*hamiltonian_and_derivatives(model, k, x, wrt_x=False)[:2], mus, kTs),
             grid, "sum", chunk_size, mesh, remat=True)  # recomputed in reverse mode: no slower, memory flat
     # σ/(e²/h) = −(2πħ/e²)(e²/ħ) ∫ f Ω = −2π ∫ dk f Ω
     return (-2.0 * jnp.pi * integral).reshape(mu.shape)
