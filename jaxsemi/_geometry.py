@@ -234,8 +234,13 @@ def curvature_xy(h, dk):
         g, _ = inverse_gaps(w, 2)
         return w, group_average(-0.5 * jnp.sum((c2 - c2.T) * g, axis=-1), w)
 
+    return two_band_curvature_xy(*d_vectors_xy(h, dk))
+
+
+def d_vectors_xy(h, dk):
+    """d₀ and d (3,) of 𝓗 = d₀ + d·σ (2, 2) and d's slopes ∂_x d, ∂_y d (3,) from ∂𝓗/∂k (≥ 2, 2, 2)."""
     (d0, d), (_, dx), (_, dy) = d_vector(h), d_vector(dk[0]), d_vector(dk[1])
-    return two_band_curvature_xy(d0, d, dx, dy)
+    return d0, d, dx, dy
 
 
 def two_band_curvature_xy(d0, d, dx, dy):

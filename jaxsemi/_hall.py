@@ -10,8 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _bloch, _checks, _sharding
-from ._eigh import d_vector
-from ._geometry import curvature_xy, hamiltonian_and_derivatives, two_band_curvature_xy
+from ._geometry import curvature_xy, d_vectors_xy, hamiltonian_and_derivatives, two_band_curvature_xy
 from ._model import Model
 from ._statistics import fermi
 from .kspace import AbstractGrid, AdaptiveResult, bz_domain, default_chunk, integrate_adaptive
@@ -81,8 +80,7 @@ def _occupied_from(h, dk, mu, kT):
     a tilted cone on a 200×64 disk, point by point, 0.58 → 0.48 ms).
     """
     if h.shape[-1] == 2:
-        (d0, d), (_, dx), (_, dy) = d_vector(h), d_vector(dk[0]), d_vector(dk[1])
-        return jax.checkpoint(_occupied_two_band)(d0, d, dx, dy, mu, kT)
+        return jax.checkpoint(_occupied_two_band)(*d_vectors_xy(h, dk), mu, kT)
     return _occupied_bands(*curvature_xy(h, dk), mu, kT)
 
 
