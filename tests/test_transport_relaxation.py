@@ -121,13 +121,21 @@ def test_quadrature_converged_in_its_domain(tilted):
     np.testing.assert_allclose(occ[32], occ[64], atol=1e-9)
 
 
-def test_finite_field_rule_drops_only_negligible_nodes():
-    """The finite-field rule keeps the 21 of 32 nodes that weigh ≥ 1e-16: its moments Σw u^m are m! to
-    1e-10 for m ≤ 6 (every τ-derivative a finite-field test takes), while the E = 0 rules stay whole."""
+def test_finite_field_rule_is_the_heavy_half_of_32_nodes_with_exact_low_moments():
+    """The finite-field rule keeps the 16 heaviest of the 32 Gauss–Laguerre nodes, weights moved by < 1e-8 in all
+    (so f, a weighted mean of 0 ≤ f⁰ ≤ 1, moves by < 1e-8 from the 32-node rule), positive, with moments Σw u^m = m!
+    to rounding for m ≤ 4 (the responses up to 4th order at small fields) and close beyond; the E = 0 rules stay
+    whole."""
     u, w = _relaxation.rule(_relaxation.LAGUERRE_NODES)
-    assert len(u) == 21 and w.min() >= 1e-16
-    for m in range(7):
-        assert abs(np.sum(w * u**m) / math.factorial(m) - 1) < 1e-10, m
+    u32, w32 = np.polynomial.laguerre.laggauss(32)
+    assert len(u) == 16 and np.all(w > 0)
+    kept = np.isin(u32, u)
+    assert kept.sum() == 16 and w32[kept].min() > w32[~kept].max()  # the heaviest
+    assert np.abs(w - w32[kept]).sum() + w32[~kept].sum() < 1e-8
+    for m in range(5):
+        assert abs(np.sum(w * u**m) / math.factorial(m) - 1) < 1e-13, m
+    for m in range(5, 9):  # the corrected moments are not all of them: the tail of the 32-node rule is gone
+        assert 1e-8 < abs(np.sum(w * u**m) / math.factorial(m) - 1) < 1e-3, m
     assert len(_relaxation.rule(_relaxation.nodes_for(61))[0]) == _relaxation.nodes_for(61) == 31
 
 

@@ -28,7 +28,7 @@ the band, kT = 0.01 eV, τ = 10 fs, on a k-disk (``n_r`` × ``n_theta`` points).
   and ``called_*`` as a user calls them, Python-side checks included) for J
   at a batch of 8 fields and at one field, σ = ``conductivity(order=1)`` and χ =
   ``conductivity(order=2)`` at E = 0 (the exact (n//2 + 1)-node rule) and χ at a finite field (the
-  21 nodes of the 32-point rule that weigh ≥ 1e-16), SSCT and non-adiabatic, and the non-adiabatic σ at
+  16 heaviest nodes of the 32-point rule, moments to the 4th exact), SSCT and non-adiabatic, and the non-adiabatic σ at
   that field (``sigma_order1_at_field_nonadiabatic``: its field-dressed bands); and SSCT J at one field
   with a mass texture Δ(x) = Δ cos(G·x) (``current_1_field_textured``: an RK4 backward
   characteristic per k, band and field); J at the 8 fields in the Haldane model (t₁ = 1, t₂ = 0.15 eV,

@@ -8,16 +8,17 @@ earlier, so the steady state of the relaxation-time Boltzmann equation is
 
     f_n(k) = ∫₀^∞ (ds/τ) e^{−s/τ} f⁰(ε_n(k + eEs/ħ))  ≈  Σ_i w_i f⁰(ε_n(k + eEτu_i/ħ)),
 
-with the ``LAGUERRE_NODES``-point Gauss–Laguerre rule (u_i, w_i) in u = s/τ, less its 11 nodes of
-weight < ``NEGLIGIBLE_WEIGHT`` (total 1.6e-17; 0 ≤ f⁰ ≤ 1, so f moves by < 2e-17): 21 energy
-evaluations per k and field. Its moments Σ w_i u_i^m equal ∫u^m e^{−u} du = m! to 4e-14 (m ≤ 2),
-1e-10 (m ≤ 6) and 3e-9 (m = 8), so the low τ-derivatives of f are exact to rounding and its first
-order in τ is Eq. 46c exactly. ``conductivity(order=n)`` at E = 0 uses the full, exact
-(n//2 + 1)-node rules (below): the exact n-th order response for n < 2·LAGUERRE_NODES − 2 (Drude,
-nonlinear Drude, …). At finite field the integrand oscillates with the Bloch frequency: for a
-cosine band, f⁰(ε(k + eEτu/ħ)) has harmonics e^{imφu}, φ = eEaτ/ħ, and the rule is accurate to
-4e-9 (relative) for mφ ≤ 2, 1.4e-4 for mφ = 3 (the current of a cosine band needs only m = 1). Off a lattice
-the integrand is smooth on the scale kT/(eEτ|v|) in u: keep eEτ|v|/kT ≲ 1 for 1e-8 at each k. Beyond, the sum
+with the ``FIELD_NODES`` = 16 heaviest nodes (u ≤ 19.9) of the ``LAGUERRE_NODES``-point Gauss–Laguerre rule in
+u = s/τ (the 16 others weigh 4.5e-10 together), their weights w_i moved by the least change that makes the moments
+Σ w_i u_i^m = ∫u^m e^{−u} du = m! exact for m ≤ ``EXACT_MOMENTS`` = 4: 16 energy evaluations per k and field. All
+weights move by 6.8e-9 in sum, so f, a weighted mean of 0 ≤ f⁰ ≤ 1, stays within 6.8e-9 of the 32-node rule's;
+the τ-derivatives of f up to the 4th at τ = 0 (and so the responses up to 4th order at small fields) are exact to
+rounding, its first order in τ is Eq. 46c exactly, and Σ w_i u_i^m is m! to 6e-7 (m = 5), 6e-6 (6) and 2e-4 (8).
+``conductivity(order=n)`` at E = 0 uses the full, exact (n//2 + 1)-node rules (below): the exact n-th order
+response for n < 2·LAGUERRE_NODES − 2 (Drude, nonlinear Drude, …). At finite field the integrand oscillates
+with the Bloch frequency: for a cosine band, f⁰(ε(k + eEτu/ħ)) has harmonics e^{imφu}, φ = eEaτ/ħ, and the rule
+is accurate to 5e-9 (relative) for mφ ≤ 2, 1.4e-4 for mφ = 3 (the current of a cosine band needs only m = 1). Off
+a lattice the integrand is smooth on the scale kT/(eEτ|v|) in u: keep eEτ|v|/kT ≲ 1 for 1e-8 at each k. Beyond, the sum
 over k is what the rule integrates — Σ_i w_i Σ_k w_k f⁰(ε(k + eEτu_i/ħ))ẋ(k), smooth in u — as long as the
 k-grid resolves the Fermi surface at every shifted point (u ≲ 20), which a grid refined at μ alone does not.
 
@@ -27,7 +28,7 @@ characteristic of Eq. 43 for band n; since Eq. 43 conserves ε_n + eE·x,
     f_n(x, k) = ∫₀^∞ (ds/τ) e^{−s/τ} f⁰(ε_n(x, k) + eE·(x − X_n(−s))),
 
 with the same rule in u and X_n(−τu_i) from a fixed-step RK4 solve of dλ/du = −τλ̇ (steps
-≤ ``CHARACTERISTIC_STEP``·e^{u/5} in u, at the same 21 nodes; for two bands the rates of Eq. 43 in
+≤ ``CHARACTERISTIC_STEP``·e^{u/5} in u, at the same 16 nodes; for two bands the rates of Eq. 43 in
 closed form, ``_two_band_rate``). The
 conserved energy makes f = f⁰ exact at E = 0 whatever the step, and the error ∝ E·δX.
 For a uniform model the characteristic is K = k + eEs/ħ and the two forms agree.
@@ -60,12 +61,14 @@ from ..models._pauli import PAULI
 from ..units import HBAR
 from ._ssct import band_by_band, band_motion, occupation_and_slope
 
-#: Gauss–Laguerre nodes of the finite-field s-quadrature (before the negligible ones are dropped).
+#: Gauss–Laguerre nodes of the rule the finite-field s-quadrature starts from.
 LAGUERRE_NODES = 32
+#: Nodes of that rule the finite-field quadrature keeps: the heaviest (the 16 others weigh 4.5e-10 together).
+FIELD_NODES = 16
+#: The kept weights are corrected, by the least change, so that Σ w u^m = m! for m ≤ EXACT_MOMENTS.
+EXACT_MOMENTS = 4
 #: Largest RK4 step in u = s/τ along a backward characteristic (textured models).
 CHARACTERISTIC_STEP = 0.25
-#: Nodes of the ``LAGUERRE_NODES`` rule lighter than this are dropped (11 of 32, total weight 1.6e-17).
-NEGLIGIBLE_WEIGHT = 1e-16
 #: ``checkpoint_name`` of a lattice model's k-independent shift phases e^{is·ρ} (``shift_table``), which the
 #: current's rematerialised chunks keep where the table is built inside the points (``transport._current``)
 PHASES = "lattice_shift_phases"
@@ -78,7 +81,7 @@ class Exact(eqx.Module):
     Args:
         characteristic_step: the largest RK4 step in u = s/τ along a textured model's backward characteristics
             (the steps grow as step·e^{u/5}; uniform models take no steps and ignore it). The default 0.25
-            (36 steps) reaches ~1e-8 in f where a texture changes little over a mean free path; the error falls
+            (31 steps) reaches ~1e-8 in f where a texture changes little over a mean free path; the error falls
             as step⁴ and the cost rises as 1/step. Halve it for textures whose mass or field changes sign within
             a few mean free paths of x (``docs/transport_orders.md``: at G = 0.05/Å in the benchmark's cone
             the default gives 2e-7, 0.0625 gives 2e-9). ``check=True`` estimates the error along the way and warns
@@ -102,38 +105,60 @@ def nodes_for(order: int) -> int:
 
 @functools.lru_cache(maxsize=None)
 def rule(nodes: int):
-    """Nodes u (N,) and weights w (N,) of the ``nodes``-point Gauss–Laguerre rule; the finite-field
-    rule (``nodes == LAGUERRE_NODES``) without its nodes of weight < ``NEGLIGIBLE_WEIGHT``."""
+    """Nodes u (N,) and weights w (N,) of the ``nodes``-point Gauss–Laguerre rule; for ``nodes ==
+    LAGUERRE_NODES`` the finite-field rule: its ``FIELD_NODES`` heaviest nodes, weights corrected (the least-squares
+    change) so that its moments 0…``EXACT_MOMENTS`` are exact."""
     # numpy, not jnp: importing jaxsemi must not start the JAX backend (distributed.initialize comes first)
     u, w = np.polynomial.laguerre.laggauss(nodes)
-    keep = w >= (NEGLIGIBLE_WEIGHT if nodes == LAGUERRE_NODES else 0.0)
-    return u[keep], w[keep]
+    if nodes != LAGUERRE_NODES:
+        return u, w
+    keep = np.sort(np.argsort(-w)[:FIELD_NODES])
+    u, w = u[keep], w[keep]
+    powers = np.arange(EXACT_MOMENTS + 1)
+    moments = u[None, :] ** powers[:, None] / np.array([math.factorial(m) for m in powers])[:, None]  # u^m/m!
+    return u, w + moments.T @ np.linalg.solve(moments @ moments.T, 1 - moments @ w)
 
 
-def _shifts(fields, tau, nodes: int):
-    """The k-shifts eEτu_i/ħ (B, N, d) 1/Å of the ``nodes``-point rule and its weights (N,)."""
+def _shifts(fields, tau, nodes: int, fields_major: bool = False):
+    """The k-shifts eEτu_i/ħ (N, B, d) 1/Å of the ``nodes``-point rule, or (B, N, d) ``fields_major``, and its
+    weights (N,)."""
     u, w = rule(nodes)
-    return (tau[:, None] * u[None, :] / HBAR)[..., None] * fields[:, None, :], w
+    if fields_major:
+        return (tau[:, None] * u[None, :] / HBAR)[..., None] * fields[:, None, :], w
+    return (u[:, None] * tau[None, :] / HBAR)[..., None] * fields[None, :, :], w
 
 
-def _node_average(parts, w, mu, kT):
-    """Σ_i w_i f⁰ (B, n) of shifted energies given as a tuple of parts in band order, each (B, N) or
-    (B, N, m) eV; a fused reduction per part (~3× faster than a dot here)."""
+def _node_average(parts, w, mu, kT, axis: int = 0):
+    """Σ_i w_i f⁰ (B, n) of shifted energies given as a tuple of parts in band order, each (N, B) or
+    (N, B, m) eV, or with ``axis=1`` (B, N) or (B, N, m); a fused reduction per part (~3× faster than a dot here)."""
     def average(e):
-        shape = (-1,) + (1,) * (e.ndim - 1)
+        shape = [1] * e.ndim
+        shape[1 - axis] = -1
         f0 = fermi(e, mu.reshape(shape), kT.reshape(shape))
-        return jnp.sum(w.reshape((1, -1) + (1,) * (e.ndim - 2)) * f0, axis=1).reshape(e.shape[0], -1)
+        shape = [1] * e.ndim
+        shape[axis] = -1
+        return jnp.sum(w.reshape(shape) * f0, axis=axis).reshape(mu.shape[0], -1)
 
     return jnp.concatenate([average(e) for e in parts], -1)
 
 
-def chambers_average(energy_fn, k, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES):
+def chambers_average(energy_fn, k, fields, mu, tau, kT, nodes: int = LAGUERRE_NODES, field_free: bool = False):
     """Σ_i w_i f⁰(ε(k + eEτu_i/ħ; E)) (B, n): the exact steady state of bands ε = ``energy_fn(k, E)``
     ((d,), (d,) → the n energies in eV as a tuple of parts in band order, scalars or (m,) arrays:
     ``_geometry.band_energies``) for fields (B, d) V/Å, mu/tau/kT (B,), with the ``nodes``-point
-    rule (fewer only for derivatives at E = 0, ``nodes_for``)."""
-    shifts, w = _shifts(fields, tau, nodes)
-    parts = jax.vmap(jax.vmap(energy_fn, in_axes=(0, None)))(k + shifts, fields)  # each (B, N) or (B, N, m)
+    rule (fewer only for derivatives at E = 0, ``nodes_for``). ``field_free``: ``energy_fn`` ignores E (SSCT).
+
+    How XLA:CPU vectorises the B·N shifted points depends on their layout, and the fastest differs (tilted cone,
+    12 800 k, 16 nodes, compiled, against the 21-node rule nested (B, N) in the same process): energies of k alone
+    as one batch of B·N points, fields major (J at 8 fields 0.76–0.84×; nested with the nodes major 1.13–1.15×,
+    nested (B, N) 1.01–1.09×); the dressed energies (one jvp along E per point) nested with the nodes major, which
+    keeps E's tangents shared (χ at a field 0.75–0.81×; as one batch 1.75–1.86×)."""
+    shifts, w = _shifts(fields, tau, nodes, fields_major=field_free)  # (B, N, d) or (N, B, d)
+    if field_free:
+        b, n, d = shifts.shape
+        flat = jax.vmap(energy_fn, in_axes=(0, None))((k + shifts).reshape(b * n, d), fields[0])
+        return _node_average(tuple(p.reshape((b, n) + p.shape[1:]) for p in flat), w, mu, kT, axis=1)
+    parts = jax.vmap(jax.vmap(energy_fn), in_axes=(0, None))(k + shifts, fields)  # each (N, B) or (N, B, m)
     return _node_average(parts, w, mu, kT)
 
 
@@ -170,7 +195,7 @@ def lattice_pauli(model, positions: bool = False):
 
 
 def shift_table(lattice, fields, tau, nodes: int, dressed: bool = False):
-    """The k-independent table (ρ (m, d), W (2m, B·N·c)) of a two-band lattice model (``lattice_pauli``) at the
+    """The k-independent table (ρ (m, d), W (2m, N·B·c)) of a two-band lattice model (``lattice_pauli``) at the
     shifts eEτu_i/ħ of fields (B, d) V/Å, tau (B,) fs and the ``nodes``-point rule: c = 4 columns (d₀, d), or with
     ``dressed`` 7, also the σ-part of eE·∂d/∂k (the dressing needs no eE·∂d₀/∂k; 7 columns, not 8: Haldane 120², J
     at 8 fields −3 %). With e^{i(k+s)·ρ} = e^{ik·ρ}e^{is·ρ}, W of e^{is·ρ}c(ρ) (and of i(ρ·eE)e^{is·ρ}c(ρ)) makes
@@ -178,13 +203,13 @@ def shift_table(lattice, fields, tau, nodes: int, dressed: bool = False):
     (through the model's 𝓗 a sine and cosine per R each)."""
     r, c = lattice
     shifts, _ = _shifts(fields, tau, nodes)
-    angle = shifts @ r.T  # s·ρ (B, N, m)
+    angle = shifts @ r.T  # s·ρ (N, B, m)
     # e^{is·ρ}, named as its real parts (``checkpoint_name`` takes no complex values)
     phases = jax.lax.complex(*(checkpoint_name(f(angle), PHASES) for f in (jnp.cos, jnp.sin)))
-    table = phases[..., None] * c  # e^{is·ρ}c(ρ) (B, N, m, 4)
-    if dressed:  # ρ·eE (B, 1, m)
-        table = jnp.concatenate([table, 1j * (fields @ r.T)[:, None, :, None] * table[..., 1:]], -1)  # (B, N, m, 7)
-    table = jnp.moveaxis(table, -2, 0)  # (m, B, N, 4 or 7)
+    table = phases[..., None] * c  # e^{is·ρ}c(ρ) (N, B, m, 4)
+    if dressed:  # ρ·eE (1, B, m)
+        table = jnp.concatenate([table, 1j * (fields @ r.T)[None, :, :, None] * table[..., 1:]], -1)  # (N, B, m, 7)
+    table = jnp.moveaxis(table, -2, 0)  # (m, N, B, 4 or 7)
     w = jnp.concatenate([table.real, -table.imag])  # Re(e^{iθ}T) = cos·Re T − sin·Im T
     return r, w.reshape(2 * r.shape[0], -1)
 
@@ -204,7 +229,7 @@ def lattice_tables(model, fields, tau, nodes: int):
 
 def _shifted_lattice_d(table, k, shape):
     """The shifted d-vectors (d₀, d) (and with a dressed table eE·∂d/∂k's σ-part) at k (d,) 1/Å, reshaped to
-    ``shape`` (B, N, c): one row [cos k·ρ, sin k·ρ] times the ``shift_table`` W (per k only the 2m phases; with the
+    ``shape`` (N, B, c): one row [cos k·ρ, sin k·ρ] times the ``shift_table`` W (per k only the 2m phases; with the
     k-dependent factor e^{ik·ρ}c(ρ) per k instead, XLA:CPU recomputed each phase's sine and cosine for all 8 of its
     products with c: Haldane 120², non-adiabatic J at 8 fields, best of 30 calls 42–44 → 37–38 ms)."""
     r, w = table
@@ -215,9 +240,11 @@ def _shifted_lattice_d(table, k, shape):
 def lattice_chambers(table, k, mu, kT, nodes: int = LAGUERRE_NODES, bands=None):
     """Σ_i w_i f⁰ (B, 2) of a two-band lattice model's shifted bands from its ``shift_table`` (of the same
     ``nodes``): d₀ ∓ |d| (SSCT), or ``bands(d (4,), e (3,))`` → (lower, upper) eV of d and e = eE·∂d/∂k (the
-    non-adiabatic dressed bands; a ``dressed`` table of the model with positions). k (d,) 1/Å; mu/kT (B,) eV."""
+    non-adiabatic dressed bands; a ``dressed`` table of the model with positions). k (d,) 1/Å; mu/kT (B,) eV.
+    Nodes major, fields minor (Haldane 120², J at 8 fields with 16 nodes, against the 21-node rule with the fields
+    major in the same process: 0.88–0.90× SSCT, 0.75–0.78× non-adiabatic; with the fields major 1.10–1.13× SSCT)."""
     u, w = rule(nodes)
-    out = _shifted_lattice_d(table, k, (mu.shape[0], len(u), -1))
+    out = _shifted_lattice_d(table, k, (len(u), mu.shape[0], -1))
     if bands is None:
         dn = _safe_sqrt(jnp.sum(out[..., 1:] ** 2, -1))
         parts = (out[..., 0] - dn, out[..., 0] + dn)
@@ -234,7 +261,8 @@ def chambers_occupation(model, k, x, fields, mu, tau, kT, nodes: int = LAGUERRE_
         return lattice_chambers(lattices[0], k, mu, kT, nodes)
     lattice = lattice_pauli(model)
     if lattice is None:
-        return chambers_average(lambda kk, e: band_energies(model, kk, x), k, fields, mu, tau, kT, nodes)
+        return chambers_average(lambda kk, e: band_energies(model, kk, x), k, fields, mu, tau, kT, nodes,
+                                field_free=True)
     return lattice_chambers(shift_table(lattice, fields, tau, nodes), k, mu, kT, nodes)
 
 
@@ -244,7 +272,7 @@ def _characteristic_steps(nodes: int, step: float):
 
     Steps grow as ``step``·e^{u/5}: a local error at u reaches the nodes beyond it, of total weight
     ≈ e^{−u}, and RK4 makes h⁴ of it per unit u, so the fewest steps ∫du/h at a fixed ∫h⁴e^{−u}du take
-    h⁵ ∝ e^{u} (36 steps to u = 36 instead of 145 at a constant step; 44 with e^{u/8}, at the same error:
+    h⁵ ∝ e^{u} (31 steps to u = 19.9 instead of 87 at a constant step; 39 with e^{u/8}, at the same error:
     it comes from the first steps, which the short gaps between the first nodes set)."""
     u, w = rule(nodes)
     sizes, weights, start = [], [], 0.0
