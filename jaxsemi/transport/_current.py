@@ -257,7 +257,9 @@ def _default_chunk(model, s: _Setup) -> int:
     before, the budget of an n = 2 eigh) at 2¹⁴ / 2¹⁶ / 2¹⁷ / 2¹⁸ / 2¹⁹ shifted points: J at 8 fields 20.3 / 13.4 /
     13.2 / 12.8 / 13.4 ms, σ at a field 5.8 / 4.2 / 4.2 / 3.9 / 13.0, χ at a field 13.0 / 11.7 / 11.0 / 10.6 /
     20.6 (its forward-mode tangents no longer fit the cache at 2¹⁹). Haldane, 120² grid, J at 8 fields: 42 ms at
-    3120 k-points per chunk, 31–33 at 512–780 (this rule), 36 at 390."""
+    3120 k-points per chunk, 31–33 at 512–780 (this rule), 36 at 390. All with the 21-node finite-field rule (B·N =
+    168 at 8 fields); the 16 nodes since 2026-12-07 take the same budgets (4096 / 2048 / 1024 k-points per chunk at 8
+    fields), not re-tuned."""
     n = model.n_bands
     if s.relaxation != "exact":
         return default_chunk(n)
