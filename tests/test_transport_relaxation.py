@@ -134,8 +134,8 @@ def test_finite_field_rule_is_the_heavy_half_of_32_nodes_with_exact_low_moments(
     assert np.abs(w - w32[kept]).sum() + w32[~kept].sum() < 1e-8
     for m in range(5):
         assert abs(np.sum(w * u**m) / math.factorial(m) - 1) < 1e-13, m
-    for m in range(5, 9):  # the corrected moments are not all of them: the tail of the 32-node rule is gone
-        assert 1e-8 < abs(np.sum(w * u**m) / math.factorial(m) - 1) < 1e-3, m
+    for m, bound in zip(range(5, 9), (1e-6, 1e-5, 1e-4, 3e-4)):  # beyond the corrected ones, as documented
+        assert abs(np.sum(w * u**m) / math.factorial(m) - 1) < bound, m
     assert len(_relaxation.rule(_relaxation.nodes_for(61))[0]) == _relaxation.nodes_for(61) == 31
 
 

@@ -121,7 +121,8 @@ def rule(nodes: int):
 
 def _shifts(fields, tau, nodes: int, fields_major: bool = False):
     """The k-shifts eEτu_i/ħ (N, B, d) 1/Å of the ``nodes``-point rule, or (B, N, d) ``fields_major``, and its
-    weights (N,)."""
+    weights (N,). Each layout computed in its own order: a transpose of the other made the tilted cone's exact J at
+    8 fields 1.3× slower (``chambers_average``)."""
     u, w = rule(nodes)
     if fields_major:
         return (tau[:, None] * u[None, :] / HBAR)[..., None] * fields[:, None, :], w
