@@ -245,10 +245,18 @@ def d_vectors_xy(h, dk):
 
 def two_band_curvature_xy(d0, d, dx, dy):
     """``curvature_xy`` of 𝓗 = d₀ + d·σ from d₀ (eV), d (3,) eV and its slopes ∂_x d, ∂_y d (3,) eV·Å."""
+    dn, lower = two_band_lower_curvature(d0, d, dx, dy)
+    return jnp.stack([d0 - dn, d0 + dn]), jnp.stack([lower, -lower])
+
+
+def two_band_lower_curvature(d0, d, dx, dy):
+    """|d| (eV) and the lower band's Ω^{k_x k_y} = d·(∂_x d × ∂_y d)/2|d|³ (Å²; 0 where the levels are not split)
+    of ``two_band_curvature_xy``. The triple product by components: ``jnp.cross`` moved a batch of points first,
+    (points, 3) arrays whose loops XLA:CPU does not vectorise."""
     dn, ok = split_levels(d0, d)
-    w = jnp.stack([d0 - dn, d0 + dn])
-    lower = jnp.where(ok, 0.5 * jnp.dot(d, jnp.cross(dx, dy)) / jnp.where(ok, dn, 1.0) ** 3, 0.0)
-    return w, jnp.stack([lower, -lower])
+    dc, xc, yc = ([v[0] for v in jnp.split(a, 3)] for a in (d, dx, dy))
+    triple = sum(a * b for a, b in zip(dc, component_cross(xc, yc)))
+    return dn, jnp.where(ok, 0.5 * triple / jnp.where(ok, dn, 1.0) ** 3, 0.0)
 
 
 def berry_connection_offdiag(w, a):

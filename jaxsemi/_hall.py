@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _bloch, _checks, _sharding
-from ._geometry import curvature_xy, d_vectors_xy, hamiltonian_and_derivatives, two_band_curvature_xy
+from ._geometry import curvature_xy, d_vectors_xy, hamiltonian_and_derivatives, two_band_lower_curvature
 from ._model import Model
 from ._statistics import fermi
 from .kspace import AbstractGrid, AdaptiveResult, bz_domain, default_chunk, integrate_adaptive
@@ -85,8 +85,9 @@ def _occupied_from(h, dk, mu, kT):
 
 
 def _occupied_two_band(d0, d, dx, dy, mu, kT):
-    """``_occupied_from`` of 𝓗 = d₀ + d·σ from d₀, d and its slopes ∂_x d, ∂_y d."""
-    return _occupied_bands(*two_band_curvature_xy(d0, d, dx, dy), mu, kT)
+    """``_occupied_from`` of 𝓗 = d₀ + d·σ from d₀, d and its slopes ∂_x d, ∂_y d: (f⁰(d₀ − |d|) − f⁰(d₀ + |d|)) Ω₋."""
+    dn, lower = two_band_lower_curvature(d0, d, dx, dy)
+    return jax.vmap(lambda m, t: (fermi(d0 - dn, m, t) - fermi(d0 + dn, m, t)) * lower)(mu, kT)
 
 
 def _occupied_bands(energies, omega, mu, kT):
@@ -135,8 +136,10 @@ def _sigma_density(k, args):
 def _hall(model, mu, kT, grid, x, chunk_size, mesh, structure=None):
     mus, kTs = mu.reshape(-1), kT.reshape(-1)
     if structure is not None:
-        integral = _bloch.bloch_reduce(lambda h, dk: _occupied_from(h, dk, mus, kTs), model, structure, grid, "sum",
-                                       chunk_size, mesh, remat=grid.size > STORED_GRADIENT_POINTS)
+        integral = _bloch.bloch_reduce(
+            lambda h, dk: _occupied_from(h, dk, mus, kTs), model, structure, grid, "sum", chunk_size, mesh,
+            remat=grid.size > STORED_GRADIENT_POINTS,
+            two_band=lambda d0, d, dx, dy, *_: _occupied_two_band(d0, d, dx, dy, mus, kTs))
     else:
         integral = grid_reduce(
             lambda k: _occupied_from(*hamiltonian_and_derivatives(model, k, x, wrt_x=False)[:2], mus, kTs),

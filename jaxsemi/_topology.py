@@ -19,7 +19,7 @@ import numpy as np
 from . import _bloch, _checks, _sharding
 from ._checks import ConvergenceWarning
 from ._eigh import eigh as _eigh_matrix, manifold_gap
-from ._geometry import curvature_xy, hamiltonian_and_derivatives
+from ._geometry import curvature_xy, hamiltonian_and_derivatives, two_band_curvature_xy
 from ._model import Model
 from .kspace import LatticeGrid, default_chunk
 from .kspace._reduce import grid_reduce, reduce_blocks
@@ -160,7 +160,11 @@ def _kubo(model, grid, x, start, stop, chunk, mesh, structure=None):
     def manifold(h, dk):
         return jnp.sum(curvature_xy(h, dk)[1][start:stop])
 
+    def two_band_manifold(d0, d, dx, dy):
+        return jnp.sum(two_band_curvature_xy(d0, d, dx, dy)[1][start:stop])
+
     if structure is not None:
-        return _bloch.bloch_reduce(manifold, model, structure, grid, "sum", chunk, mesh)
+        return _bloch.bloch_reduce(manifold, model, structure, grid, "sum", chunk, mesh,
+                                   two_band=lambda d0, d, dx, dy, *_: two_band_manifold(d0, d, dx, dy))
     return grid_reduce(lambda k: manifold(*hamiltonian_and_derivatives(model, k, x, wrt_x=False)[:2]), grid, "sum",
                        chunk, mesh)

@@ -11,6 +11,7 @@ import pytest
 import jaxsemi as js
 from jaxsemi import _bloch
 from jaxsemi.transport import _relaxation
+from jaxsemi._eigh import d_vector
 from jaxsemi._geometry import hamiltonian_and_derivatives
 from jaxsemi.bench.eigh_overhead import random_hr, write_hr
 
@@ -54,12 +55,20 @@ def assert_matrices_agree(model, grid):
     st = _bloch.structure(model, grid)
     assert st is not None
     _, hr, _ = _bloch.lattice_form(model)
-    n_lines = grid.size // grid.shape[-1]
-    h, dk = _bloch._line_matrices(_bloch._dense(hr, st), st, model.lattice, grid, jnp.arange(n_lines))
+    dense, lines = _bloch._dense(hr, st), jnp.arange(grid.size // grid.shape[-1])
+    h, dk = _bloch._line_matrices(dense, st, model.lattice, grid, lines)
     h_ref, dk_ref, _ = jax.vmap(lambda k: hamiltonian_and_derivatives(model, k, k * 0, False))(grid.points)
     scale = max(1.0, float(jnp.max(jnp.abs(dk_ref))))
     assert float(jnp.max(jnp.abs(h.reshape(h_ref.shape) - h_ref))) < 1e-12 * scale
     assert float(jnp.max(jnp.abs(dk.reshape(dk_ref.shape) - dk_ref))) < 1e-12 * scale
+    if model.n_bands == 2:  # the two-band path: d-vectors of 𝓗 and of each ∂𝓗/∂k_α
+        d0, *vectors = (v.reshape(v.shape[:-2] + (-1,)) for v in _bloch._d_vectors(*_bloch._line_sources(
+            dense, st, model.lattice, grid, lines)))
+        ref = [d_vector(m) for m in [h_ref] + [dk_ref[:, alpha] for alpha in range(model.dim)]]
+        np.testing.assert_allclose(np.asarray(d0), np.asarray(ref[0][0]), rtol=0, atol=1e-12 * scale)
+        assert len(vectors) == 1 + model.dim
+        for v, (_, v_ref) in zip(vectors, ref):
+            np.testing.assert_allclose(np.asarray(v).T, np.asarray(v_ref), rtol=0, atol=1e-12 * scale)
 
 
 CASES = {
@@ -134,7 +143,7 @@ def test_gradients_flow_into_hoppings(tmp_path):
     """Forward and reverse derivatives of σ_xy in the hoppings and H(R): equal on both paths
     and to central finite differences (float64)."""
     kT = 0.05
-    for model in (random_tb(2, 3, 4), random_wannier(tmp_path, n_bands=3, seed=5)):
+    for model in (random_tb(2, 3, 4), random_tb(2, 2, 6), random_wannier(tmp_path, n_bands=3, seed=5)):
         grid = js.kgrid.brillouin_zone(model, (8, 6))
 
         def sigma(p, g):
@@ -172,6 +181,22 @@ def test_gradient_of_builtin_haldane_vs_finite_differences():
         e = np.eye(3)[i] * eps
         fd = (float(sigma(*(x0 + e))) - float(sigma(*(x0 - e)))) / (2 * eps)
         assert float(g) == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+def test_two_band_path_in_chunks_and_its_gradient():
+    """The two-band path (d-vectors by per-line sums, ``_d_vectors``) over several chunks, the last padded, and
+    its reverse-mode gradient in the hoppings: equal to the per-point path's."""
+    tb = haldane_tb()
+    grid = js.kgrid.brillouin_zone(tb, (11, 7), shift=0.25)
+    mu = jnp.array([-0.2, 0.3])
+
+    def sigma(p, g, chunk=None):
+        return jnp.sum(js.hall_conductivity(tb.with_params(p), mu, g, 0.05, chunk_size=chunk) * jnp.array([1.0, 0.7]))
+
+    fast = jax.value_and_grad(lambda p: sigma(p, grid, 21))(tb.params)  # 3 lines per chunk: 4 chunks
+    slow = jax.value_and_grad(lambda p: sigma(p, per_point(grid)))(tb.params)
+    for a, b in zip(jax.tree_util.tree_leaves(fast), jax.tree_util.tree_leaves(slow)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-12)
 
 
 SHARDED = """
