@@ -276,7 +276,7 @@ def _line_sources(dense, st: Structure, lattice, grid: LatticeGrid, lines):
     d_x + i d_y = 𝓗₁₀) and, for the slopes, Σ_j i a_jα (R_j + Δτ_j) times them — ∂/∂k folded into the per-line
     sums. From ``_line_matrices``' 2 × 2 matrices, every point recomputed each product for every entry it fed, and
     reverse mode built each cotangent as pads of whole (…, 2, 2) arrays (σ_xy of the Haldane model, 300²:
-    6.4 → 1.0 ms, its gradient 18 → 5.1 ms, with ``_d_vectors`` and the closed form by components).
+    6.4 → 1.1 ms, its gradient 18 → 5.1 ms, with ``_d_vectors`` and the closed form by components).
     """
     f_slow, left, tables = _phases(st, grid, lines)
     d = left.shape[0]
@@ -302,8 +302,8 @@ def _line_sources(dense, st: Structure, lattice, grid: LatticeGrid, lines):
 
 
 def _d_vectors(x, table, gauge):
-    """d₀ (m, n_last) eV, d (3, m, n_last) eV of 𝓗 = d₀ + d·σ and its slopes ∂d/∂k_α (3, m, n_last) eV·Å, one
-    array per α (the points last), from ``_line_sources``' per-line sums x (3 + 2d, m, U), table e^{2πi f_last u}
+    """d₀ (m, n_last) eV, d eV of 𝓗 = d₀ + d·σ and its slopes ∂d/∂k_α eV·Å, one per α, each 3-vector a tuple of
+    its components (m, n_last) (the points last), from ``_line_sources``' per-line sums x (3 + 2d, m, U), table e^{2πi f_last u}
     (n_last, U) and gauge of the rows of 𝓗₁₀ (3 + 2d, 1, n_last) or None."""
     d = (x.shape[0] - 3) // 2
     g = _contract(table[None], x.reshape((1, -1) + x.shape[2:])).reshape(x.shape[:2] + table.shape[:1])
@@ -312,8 +312,7 @@ def _d_vectors(x, table, gauge):
         g = g * gauge
     # rows by a split, not by indexing: reverse mode then concatenates their cotangents instead of padding each
     s_, *rows = (row[0] for row in jnp.split(g, 3 + 2 * d))
-    vectors = [jnp.stack([jnp.real(o), jnp.imag(o), jnp.real(z)]) for z, o in zip(rows[:1 + d], rows[1 + d:])]
-    return (jnp.real(s_), *vectors)
+    return (jnp.real(s_), *((jnp.real(o), jnp.imag(o), jnp.real(z)) for z, o in zip(rows[:1 + d], rows[1 + d:])))
 
 
 def _line_matrices(dense, st: Structure, lattice, grid: LatticeGrid, lines):
@@ -345,8 +344,8 @@ def _line_matrices(dense, st: Structure, lattice, grid: LatticeGrid, lines):
 def bloch_reduce(f: Callable, model, st: Structure, grid: LatticeGrid, how: str, chunk: int, mesh,
                  remat: bool = False, two_band: Optional[Callable] = None) -> Any:
     """Reduce ``f(h (n, n), dk (d, n, n)) -> PyTree`` over every point of ``grid``; for a two-band model,
-    ``two_band(d₀, d (3,), ∂_1 d (3,), …, ∂_d d (3,))`` of 𝓗 = d₀ + d·σ instead when given (``_d_vectors``;
-    reverse mode keeps these 1 + 3(d + 1) numbers per point and recomputes ``two_band``).
+    ``two_band(d₀, d, ∂_1 d, …, ∂_d d)`` of 𝓗 = d₀ + d·σ instead when given, each 3-vector a tuple of components
+    (``_d_vectors``; reverse mode keeps these 1 + 3(d + 1) numbers per point and recomputes ``two_band``).
 
     ``how``: "sum" (Σ_i w_i f_i), "min", "max" or "stack" (values (N, ...) in grid order), as
     ``kspace.reduce``. Grid lines along the last axis are read ``chunk // n_last`` (≥ 1) at a
@@ -360,7 +359,7 @@ def bloch_reduce(f: Callable, model, st: Structure, grid: LatticeGrid, how: str,
     n_lines = grid.size // n_last
 
     def at_points(fn, *values):  # fn over the last axis of each value: the points, in vectorised loops
-        return jax.vmap(fn, in_axes=-1)(*(v.reshape(v.shape[:-2] + (-1,)) for v in values))
+        return jax.vmap(fn, in_axes=-1)(*jax.tree_util.tree_map(lambda v: v.reshape(v.shape[:-2] + (-1,)), values))
 
     def block(lines):
         m = lines.shape[0]

@@ -10,15 +10,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _bloch, _checks, _sharding
-from ._geometry import curvature_xy, d_vectors_xy, hamiltonian_and_derivatives, two_band_lower_curvature
+from ._geometry import (curvature_xy, d_vectors_xy, hamiltonian_and_derivatives, two_band_curvature_xy,
+                        two_band_lower_curvature)
 from ._model import Model
 from ._statistics import fermi
 from .kspace import AbstractGrid, AdaptiveResult, bz_domain, default_chunk, integrate_adaptive
 from .kspace._reduce import grid_reduce
 
 #: Up to this many k-points a lattice model's grid-structured σ_xy keeps, for its gradient, the values of every chunk
-#: (two bands: ~84 B per point, ~0.35 GB here); beyond, reverse mode recomputes each chunk, so the gradient's memory
-#: stays bounded by the chunk (the Haldane model on 300² / 600²: gradient 17.9 → 34.1 / 92 → 157 ms, 2026-12-07)
+#: (two bands: the d-vectors, 80 B per point, ~0.34 GB here); beyond, reverse mode recomputes each chunk, so the
+#: gradient's memory stays bounded by the chunk (the Haldane model on 300² / 600²: gradient 5.5 → 15.5 / 30 → 108 ms,
+#: 2026-12-08)
 STORED_GRADIENT_POINTS = 2**22
 
 
@@ -75,9 +77,9 @@ def _occupied_from(h, dk, mu, kT):
     """Σ_n f⁰_n Ω_n^{k_x k_y} (Å²) (B,) from 𝓗 (n, n) and ∂𝓗/∂k (d, n, n) at one point, for mu, kT (B,) eV.
 
     Two bands from the d-vectors of 𝓗, ∂_x𝓗 and ∂_y𝓗 (linear in them), the closed form after them behind
-    ``jax.checkpoint``: reverse mode keeps those 10 numbers per point and recomputes the rest (it kept 27: ~210 B
-    per point, written to memory for every chunk on the grid-structured path; Haldane 600², gradient 100 → 85 ms;
-    a tilted cone on a 200×64 disk, point by point, 0.58 → 0.48 ms).
+    ``jax.checkpoint``: reverse mode keeps those 10 numbers per point and recomputes the rest (it kept 27; a tilted
+    cone on a 200×64 disk, 0.58 → 0.48 ms). The grid-structured path hands ``_occupied_two_band`` its d-vectors
+    directly (``bloch_reduce``'s ``two_band``).
     """
     if h.shape[-1] == 2:
         return jax.checkpoint(_occupied_two_band)(*d_vectors_xy(h, dk), mu, kT)
@@ -85,9 +87,16 @@ def _occupied_from(h, dk, mu, kT):
 
 
 def _occupied_two_band(d0, d, dx, dy, mu, kT):
-    """``_occupied_from`` of 𝓗 = d₀ + d·σ from d₀, d and its slopes ∂_x d, ∂_y d: (f⁰(d₀ − |d|) − f⁰(d₀ + |d|)) Ω₋."""
-    dn, lower = two_band_lower_curvature(d0, d, dx, dy)
-    return jax.vmap(lambda m, t: (fermi(d0 - dn, m, t) - fermi(d0 + dn, m, t)) * lower)(mu, kT)
+    """``_occupied_from`` of 𝓗 = d₀ + d·σ from d₀, d and its slopes ∂_x d, ∂_y d (``two_band_curvature_xy``).
+
+    3-vectors as tuples of components (the grid-structured path, points last) give (f⁰(d₀ − |d|) − f⁰(d₀ + |d|)) Ω₋
+    with no band axis (Haldane 300²: 1.5 → 1.1 ms); (3,) arrays (one point, vmapped) the band sum of
+    ``_occupied_bands``, whose reverse mode is the faster there (a tilted cone on a disk: gradient 0.50 vs 0.63 ms).
+    """
+    if isinstance(d, tuple):
+        dn, lower = two_band_lower_curvature(d0, d, dx, dy)
+        return jax.vmap(lambda m, t: (fermi(d0 - dn, m, t) - fermi(d0 + dn, m, t)) * lower)(mu, kT)
+    return _occupied_bands(*two_band_curvature_xy(d0, d, dx, dy), mu, kT)
 
 
 def _occupied_bands(energies, omega, mu, kT):

@@ -62,13 +62,13 @@ def assert_matrices_agree(model, grid):
     assert float(jnp.max(jnp.abs(h.reshape(h_ref.shape) - h_ref))) < 1e-12 * scale
     assert float(jnp.max(jnp.abs(dk.reshape(dk_ref.shape) - dk_ref))) < 1e-12 * scale
     if model.n_bands == 2:  # the two-band path: d-vectors of 𝓗 and of each ∂𝓗/∂k_α
-        d0, *vectors = (v.reshape(v.shape[:-2] + (-1,)) for v in _bloch._d_vectors(*_bloch._line_sources(
-            dense, st, model.lattice, grid, lines)))
+        d0, *vectors = _bloch._d_vectors(*_bloch._line_sources(dense, st, model.lattice, grid, lines))
         ref = [d_vector(m) for m in [h_ref] + [dk_ref[:, alpha] for alpha in range(model.dim)]]
-        np.testing.assert_allclose(np.asarray(d0), np.asarray(ref[0][0]), rtol=0, atol=1e-12 * scale)
+        np.testing.assert_allclose(np.ravel(d0), np.asarray(ref[0][0]), rtol=0, atol=1e-12 * scale)
         assert len(vectors) == 1 + model.dim
-        for v, (_, v_ref) in zip(vectors, ref):
-            np.testing.assert_allclose(np.asarray(v).T, np.asarray(v_ref), rtol=0, atol=1e-12 * scale)
+        for v, (_, v_ref) in zip(vectors, ref):  # components, the points last in grid order
+            np.testing.assert_allclose(np.stack([np.ravel(c) for c in v], -1), np.asarray(v_ref), rtol=0,
+                                       atol=1e-12 * scale)
 
 
 CASES = {
