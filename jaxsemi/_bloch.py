@@ -155,12 +155,13 @@ def structure(model, grid) -> Optional[Structure]:
     if (not is_lattice(model) or model.lattice is None or model.dim < 2
             or not isinstance(grid, LatticeGrid) or not _checks.is_concrete(model.lattice, grid.basis)):
         return None
-    lat = np.asarray(model.lattice)
-    if not np.allclose(np.asarray(grid.basis), 2 * np.pi * np.linalg.inv(lat).T, rtol=1e-12, atol=0):
+    lat, basis = np.asarray(model.lattice), np.asarray(grid.basis)
+    tol = max(1e-12, 64 * np.finfo(np.result_type(lat, basis)).eps)  # float32 (JAXSEMI_X64=0): its own precision
+    if not np.allclose(basis, 2 * np.pi * np.linalg.inv(lat).T, rtol=tol, atol=0):
         return None
     static = _static(model)
     r_red = static["r"] @ np.linalg.inv(lat)
-    if not np.allclose(r_red, np.round(r_red), atol=1e-8):
+    if not np.allclose(r_red, np.round(r_red), atol=max(1e-8, tol * (1 + np.max(np.abs(r_red), initial=0)))):
         return None
     tau_red = np.asarray(static["tau"]) @ np.linalg.inv(lat)
     return Structure(tuple(map(tuple, np.round(r_red).astype(int).tolist())),

@@ -37,6 +37,7 @@ print(json.dumps({
     "x64": bool(jax.config.jax_enable_x64), "warned": any("float32" in str(c.message) for c in caught),
     "dtypes": [str(a.dtype) for a in (sigma, current, js.berry_curvature(haldane, [[0.1, 0.2]]))],
     "dirac": float(sigma[0]), "haldane": float(js.hall_conductivity(haldane, 0.0, bz)),
+    "grid_path": js._bloch.structure(haldane, bz) is not None,
     "mixed": float(js.hall_conductivity(mixed, 0.0, bz))}))
 """
 
@@ -52,5 +53,6 @@ def test_float32_hall_sums_match_closed_forms():
     # one valley, lower band filled on a disk of radius 1/Å: −½(1 − Δ/√(Δ² + v²k_max²))
     np.testing.assert_allclose(res["dirac"], -0.5 * (1 - 0.01 / np.hypot(0.01, 1.0)), atol=2e-6)
     np.testing.assert_allclose(res["haldane"], -1.0, atol=1e-5)  # Chern gap: −C
+    assert res["grid_path"]  # a float32 grid of the model's own basis takes the grid-structured Bloch sums
     # degenerate bands split by float32 round-off (~1e-7 eV) must not enter 1/gap² (−2.03 before)
     np.testing.assert_allclose(res["mixed"], -2.0, atol=1e-4)
