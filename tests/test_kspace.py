@@ -67,10 +67,13 @@ def test_reduce_matches_numpy(n_devices, run_on_cpu_devices):
     assert max(res["err"].values()) < 1e-12, res["err"]
 
 
-@pytest.mark.parametrize("size, chunk, per_call", [(48, 21, 16), (48, 48, 48), (35, 10, 9), (7, 100, 7)])
-def test_chunks_are_even_and_bounded(size, chunk, per_call):
+@pytest.mark.parametrize("size, chunk, multiple, per_call", [(48, 21, 1, 16), (48, 48, 1, 48), (35, 10, 1, 9),
+                                                              (7, 100, 1, 7), (600, 27, 2, 26), (35, 10, 2, 10),
+                                                              (7, 100, 2, 8), (5, 1, 2, 2)])
+def test_chunks_are_even_and_bounded(size, chunk, multiple, per_call):
     """``reduce_blocks`` keeps the number of chunks of ``chunk`` indices but splits the indices evenly
-    (48 in chunks of 21 would evaluate 63, 31 % padding: three of 16 instead), never above ``chunk``."""
+    (48 in chunks of 21 would evaluate 63, 31 % padding: three of 16 instead), never above ``chunk``; with
+    ``multiple``, chunks of a multiple of it (600 lines in chunks of ≤ 27: 24 of 26, not 23 of 27)."""
     from jaxsemi import _sharding
     from jaxsemi.kspace._reduce import reduce_blocks
 
@@ -80,8 +83,8 @@ def test_chunks_are_even_and_bounded(size, chunk, per_call):
         seen.append(idx.shape[0])  # at trace time
         return idx.astype(float), (idx < size).astype(float)  # padding weighs 0
 
-    total = reduce_blocks(block, size, "sum", chunk=chunk, mesh=_sharding.get_mesh(None))
-    assert set(seen) == {per_call} and per_call <= chunk
+    total = reduce_blocks(block, size, "sum", chunk=chunk, mesh=_sharding.get_mesh(None), multiple=multiple)
+    assert set(seen) == {per_call} and per_call <= max(chunk, multiple) and per_call % multiple == 0
     assert float(total) == size * (size - 1) / 2
 
 

@@ -60,7 +60,7 @@ def _hows(how, values) -> list:
 
 
 def reduce_blocks(block: Callable, size: int, how: Any = "sum", *, chunk: int, mesh: jax.sharding.Mesh,
-                  remat: Union[bool, Callable] = False):
+                  remat: Union[bool, Callable] = False, multiple: int = 1):
     """Reduce per-index values over the indices 0..size−1.
 
     ``block(idx)`` takes m contiguous flat indices (m,) (those ≥ size are padding) and returns
@@ -75,14 +75,17 @@ def reduce_blocks(block: Callable, size: int, how: Any = "sum", *, chunk: int, m
     leaves many per-point values it is faster (a tilted cone's non-adiabatic current, 51 200 k in 4 chunks: ~60
     arrays over the grid stored inside the loop and copied out of it, 19.4 → 3.8 ms); where ``block`` is dear to
     recompute it is slower (Haldane σ_xy's per-line Bloch sums on 300²: 18.9 → 42.7 ms), so callers choose.
+    ``multiple``: every chunk holds a multiple of it indices, at most ``chunk`` (at least ``multiple``).
     """
     # inside an outer map over "k" (a k-sum whose per-point function calls ``js.eigh``, a curvature, …): that map's
     # device evaluates every index here itself, without a nested shard_map or a combination over the devices
     nested = _sharding.AXIS in jax.sharding.get_abstract_mesh().manual_axes
     n_dev = 1 if nested else mesh.size
     per_dev = -(-size // n_dev)
-    n_chunks = -(-per_dev // max(1, min(per_dev, int(chunk))))
-    chunk = -(-per_dev // n_chunks)  # as even as the chunks can be: little padding (≤ n_chunks − 1)
+    cap = max(multiple, min(-(-per_dev // multiple), int(chunk) // multiple) * multiple)
+    n_chunks = -(-per_dev // cap)
+    # as even as the chunks can be: little padding (≤ n_chunks · multiple − 1)
+    chunk = -(-(-(-per_dev // n_chunks)) // multiple) * multiple
     structure = {}  # how per leaf and the tree structure, found when ``block`` is traced (once)
 
     def leaves(vals):
