@@ -304,8 +304,8 @@ def _line_sources(dense, st: Structure, lattice, grid: LatticeGrid, lines):
 
 def _d_vectors(x, table, gauge):
     """d₀ (m, n_last) eV, d eV of 𝓗 = d₀ + d·σ and its slopes ∂d/∂k_α eV·Å, one per α, each 3-vector a tuple of
-    its components (m, n_last) (the points last), from ``_line_sources``' per-line sums x (3 + 2d, m, U), table e^{2πi f_last u}
-    (n_last, U) and gauge of the rows of 𝓗₁₀ (3 + 2d, 1, n_last) or None."""
+    its components (m, n_last) (the points last), from ``_line_sources``' per-line sums x (3 + 2d, m, U), table
+    e^{2πi f_last u} (n_last, U) and gauge of the rows of 𝓗₁₀ (3 + 2d, 1, n_last) or None."""
     d = (x.shape[0] - 3) // 2
     g = _contract(table[None], x.reshape((1, -1) + x.shape[2:])).reshape(x.shape[:2] + table.shape[:1])
     # g (3 + 2d, m, n_last): 𝓗_s, 𝓗_z, ∂_α 𝓗_z, 𝓗₁₀, ∂_α 𝓗₁₀

@@ -160,11 +160,10 @@ def _kubo(model, grid, x, start, stop, chunk, mesh, structure=None):
     def manifold(h, dk):
         return jnp.sum(curvature_xy(h, dk)[1][start:stop])
 
-    def two_band_manifold(d0, d, dx, dy):
+    def two_band_manifold(d0, d, dx, dy, *_):  # ``bloch_reduce``'s two_band: d-vectors of 𝓗, ∂_x𝓗, ∂_y𝓗 (, ∂_z𝓗)
         return jnp.sum(two_band_curvature_xy(d0, d, dx, dy)[1][start:stop])
 
     if structure is not None:
-        return _bloch.bloch_reduce(manifold, model, structure, grid, "sum", chunk, mesh,
-                                   two_band=lambda d0, d, dx, dy, *_: two_band_manifold(d0, d, dx, dy))
+        return _bloch.bloch_reduce(manifold, model, structure, grid, "sum", chunk, mesh, two_band=two_band_manifold)
     return grid_reduce(lambda k: manifold(*hamiltonian_and_derivatives(model, k, x, wrt_x=False)[:2]), grid, "sum",
                        chunk, mesh)

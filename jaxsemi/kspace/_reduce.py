@@ -84,8 +84,8 @@ def reduce_blocks(block: Callable, size: int, how: Any = "sum", *, chunk: int, m
     per_dev = -(-size // n_dev)
     cap = max(multiple, min(-(-per_dev // multiple), int(chunk) // multiple) * multiple)
     n_chunks = -(-per_dev // cap)
-    # as even as the chunks can be: little padding (≤ n_chunks · multiple − 1)
-    chunk = -(-(-(-per_dev // n_chunks)) // multiple) * multiple
+    chunk = -(-per_dev // n_chunks)  # as even as the chunks can be: little padding (≤ n_chunks · multiple − 1)
+    chunk = -(-chunk // multiple) * multiple
     structure = {}  # how per leaf and the tree structure, found when ``block`` is traced (once)
 
     def leaves(vals):
